@@ -1,0 +1,131 @@
+// ioclient: talks to, checks and loads any server of the suite (or any echo
+// server at all).
+//   ioclient chat  --port 9001          interactive, a line in, the reply out
+//   ioclient check --port 9001          the conformance suite, pass/fail per case
+//   ioclient bench --port 9023 ...      ping-pong load, verified, with latency percentiles
+#include "client/bench.hpp"
+#include "client/check.hpp"
+#include "client/connection.hpp"
+#include "common/server.hpp"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+
+namespace {
+
+using namespace iom;
+using namespace iom::client;
+
+struct Target {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 0;
+    std::string echo = "upper";
+
+    Address address() const { return parse_address(host, port); }
+    EchoMode mode() const { return echo == "plain" ? EchoMode::plain : EchoMode::upper; }
+};
+
+void add_target_options(CLI::App* cmd, Target& t) {
+    cmd->add_option("--host", t.host, "Server address (IPv4 or IPv6 literal, or localhost)")->capture_default_str();
+    cmd->add_option("--port", t.port, "Server port")->required()->check(CLI::Range(1, 65535));
+    cmd->add_option("--echo", t.echo, "What the server does: upper-cases letters (upper) or echoes unchanged (plain)")
+        ->check(CLI::IsMember({"upper", "plain"}))
+        ->capture_default_str();
+}
+
+int chat(const Target& t) {
+    auto conn = Connection::open(t.address());
+    bool tty = isatty(STDIN_FILENO);
+    if (tty) fmt::print(stderr, "connected to {}; type lines, Ctrl-D to quit\n", t.address().to_string());
+    std::string line;
+    while (std::getline(std::cin, line)) {
+        line += '\n';
+        if (!conn.send_all(line)) throw std::runtime_error("the server closed the connection");
+        // An echo server sends back as many bytes as it got: wait for all of
+        // them (a blocking server busy with someone else answers later).
+        auto reply = conn.recv_exact(line.size(), std::chrono::hours(24));
+        if (!reply) throw std::runtime_error("the server closed the connection");
+        std::cout << *reply << std::flush;
+    }
+    return 0;
+}
+
+int check(const Target& t, int sequential_choice) {
+    CheckOptions opt;
+    opt.server = t.address();
+    opt.echo = t.mode();
+    if (sequential_choice < 0) {
+        opt.sequential = detect_sequential(opt);
+        fmt::print("{} serves {}\n", opt.server.to_string(),
+                   opt.sequential ? "one client at a time (sequential mode)" : "clients concurrently");
+    } else {
+        opt.sequential = sequential_choice == 1;
+    }
+    return run_check(opt, std::cout) == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    signal(SIGPIPE, SIG_IGN);
+    CLI::App app{"ioclient: talk to, check and load the iomodels echo servers (or any echo server)", "ioclient"};
+    app.require_subcommand(1);
+
+    Target chat_target;
+    auto* chat_cmd = app.add_subcommand("chat", "Interactive line client, like nc: a line in, the reply out "
+                                                "(works on a pipe too)");
+    add_target_options(chat_cmd, chat_target);
+
+    Target check_target;
+    bool force_sequential = false, force_concurrent = false;
+    auto* check_cmd = app.add_subcommand("check", "Run the conformance suite: one line per case, non-zero exit "
+                                                  "on any failure");
+    add_target_options(check_cmd, check_target);
+    auto* seq = check_cmd->add_flag("--sequential", force_sequential,
+                                    "The server serves one client at a time (default: detect it)");
+    check_cmd->add_flag("--concurrent", force_concurrent, "The server serves clients concurrently (default: detect it)")
+        ->excludes(seq);
+
+    Target bench_target;
+    BenchOptions bench_opt;
+    bool json = false;
+    auto* bench_cmd = app.add_subcommand("bench", "Ping-pong load: C connections x S-byte messages for D seconds, "
+                                                  "every reply verified; messages/s, MB/s, latency percentiles");
+    add_target_options(bench_cmd, bench_target);
+    bench_cmd->add_option("-c,--connections", bench_opt.connections, "Active connections")
+        ->capture_default_str()->check(CLI::Range(1u, 100000u));
+    bench_cmd->add_option("-s,--size", bench_opt.size, "Bytes per message")
+        ->capture_default_str()->check(CLI::Range(std::size_t{1}, std::size_t{16} << 20));
+    bench_cmd->add_option("-d,--duration", bench_opt.duration, "Seconds measured")
+        ->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+    bench_cmd->add_option("--warmup", bench_opt.warmup, "Seconds of load before measuring")
+        ->capture_default_str()->check(CLI::Range(0.0, 600.0));
+    bench_cmd->add_option("-t,--threads", bench_opt.threads, "Client threads, each with its own epoll loop")
+        ->capture_default_str()->check(CLI::Range(1u, 64u));
+    bench_cmd->add_option("--idle", bench_opt.idle, "Extra connections held open and idle, to show what they cost")
+        ->capture_default_str()->check(CLI::Range(0u, 100000u));
+    bench_cmd->add_option("--server-pid", bench_opt.server_pid,
+                          "The server's process id: report its CPU time per message (from /proc)");
+    bench_cmd->add_flag("--json", json, "Print the result as one JSON object");
+
+    if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
+    try {
+        if (*chat_cmd) return chat(chat_target);
+        if (*check_cmd) return check(check_target, force_sequential ? 1 : force_concurrent ? 0 : -1);
+        if (*bench_cmd) {
+            bench_opt.server = bench_target.address();
+            bench_opt.echo = bench_target.mode();
+            BenchResult r = run_bench(bench_opt);
+            std::cout << (json ? to_json(r) : to_text(r)) << std::endl;
+            return r.errors == 0 ? 0 : 1;
+        }
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "ioclient: {}\n", e.what());
+        return 1;
+    }
+    return 0;
+}

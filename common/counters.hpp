@@ -1,0 +1,57 @@
+// What a server asked of the kernel, counted. Printed at exit and written as
+// JSON by --stats-file; `ioclient compare` divides them by the messages it
+// echoed to get, say, syscalls per message.
+//
+// Plain integers, incremented on the hot path: one add, no atomics. A server
+// with several threads or processes keeps one Counters each and merges them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace iom {
+
+// X(name, merge, meaning): merge is sum for event counts, max for peaks.
+#define IOM_COUNTERS(X)                                                                          \
+    X(accepts, sum, "connections accepted")                                                      \
+    X(accept_eagain, sum, "accept answered EAGAIN (nothing pending)")                            \
+    X(accept_errors, sum, "accept failed otherwise (EMFILE, ENFILE, ...)")                       \
+    X(refused, sum, "connections closed at once: over --max-connections or a model's limit")     \
+    X(closed, sum, "connections closed after being served")                                      \
+    X(resets, sum, "connections ended by an error (ECONNRESET, EPIPE, ...)")                     \
+    X(recv_calls, sum, "recv/read calls")                                                        \
+    X(recv_eagain, sum, "recv answered EAGAIN (no data yet)")                                    \
+    X(recv_bytes, sum, "bytes received")                                                         \
+    X(send_calls, sum, "send/write calls")                                                       \
+    X(send_eagain, sum, "send answered EAGAIN (socket buffer full)")                             \
+    X(send_bytes, sum, "bytes sent")                                                             \
+    X(wait_calls, sum, "calls to the model's wait: select, poll, epoll_wait, io_uring_enter...") \
+    X(wait_fds, sum, "descriptors handed to or scanned by those waits")                          \
+    X(wait_ready, sum, "ready events or completions those waits returned")                       \
+    X(wakeups, sum, "times the process woke up with something to do (signals, events)")          \
+    X(sqes, sum, "io_uring submission queue entries submitted")                                  \
+    X(cqes, sum, "io_uring completion queue entries reaped")                                     \
+    X(idle_timeouts, sum, "connections closed for being idle too long")                          \
+    X(peak_connections, max, "most connections open at once")                                    \
+    X(peak_threads, max, "most threads (or processes) serving at once")
+
+struct Counters {
+#define IOM_DECLARE(name, merge, meaning) std::uint64_t name = 0;
+    IOM_COUNTERS(IOM_DECLARE)
+#undef IOM_DECLARE
+
+    // Merge another thread's (or process's) counters into these.
+    Counters& operator+=(const Counters& other) noexcept;
+
+    // {"accepts": 3, ...}: every counter, zeros included, so readers can rely on the keys.
+    std::string to_json() const;
+    // "accepts=3 recv_calls=10 ...": the non-zero counters, for a human.
+    std::string to_line() const;
+};
+
+// Write {"server": NAME, "counters": {...}} to `path`, atomically (a reader
+// never sees half a file). Throws std::system_error on failure.
+void write_stats_file(const std::string& path, std::string_view server, const Counters& c);
+
+}  // namespace iom

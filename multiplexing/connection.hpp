@@ -1,0 +1,111 @@
+// One non-blocking connection's echo logic, written once.
+//
+// Every server whose sockets are O_NONBLOCK does the same thing once it
+// believes a connection may be ready: read what is there, transform it,
+// queue it for output, write what the socket accepts, stop reading while
+// the output is full, close on EOF (once everything is sent) or on error.
+// Only *how it learns readiness* differs — that is the model — so select,
+// poll and epoll (and the busy-polling and signal-driven servers) share this
+// file, and a diff of two server files shows exactly their multiplexer.
+//
+// pump() never blocks: every recv/send returns at once, with data or with
+// EAGAIN ("would block"). It keeps going until neither side can progress.
+#pragma once
+
+#include "common/buffer.hpp"
+#include "common/counters.hpp"
+#include "common/fd.hpp"
+#include "common/server.hpp"
+#include "common/trace.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace iom::mux {
+
+struct Connection {
+    Connection(Fd socket, std::size_t buffer_size) : fd(std::move(socket)), out(buffer_size) {}
+
+    Fd fd;
+    ByteBuffer out;         // read and transformed, not yet sent: bounded
+    bool peer_done = false; // the peer half-closed: send the rest, then close
+};
+
+// What the connection needs from the readiness mechanism next.
+struct Interest {
+    bool open = true;         // false: the connection is finished; close it
+    bool want_read = false;   // it can take more input (not EOF, buffer not full)
+    bool want_write = false;  // output is pending and the socket was full
+};
+
+enum class Reads {
+    until_drained,  // correct: read until EAGAIN (or a short read, which means drained)
+    once,           // deliberately broken under edge triggering (epoll --read-once)
+};
+
+inline Interest pump(Connection& c, const ServerOptions& opt, Counters& k, Reads reads = Reads::until_drained) {
+    const int fd = c.fd.get();
+    bool can_read = true, can_write = true;
+    for (;;) {
+        // Read into the output buffer's free space: what we read is what we
+        // will echo. A full buffer means the peer is not reading its replies:
+        // we stop reading it (backpressure) instead of buffering without end.
+        if (can_read && !c.peer_done && !c.out.full()) {
+            auto room = c.out.space();
+            ssize_t n = recv(fd, room.data(), room.size(), 0);
+            ++k.recv_calls;
+            if (n > 0) {
+                trace("recv(fd {}) -> {} bytes", fd, n);
+                k.recv_bytes += static_cast<std::size_t>(n);
+                simulate_work(opt.work_us);
+                echo_transform(opt.echo, c.out.commit(static_cast<std::size_t>(n)));
+                // A short read means the socket's receive queue is empty now:
+                // asking again would only return EAGAIN. (New data will be
+                // announced again, even under edge triggering.)
+                if (static_cast<std::size_t>(n) < room.size() || reads == Reads::once) can_read = false;
+            } else if (n == 0) {
+                trace("recv(fd {}) -> 0: the peer closed its side", fd);
+                c.peer_done = true;
+            } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                trace("recv(fd {}) -> EAGAIN", fd);
+                ++k.recv_eagain;
+                can_read = false;
+            } else if (errno != EINTR) {
+                trace("recv(fd {}) -> error {}", fd, errno);
+                ++k.resets;
+                return {.open = false};
+            }
+        }
+        // Write what is pending. A short write means the send buffer is full.
+        if (can_write && !c.out.empty()) {
+            auto pending = c.out.data();
+            ssize_t n = send(fd, pending.data(), pending.size(), MSG_NOSIGNAL);
+            ++k.send_calls;
+            if (n > 0) {
+                trace("send(fd {}) -> {} of {} bytes", fd, n, pending.size());
+                k.send_bytes += static_cast<std::size_t>(n);
+                c.out.consume(static_cast<std::size_t>(n));
+                if (static_cast<std::size_t>(n) < pending.size()) can_write = false;
+            } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                trace("send(fd {}) -> EAGAIN", fd);
+                ++k.send_eagain;
+                can_write = false;
+            } else if (n < 0 && errno != EINTR) {
+                trace("send(fd {}) -> error {}", fd, errno);
+                ++k.resets;
+                return {.open = false};
+            }
+        }
+        if (c.peer_done && c.out.empty()) {
+            ++k.closed;
+            return {.open = false};
+        }
+        bool more_read = can_read && !c.peer_done && !c.out.full();
+        bool more_write = can_write && !c.out.empty();
+        if (!more_read && !more_write) break;
+    }
+    return {.open = true, .want_read = !c.peer_done && !c.out.full(), .want_write = !c.out.empty()};
+}
+
+}  // namespace iom::mux
