@@ -25,6 +25,7 @@ bool Address::is_loopback() const {
 }
 
 std::string Address::to_string() const {
+    if (family() != AF_INET && family() != AF_INET6) return "(disconnected)";
     char text[INET6_ADDRSTRLEN] = "?";
     if (family() == AF_INET6) {
         inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, text, sizeof text);
@@ -56,16 +57,19 @@ Address parse_address(const std::string& host_in, std::uint16_t port) {
         fmt::format("'{}' is not an IPv4 or IPv6 address (use e.g. 127.0.0.1, ::1 or localhost)", host_in));
 }
 
-static Address name_of(int fd, bool peer) {
+Address local_address(int fd) {
     Address a;
     a.len = sizeof a.storage;
-    int rc = peer ? getpeername(fd, a.sa(), &a.len) : getsockname(fd, a.sa(), &a.len);
-    check_sys(rc, "{} fd {}", peer ? "getpeername" : "getsockname", fd);
+    check_sys(getsockname(fd, a.sa(), &a.len), "getsockname fd {}", fd);
     return a;
 }
 
-Address local_address(int fd) { return name_of(fd, false); }
-Address peer_address(int fd) { return name_of(fd, true); }
+Address peer_address(int fd) noexcept {
+    Address a;
+    a.len = sizeof a.storage;
+    if (getpeername(fd, a.sa(), &a.len) < 0) return Address{};
+    return a;
+}
 
 Fd listen_tcp(const Address& addr, int backlog, bool nonblocking) {
     int type = SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);

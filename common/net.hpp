@@ -23,7 +23,7 @@ struct Address {
     int family() const { return storage.ss_family; }
     std::uint16_t port() const;
     bool is_loopback() const;
-    // "127.0.0.1:9001" or "[::1]:9001".
+    // "127.0.0.1:9001" or "[::1]:9001" ("(disconnected)" if empty).
     std::string to_string() const;
 };
 
@@ -31,9 +31,12 @@ struct Address {
 // "localhost" and a port. Throws std::invalid_argument with a clear message.
 Address parse_address(const std::string& host, std::uint16_t port);
 
-// The address a socket is bound to (getsockname) or connected to (getpeername).
+// The address a socket is bound to (getsockname); throws on failure.
 Address local_address(int fd);
-Address peer_address(int fd);
+// The address a socket is connected to (getpeername). Never throws: a peer
+// may have reset before we ask, and that must not take a server down; the
+// result then prints as "(disconnected)".
+Address peer_address(int fd) noexcept;
 
 // socket + SO_REUSEADDR + bind + listen. Errors name the call and the
 // address: "bind 127.0.0.1:9023: Address already in use".

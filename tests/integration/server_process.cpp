@@ -231,6 +231,56 @@ int ServerProcess::live_children() const {
     return n;
 }
 
+RunResult run_command(const std::vector<std::string>& args, const std::string& input,
+                      std::chrono::milliseconds timeout) {
+    char tmpl[] = "/tmp/iomodels-run-XXXXXX";
+    if (!mkdtemp(tmpl)) throw_sys("mkdtemp");
+    std::string dir = tmpl;
+    std::string in_path = dir + "/in", out_path = dir + "/out", err_path = dir + "/err";
+    {
+        std::ofstream in(in_path);
+        in << input;
+    }
+    pid_t pid = fork();
+    if (pid < 0) throw_sys("fork");
+    if (pid == 0) {
+        int in = ::open(in_path.c_str(), O_RDONLY);
+        int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(in, STDIN_FILENO);
+        dup2(out, STDOUT_FILENO);
+        dup2(err, STDERR_FILENO);
+        signal(SIGPIPE, SIG_DFL);
+        std::vector<char*> argv;
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    RunResult r;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    for (;;) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            break;
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    r.out = read_file(out_path);
+    r.err = read_file(err_path);
+    for (const auto& p : {in_path, out_path, err_path}) ::unlink(p.c_str());
+    ::rmdir(dir.c_str());
+    return r;
+}
+
+std::string ioclient_path() { return IOM_IOCLIENT_PATH; }
+
 rlim_t raise_nofile_limit(rlim_t n) {
     rlimit lim{};
     getrlimit(RLIMIT_NOFILE, &lim);

@@ -33,7 +33,9 @@ const ServerSpec& server_named(const std::string& name);
 
 // For INSTANTIATE_TEST_SUITE_P: a server's name is its test name.
 std::string server_test_name(const ServerSpec& s);
-inline std::string server_test_name(const ::testing::TestParamInfo<ServerSpec>& info) { return info.param.name; }
+struct ServerName {  // INSTANTIATE_TEST_SUITE_P(..., ValuesIn(all_servers()), ServerName())
+    std::string operator()(const ::testing::TestParamInfo<ServerSpec>& p) const { return p.param.name; }
+};
 // How GoogleTest prints a ServerSpec parameter: its name.
 inline void PrintTo(const ServerSpec& s, std::ostream* os) { *os << s.name; }
 
@@ -90,6 +92,18 @@ private:
     std::string ready_line_;
     std::string dir_;  // private temp dir: stderr.txt, stats.json
 };
+
+// Run a command to its end (bounded by `timeout`, then SIGKILL), feeding
+// it `input` on stdin; what it printed and how it exited.
+struct RunResult {
+    int exit_code = -1;  // 128+N if killed by signal N; -1 if it timed out
+    std::string out, err;
+};
+RunResult run_command(const std::vector<std::string>& argv, const std::string& input = {},
+                      std::chrono::milliseconds timeout = std::chrono::milliseconds(60000));
+
+// The ioclient binary of this build.
+std::string ioclient_path();
 
 // Raise this (test) process's RLIMIT_NOFILE soft limit to `n` (or the hard
 // limit, whichever is lower); returns the new soft limit.

@@ -92,6 +92,17 @@ TEST(Listen, PortInUseNamesTheCallAndAddress) {
     }
 }
 
+TEST(Address, PeerOfAResetConnectionIsNotAnError) {
+    Fd l = listen_tcp(parse_address("127.0.0.1", 0), 16, false);
+    Fd c = connect_tcp(local_address(l.get()));
+    linger lg{1, 0};
+    setsockopt(c.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    c.reset();  // RST before the server accepts
+    Fd s(accept(l.get(), nullptr, nullptr));
+    ASSERT_TRUE(s);
+    EXPECT_EQ(peer_address(s.get()).to_string(), "(disconnected)");
+}
+
 TEST(Listen, NonblockingFlag) {
     Fd l = listen_tcp(parse_address("127.0.0.1", 0), 16, true);
     EXPECT_TRUE(fcntl(l.get(), F_GETFL) & O_NONBLOCK);

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install what iomodels needs to build, test and run, from Debian packages.
+# Idempotent: does nothing when everything is already installed. Works as
+# root or through sudo.
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build pkg-config git       # the toolchain
+  libcli11-dev libfmt-dev liburing-dev        # the libraries the code uses
+  libgtest-dev libgmock-dev                   # the tests
+  socat netcat-openbsd procps strace          # talking to servers by hand; the labs
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
