@@ -1,33 +1,32 @@
-// The integration fixture's core: start a real server binary on --port 0,
-// wait for its ready line (never a sleep), talk to it, stop it with SIGTERM
-// and check it exits 0. Each server the build registers (iom_add_server) is
-// one row of all_servers().
+// The integration fixture: every server the build registers
+// (iom_add_server) is one row of all_servers(); ServerProcess (from the
+// client library, shared with `ioclient compare`) starts one on --port 0,
+// waits for its ready line, and stops it with SIGTERM.
 #pragma once
 
-#include "common/net.hpp"
-
-#include <sys/resource.h>
-#include <sys/types.h>
+#include "client/server_process.hpp"
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <ostream>
-#include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
+namespace iom::client {
+// How GoogleTest prints a ServerSpec parameter: its name.
+inline void PrintTo(const ServerSpec& s, std::ostream* os) { *os << s.name; }
+}  // namespace iom::client
+
 namespace iom::test {
 
-struct ServerSpec {
-    std::string name;                 // "bio_server"
-    std::string path;                 // the built binary
-    std::vector<std::string> traits;  // "sequential", "threaded", "uring", ...
-    bool has(const std::string& trait) const;
-};
+using client::raise_nofile_limit;
+using client::run_command;
+using client::RunResult;
+using client::ServerProcess;
+using client::ServerSpec;
+using client::StartOptions;
 
-// Every server of the build, in registration order.
+// Every server of the build, in registration order (from bin/servers.txt).
 const std::vector<ServerSpec>& all_servers();
 const ServerSpec& server_named(const std::string& name);
 
@@ -36,77 +35,8 @@ std::string server_test_name(const ServerSpec& s);
 struct ServerName {  // INSTANTIATE_TEST_SUITE_P(..., ValuesIn(all_servers()), ServerName())
     std::string operator()(const ::testing::TestParamInfo<ServerSpec>& p) const { return p.param.name; }
 };
-// How GoogleTest prints a ServerSpec parameter: its name.
-inline void PrintTo(const ServerSpec& s, std::ostream* os) { *os << s.name; }
-
-struct StartOptions {
-    std::vector<std::string> args;            // extra command-line options
-    std::optional<rlim_t> nofile;             // RLIMIT_NOFILE for the server process
-    std::chrono::milliseconds ready_timeout{30000};
-};
-
-class ServerProcess {
-public:
-    ServerProcess(const ServerSpec& spec, StartOptions opt = {});
-    ServerProcess(const ServerProcess&) = delete;
-    ServerProcess& operator=(const ServerProcess&) = delete;
-    ~ServerProcess();  // SIGKILL if still running
-
-    const ServerSpec& spec() const { return spec_; }
-    pid_t pid() const { return pid_; }
-    std::uint16_t port() const { return port_; }
-    const Address& address() const { return address_; }
-    const std::string& ready_line() const { return ready_line_; }
-
-    bool running();  // not exited yet (reaps it if it has)
-
-    // SIGTERM (or `sig`), then wait up to `timeout` for it to exit. Returns
-    // the exit code, 128+N if killed by signal N, or -1 if it did not exit
-    // in time (it is then killed).
-    int stop(int sig = 15, std::chrono::milliseconds timeout = std::chrono::milliseconds(20000));
-
-    // Everything the server wrote to stderr so far.
-    std::string stderr_text() const;
-
-    // After stop(): the counter named `name` from --stats-file (which the
-    // fixture always passes). Throws if the file or the key is missing.
-    std::uint64_t counter(const std::string& name) const;
-
-    // Live figures from /proc: user+system CPU seconds of the process (and of
-    // its reaped children, for the forking server), its threads, its RSS.
-    double cpu_seconds() const;
-    long threads() const;
-    long rss_kib() const;
-    // Children of the server that are zombies (exited, not reaped).
-    int zombie_children() const;
-    // Direct children of the server that are alive.
-    int live_children() const;
-
-private:
-    ServerSpec spec_;
-    pid_t pid_ = -1;
-    int exit_status_ = -1;
-    bool exited_ = false;
-    std::uint16_t port_ = 0;
-    Address address_;
-    std::string ready_line_;
-    std::string dir_;  // private temp dir: stderr.txt, stats.json
-};
-
-// Run a command to its end (bounded by `timeout`, then SIGKILL), feeding
-// it `input` on stdin; what it printed and how it exited.
-struct RunResult {
-    int exit_code = -1;  // 128+N if killed by signal N; -1 if it timed out
-    std::string out, err;
-};
-RunResult run_command(const std::vector<std::string>& argv, const std::string& input = {},
-                      std::chrono::milliseconds timeout = std::chrono::milliseconds(60000));
 
 // The ioclient binary of this build.
 std::string ioclient_path();
-
-// Raise this (test) process's RLIMIT_NOFILE soft limit to `n` (or the hard
-// limit, whichever is lower); returns the new soft limit.
-rlim_t raise_nofile_limit(rlim_t n);
 
 }  // namespace iom::test

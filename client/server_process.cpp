@@ -1,0 +1,280 @@
+#include "client/server_process.hpp"
+
+#include "common/error.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace iom::client {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// Field `index` (1-based, as in proc(5)) of /proc/PID/stat.
+std::string stat_field(pid_t pid, int index) {
+    std::string text = read_file(fmt::format("/proc/{}/stat", pid));
+    auto close = text.rfind(')');  // the command name may hold spaces
+    if (close == std::string::npos) return {};
+    std::istringstream rest(text.substr(close + 2));
+    std::string field;
+    for (int i = 3; i <= index && (rest >> field); ++i) {
+    }
+    return field;
+}
+
+long status_field(pid_t pid, const std::string& key) {
+    std::istringstream in(read_file(fmt::format("/proc/{}/status", pid)));
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind(key + ":", 0) == 0) return std::strtol(line.c_str() + key.size() + 1, nullptr, 10);
+    }
+    return -1;
+}
+
+template <typename F>
+void for_each_child(pid_t parent, F&& f) {
+    DIR* d = opendir("/proc");
+    if (!d) return;
+    while (dirent* e = readdir(d)) {
+        pid_t p = static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10));
+        if (p <= 0) continue;
+        if (stat_field(p, 4) == std::to_string(parent)) f(p, stat_field(p, 3));
+    }
+    closedir(d);
+}
+
+}  // namespace
+
+bool ServerSpec::has(const std::string& trait) const {
+    return std::find(traits.begin(), traits.end(), trait) != traits.end();
+}
+
+std::vector<ServerSpec> load_manifest(const std::string& bin_dir) {
+    std::vector<ServerSpec> out;
+    std::istringstream in(read_file(bin_dir + "/servers.txt"));
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty() || line[0] == '#') continue;
+        auto tab = line.find('	');
+        ServerSpec s{line.substr(0, tab), bin_dir + "/" + line.substr(0, tab), {}};
+        if (tab != std::string::npos) {
+            std::istringstream traits(line.substr(tab + 1));
+            for (std::string t; std::getline(traits, t, ';');)
+                if (!t.empty()) s.traits.push_back(t);
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+ServerProcess::ServerProcess(const ServerSpec& spec, StartOptions opt) : spec_(spec) {
+    char tmpl[] = "/tmp/iomodels-test-XXXXXX";
+    if (!mkdtemp(tmpl)) throw_sys("mkdtemp");
+    dir_ = tmpl;
+
+    std::vector<std::string> args{spec.path, "--port", "0", "--stats-file", dir_ + "/stats.json"};
+    args.insert(args.end(), opt.args.begin(), opt.args.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    int out[2];
+    check_sys(pipe2(out, O_CLOEXEC), "pipe2");
+    std::string err_path = dir_ + "/stderr.txt";
+    pid_ = fork();
+    if (pid_ < 0) throw_sys("fork");
+    if (pid_ == 0) {
+        // The child: stdout to our pipe, stderr to a file, then exec.
+        dup2(out[1], STDOUT_FILENO);
+        int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (err >= 0) dup2(err, STDERR_FILENO);
+        if (opt.nofile) {
+            rlimit lim{*opt.nofile, *opt.nofile};
+            getrlimit(RLIMIT_NOFILE, &lim);
+            lim.rlim_cur = std::min(*opt.nofile, lim.rlim_max);
+            setrlimit(RLIMIT_NOFILE, &lim);
+        }
+        signal(SIGPIPE, SIG_DFL);
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    ::close(out[1]);
+    Fd pipe_out(out[0]);
+
+    // Wait for the ready line: "listening on HOST:PORT\n".
+    auto deadline = std::chrono::steady_clock::now() + opt.ready_timeout;
+    std::string text;
+    while (text.find('\n') == std::string::npos) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd p{pipe_out.get(), POLLIN, 0};
+        if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+            exited_ = true;
+            throw std::runtime_error(spec.name + " printed no ready line in time; stderr: " + stderr_text());
+        }
+        char buf[256];
+        ssize_t n = ::read(pipe_out.get(), buf, sizeof buf);
+        if (n <= 0) {
+            int status = 0;
+            waitpid(pid_, &status, 0);
+            exited_ = true;
+            exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            throw std::runtime_error(fmt::format("{} exited ({}) before its ready line; stderr: {}", spec.name,
+                                                 exit_status_, stderr_text()));
+        }
+        text.append(buf, static_cast<std::size_t>(n));
+    }
+    ready_line_ = text.substr(0, text.find('\n'));
+    const std::string prefix = "listening on ";
+    auto colon = ready_line_.rfind(':');
+    if (ready_line_.rfind(prefix, 0) != 0 || colon == std::string::npos) {
+        throw std::runtime_error(spec.name + ": unexpected ready line '" + ready_line_ + "'");
+    }
+    port_ = static_cast<std::uint16_t>(std::stoi(ready_line_.substr(colon + 1)));
+    address_ = parse_address(ready_line_.substr(prefix.size(), colon - prefix.size()), port_);
+}
+
+ServerProcess::~ServerProcess() {
+    if (!exited_ && pid_ > 0) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+    }
+    // Remove our temp dir (two files at most).
+    ::unlink((dir_ + "/stderr.txt").c_str());
+    ::unlink((dir_ + "/stats.json").c_str());
+    ::rmdir(dir_.c_str());
+}
+
+bool ServerProcess::running() {
+    if (exited_) return false;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return false;
+    }
+    return true;
+}
+
+int ServerProcess::stop(int sig, std::chrono::milliseconds timeout) {
+    if (exited_) return exit_status_;
+    kill(pid_, sig);
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (!running()) return exit_status_;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    exited_ = true;
+    exit_status_ = -1;
+    return -1;
+}
+
+std::string ServerProcess::stderr_text() const { return read_file(dir_ + "/stderr.txt"); }
+
+std::uint64_t ServerProcess::counter(const std::string& name) const {
+    std::string json = read_file(dir_ + "/stats.json");
+    if (json.empty()) throw std::runtime_error(spec_.name + " wrote no stats file");
+    auto at = json.find("\"" + name + "\":");
+    if (at == std::string::npos) throw std::runtime_error(spec_.name + " stats have no counter " + name);
+    return std::strtoull(json.c_str() + at + name.size() + 3, nullptr, 10);
+}
+
+std::string ServerProcess::stats_json() const { return read_file(dir_ + "/stats.json"); }
+
+double ServerProcess::cpu_seconds() const {
+    double ticks = 0;
+    for (int field : {14, 15, 16, 17}) ticks += std::strtod(stat_field(pid_, field).c_str(), nullptr);
+    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+long ServerProcess::threads() const { return status_field(pid_, "Threads"); }
+long ServerProcess::rss_kib() const { return status_field(pid_, "VmRSS"); }
+
+int ServerProcess::zombie_children() const {
+    int n = 0;
+    for_each_child(pid_, [&](pid_t, const std::string& state) { n += state == "Z"; });
+    return n;
+}
+
+int ServerProcess::live_children() const {
+    int n = 0;
+    for_each_child(pid_, [&](pid_t, const std::string& state) { n += state != "Z"; });
+    return n;
+}
+
+RunResult run_command(const std::vector<std::string>& args, const std::string& input,
+                      std::chrono::milliseconds timeout) {
+    char tmpl[] = "/tmp/iomodels-run-XXXXXX";
+    if (!mkdtemp(tmpl)) throw_sys("mkdtemp");
+    std::string dir = tmpl;
+    std::string in_path = dir + "/in", out_path = dir + "/out", err_path = dir + "/err";
+    {
+        std::ofstream in(in_path);
+        in << input;
+    }
+    pid_t pid = fork();
+    if (pid < 0) throw_sys("fork");
+    if (pid == 0) {
+        int in = ::open(in_path.c_str(), O_RDONLY);
+        int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(in, STDIN_FILENO);
+        dup2(out, STDOUT_FILENO);
+        dup2(err, STDERR_FILENO);
+        signal(SIGPIPE, SIG_DFL);
+        std::vector<char*> argv;
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    RunResult r;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    for (;;) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            break;
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    r.out = read_file(out_path);
+    r.err = read_file(err_path);
+    for (const auto& p : {in_path, out_path, err_path}) ::unlink(p.c_str());
+    ::rmdir(dir.c_str());
+    return r;
+}
+
+rlim_t raise_nofile_limit(rlim_t n) {
+    rlimit lim{};
+    getrlimit(RLIMIT_NOFILE, &lim);
+    lim.rlim_cur = std::min(n, lim.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &lim);
+    getrlimit(RLIMIT_NOFILE, &lim);
+    return lim.rlim_cur;
+}
+
+}  // namespace iom::client
