@@ -36,6 +36,16 @@ struct BenchResult {
     std::string first_error;        // what the first error was
     double server_cpu_seconds = -1; // -1 when no --server-pid
     double server_cpu_us_per_message = -1;
+    // Active connections whose message was still unanswered when the run
+    // ended (after a short grace): a stalled server, or one that serves one
+    // client at a time. Not an error: the server is slow, not wrong.
+    std::uint64_t unanswered = 0;
+    // The run's shape, so a JSON line stands on its own.
+    unsigned connections = 0;
+    std::size_t size = 0;
+    unsigned threads = 0;
+    unsigned idle = 0;
+    std::string echo;               // "upper" or "plain"
 };
 
 BenchResult run_bench(const BenchOptions& opt);
