@@ -41,6 +41,7 @@ struct Interest {
 
 enum class Reads {
     until_drained,  // correct: read until EAGAIN (or a short read, which means drained)
+    until_eagain,   // edge triggering (epoll ET, SIGIO): a short read is not the end, see below
     once,           // deliberately broken under edge triggering (epoll --read-once)
 };
 
@@ -62,8 +63,12 @@ inline Interest pump(Connection& c, const ServerOptions& opt, Counters& k, Reads
                 echo_transform(opt.echo, c.out.commit(static_cast<std::size_t>(n)));
                 // A short read means the socket's receive queue is empty now:
                 // asking again would only return EAGAIN. (New data will be
-                // announced again, even under edge triggering.)
-                if (static_cast<std::size_t>(n) < room.size() || reads == Reads::once) can_read = false;
+                // announced again, even under edge triggering.) But a FIN
+                // already queued behind the data is not "new": its one
+                // announcement is spent, and only a further recv returns 0.
+                // Edge-triggered callers therefore read until EAGAIN or EOF.
+                bool short_read = static_cast<std::size_t>(n) < room.size();
+                if ((short_read && reads == Reads::until_drained) || reads == Reads::once) can_read = false;
             } else if (n == 0) {
                 trace("recv(fd {}) -> 0: the peer closed its side", fd);
                 c.peer_done = true;

@@ -1,0 +1,154 @@
+// nio_server — non-blocking sockets and a busy-polling loop (port 9011)
+//
+// THE MODEL. Every socket is O_NONBLOCK, so no call ever puts the process to
+// sleep: accept, recv and send each return at once, with a result or with
+// EAGAIN ("nothing now, ask again"). One loop asks the listening socket for a
+// new client, then asks every connection for data, then starts over — again
+// and again, whether or not anything has happened. Each connection is served
+// by iom::mux::pump() from multiplexing/connection.hpp, the very same handler
+// the select, poll and epoll servers use: only the way this server learns
+// readiness differs. It does not learn it at all. It asks.
+//
+// WHERE IT WAITS. Nowhere — that is the point, and the cost.
+//   phase 1 (waiting for data): never waited for. recv on an empty socket
+//             returns EAGAIN at once, and the loop asks again a few
+//             microseconds later. The "waiting" is done by the CPU, at 100%.
+//   phase 2 (copying): still synchronous. When data is there, recv stays in
+//             the kernel while it copies the bytes into our buffer, exactly
+//             as the blocking recv does. O_NONBLOCK removes phase 1 only.
+//   --sleep-us N makes the loop sleep N µs between sweeps (nanosleep): less
+//   CPU, but data that arrives during the sleep waits for the next sweep.
+//
+// THE LESSON. With no client at all this server never sleeps: every sweep
+// is an accept() answered EAGAIN, hundreds of thousands of times a second
+// (docs/nonblocking.md has measured figures). With clients, the counters
+// show what busy polling buys: recv_eagain (questions answered "nothing")
+// dwarfs the recvs that brought data. --sleep-us trades that CPU for
+// latency; neither setting is good, which is why the kernel offers ways to
+// *wait for* readiness (multiplexing/) instead of polling it.
+// (tests/integration/nonblocking_test.cpp: Nio.NeverSleepsWhileIdleUnlessToldTo,
+// Nio.AsksMostlyInVain.)
+//
+// TRY IN CLASS.
+//   ./nio_server &  top -p $!                # a whole core, and no client yet
+//   ./nio_server --sleep-us 1000             # under 1000 sweeps/s: CPU drops
+//   ./nio_server --sleep-us 500000 --trace   # two sweeps a second: watch
+//   nc 127.0.0.1 9011                        #   each one ask and hear EAGAIN;
+//                                            #   a line typed waits for the next
+//   kill -INT %1   # counters: wakeups (sweeps), accept_eagain, recv_eagain
+
+#include "common/error.hpp"
+#include "common/net.hpp"
+#include "common/reserve_fd.hpp"
+#include "common/server.hpp"
+#include "common/shutdown.hpp"
+#include "common/trace.hpp"
+#include "multiplexing/connection.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+#include <vector>
+
+namespace {
+
+using iom::mux::Connection;
+
+// Take every connection the kernel has queued, without ever waiting for one.
+void accept_pending(int listen_fd, std::vector<Connection>& conns, iom::ReserveFd& reserve,
+                    const iom::ServerOptions& opt, iom::Counters& c) {
+    for (;;) {
+        int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {  // the usual answer: nobody new
+                ++c.accept_eagain;
+                iom::trace("accept(fd {}) -> EAGAIN: no client waiting", listen_fd);
+                return;
+            }
+            if (errno == ECONNABORTED) continue;  // that client gave up already; maybe another is queued
+            if (errno == EMFILE || errno == ENFILE) {
+                // Out of descriptors. The connection stays queued, and this loop
+                // would fail on it forever while the clients it holds still get
+                // served. Drop it (the client sees a close) and go on.
+                ++c.accept_errors;
+                iom::trace("accept(fd {}) -> EMFILE: closing one queued client", listen_fd);
+                if (!reserve.shed(listen_fd)) return;
+                continue;
+            }
+            if (errno == EINTR) return;  // a stop signal, most likely: the sweep loop checks
+            iom::throw_sys("accept on fd {}", listen_fd);
+        }
+        ++c.accepts;
+        iom::Fd conn(fd);  // O_NONBLOCK already, thanks to SOCK_NONBLOCK
+        if (conns.size() >= opt.max_connections) {
+            ++c.refused;
+            iom::trace("accept -> fd {}: over --max-connections, closed", fd);
+            continue;  // conn closes here
+        }
+        iom::set_nodelay(fd);
+        iom::trace("accept -> fd {} from {}", fd, iom::peer_address(fd).to_string());
+        conns.emplace_back(std::move(conn), opt.buffer_size);
+        c.peak_connections = std::max<std::uint64_t>(c.peak_connections, conns.size());
+    }
+}
+
+void serve(const iom::ServerOptions& opt, unsigned sleep_us, iom::Counters& c) {
+    // O_NONBLOCK on the listening socket too: accept must never sleep either.
+    iom::Fd listener = iom::open_listener(opt, /*nonblocking=*/true);
+    iom::ReserveFd reserve;
+    std::vector<Connection> conns;
+    conns.reserve(std::min<std::size_t>(opt.max_connections, 1024));
+    const timespec pause{static_cast<time_t>(sleep_us / 1000000), static_cast<long>(sleep_us % 1000000) * 1000};
+    iom::announce(listener);
+
+    // The whole model: ask everyone, forever. Nothing here can block, so the
+    // stop flag (set by the SIGINT/SIGTERM handler) is seen within one sweep.
+    while (!iom::stop_requested()) {
+        ++c.wakeups;  // one sweep
+        accept_pending(listener.get(), conns, reserve, opt, c);
+
+        // Ask every connection; pump() reads, echoes and writes what it can
+        // right now and says whether the connection is finished.
+        for (std::size_t i = 0; i < conns.size();) {
+            if (iom::mux::pump(conns[i], opt, c).open) {
+                ++i;
+            } else {
+                iom::trace("close(fd {})", conns[i].fd.get());
+                std::swap(conns[i], conns.back());  // order does not matter: all are asked every sweep
+                conns.pop_back();
+            }
+        }
+
+        if (sleep_us > 0) {
+            // The only place this server sleeps, and only if asked to: it then
+            // learns of new data up to sleep_us late. A stop signal interrupts
+            // the sleep (EINTR); one that comes just before it costs at most
+            // one pause.
+            iom::trace("nanosleep {} us: not waiting for anything, just not asking", sleep_us);
+            nanosleep(&pause, nullptr);
+        }
+    }
+    iom::trace("stopping: closing {} connections", conns.size());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    iom::ServerOptions opt;
+    opt.port = 9011;
+    unsigned sleep_us = 0;
+    iom::Counters counters;
+    CLI::App app{"nio_server: non-blocking sockets and a busy-polling loop. One loop asks the listening "
+                 "socket and every connection again and again; nothing ever blocks, so it burns a core "
+                 "even with no client.",
+                 "nio_server"};
+    iom::add_server_options(app, opt);
+    app.add_option("--sleep-us", sleep_us,
+                   "Sleep this many microseconds between sweeps: less CPU while idle, more latency "
+                   "(0 = pure busy polling)")
+        ->capture_default_str()
+        ->check(CLI::Range(0u, 1000000u));
+    return iom::server_main(app, argc, argv, opt, counters, [&] { serve(opt, sleep_us, counters); });
+}
