@@ -22,6 +22,7 @@ namespace iom {
     X(resets, sum, "connections ended by an error (ECONNRESET, EPIPE, ...)")                     \
     X(recv_calls, sum, "recv/read calls")                                                        \
     X(recv_eagain, sum, "recv answered EAGAIN (no data yet)")                                    \
+    X(recv_nobufs, sum, "io_uring recv found its provided-buffer ring empty (ENOBUFS)")          \
     X(recv_bytes, sum, "bytes received")                                                         \
     X(send_calls, sum, "send/write calls")                                                       \
     X(send_eagain, sum, "send answered EAGAIN (socket buffer full)")                             \
