@@ -17,7 +17,13 @@ class Conformance : public ::testing::TestWithParam<std::tuple<ServerSpec, std::
 
 TEST_P(Conformance, Case) {
     const auto& [spec, name] = GetParam();
-    ServerProcess server(spec);
+    // A pool server serves --threads clients at once, and "concurrent-clients"
+    // holds 64 connections open until all are echoed: give the pool room for
+    // them, so these cases test the echo, not the pool's size (which
+    // blocking_test.cpp tests on its own).
+    StartOptions start;
+    if (spec.has("pool")) start.args = {"--threads", "64", "--queue", "64"};
+    ServerProcess server(spec, start);
     CheckOptions opt;
     opt.server = server.address();
     opt.sequential = spec.has("sequential");

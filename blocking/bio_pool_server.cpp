@@ -1,0 +1,238 @@
+// bio_pool_server — a fixed pool of threads, a bounded queue (port 9004)
+//
+// THE MODEL. --threads worker threads are started once. The main thread
+// accepts and puts each new socket in a queue of at most --queue sockets; a
+// free worker takes one and serves it with bio_server's blocking loop until
+// the client leaves, then takes the next. Threads are no longer created per
+// connection: the pool bounds them, and the queue bounds what waits.
+//
+// WHERE IT WAITS. A read has two phases: (1) waiting for data to arrive and
+// (2) the kernel copying it from the socket's receive buffer into ours.
+//   accept()  the main thread sleeps until a client connects.
+//   queue     an idle worker sleeps on a condition variable until a socket
+//             is queued — a wait in user space, not in the kernel's socket code.
+//   recv()    a worker sleeps through phase 1 and stays in the kernel for
+//             phase 2: both phases block that worker, and its client owns
+//             it until the client leaves — even while the client is idle.
+//   send()    blocks that worker while the client's send buffer is full.
+//
+// THE LESSON. With 2 workers and 2 clients connected, a third client is
+// accepted and queued but gets no echo at all until one of the first two
+// leaves: in a blocking pool, an idle connection holds a whole thread. Fixed
+// threads make the cost predictable (threads = 1 + --threads, whatever the
+// load); the price is that capacity is --threads *connections*, not requests.
+// (tests/integration/blocking_test.cpp: PoolServer.*)
+//
+// TRY IN CLASS.
+//   ./bio_pool_server --threads 2 --trace
+//   nc 127.0.0.1 9004   (three times: the third one is silent)
+//   ...close one of the first two: the third one's lines come back.
+//   grep Threads /proc/$(pgrep -n bio_pool)/status      # always 3
+
+#include "common/error.hpp"
+#include "common/net.hpp"
+#include "common/reserve_fd.hpp"
+#include "common/server.hpp"
+#include "common/shutdown.hpp"
+#include "common/trace.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace {
+
+struct PoolOptions {
+    unsigned threads = 4;
+    std::size_t queue = 64;
+};
+
+// Echo to one client until it closes: bio_server's loop, run by a worker.
+void serve_client(int fd, const iom::ServerOptions& opt, std::vector<char>& buf, iom::Counters& c) {
+    for (;;) {
+        iom::trace("recv(fd {}) blocks this worker: waiting for data, then the copy", fd);
+        ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+        ++c.recv_calls;
+        if (n < 0) {
+            if (errno == EINTR && !iom::stop_requested()) continue;
+            ++c.resets;
+            return;
+        }
+        if (n == 0) {
+            iom::trace("recv(fd {}) -> 0: the client closed; this worker is free", fd);
+            ++c.closed;
+            return;
+        }
+        iom::trace("recv(fd {}) -> {} bytes copied into our buffer", fd, n);
+        c.recv_bytes += static_cast<std::size_t>(n);
+        iom::simulate_work(opt.work_us);
+        iom::echo_transform(opt.echo, {buf.data(), static_cast<std::size_t>(n)});
+        for (ssize_t sent = 0; sent < n;) {  // a short write: send the rest. MSG_NOSIGNAL: no SIGPIPE
+            ssize_t w = send(fd, buf.data() + sent, static_cast<std::size_t>(n - sent), MSG_NOSIGNAL);
+            ++c.send_calls;
+            if (w < 0) {
+                if (errno == EINTR && !iom::stop_requested()) continue;
+                ++c.resets;
+                return;
+            }
+            sent += w;
+            c.send_bytes += static_cast<std::size_t>(w);
+        }
+    }
+}
+
+// The queue of accepted sockets between the acceptor and the workers.
+class SocketQueue {
+public:
+    explicit SocketQueue(std::size_t capacity) : capacity_(capacity) {}
+
+    // The acceptor: false if the queue is full (the caller refuses the socket).
+    // `limit` bounds the connections held at once, served and queued alike.
+    bool push(int fd, std::size_t limit, iom::Counters& c) {
+        std::lock_guard lock(m_);
+        if (fds_.size() >= capacity_ || busy_ + fds_.size() >= limit) return false;
+        fds_.push_back(fd);
+        c.peak_connections = std::max<std::uint64_t>(c.peak_connections, busy_ + fds_.size());
+        ready_.notify_one();
+        return true;
+    }
+
+    // A worker: the next socket, or -1 once closed and drained. `done` says
+    // the worker has finished its previous socket.
+    int pop(bool done) {
+        std::unique_lock lock(m_);
+        if (done) --busy_;
+        iom::trace("worker waits for a queued socket ({} queued)", fds_.size());
+        ready_.wait(lock, [&] { return !fds_.empty() || closed_; });
+        if (fds_.empty()) return -1;
+        int fd = fds_.front();
+        fds_.pop_front();
+        peak_busy_ = std::max(peak_busy_, ++busy_);
+        return fd;
+    }
+
+    // Stop: wake every idle worker. Sockets still queued are served out —
+    // they were shut down by the stop, so each one's recv returns at once.
+    void close() {
+        std::lock_guard lock(m_);
+        closed_ = true;
+        ready_.notify_all();
+    }
+
+    // Merge a worker's counters as it ends.
+    void merge(const iom::Counters& mine) {
+        std::lock_guard lock(m_);
+        totals_ += mine;
+    }
+
+    iom::Counters totals() {
+        std::lock_guard lock(m_);
+        iom::Counters t = totals_;
+        t.peak_threads = peak_busy_;  // workers busy at once: at most --threads
+        return t;
+    }
+
+private:
+    std::mutex m_;
+    std::condition_variable ready_;
+    std::deque<int> fds_;
+    std::size_t capacity_;
+    std::size_t busy_ = 0, peak_busy_ = 0;
+    bool closed_ = false;
+    iom::Counters totals_;
+};
+
+void worker(SocketQueue& queue, const iom::ServerOptions& opt) {
+    iom::Counters mine;  // this worker's own counters: no sharing on the hot path
+    std::vector<char> buf(opt.buffer_size);
+    for (int fd = queue.pop(false); fd >= 0; fd = queue.pop(true)) {
+        iom::Fd conn(fd);
+        iom::trace("worker takes fd {}", fd);
+        serve_client(fd, opt, buf, mine);
+        iom::unwatch_for_stop(fd);  // before the close: the number may be reused at once
+    }
+    queue.merge(mine);
+}
+
+void serve(const iom::ServerOptions& opt, const PoolOptions& pool, iom::Counters& c) {
+    iom::Fd listener = iom::open_listener(opt, /*nonblocking=*/false);
+    iom::watch_for_stop(listener.get());
+    iom::ReserveFd reserve;
+    SocketQueue queue(pool.queue);
+    std::vector<std::thread> workers;
+    // However serve() ends — a stop, or an error thrown below — the workers
+    // are stopped and joined: a stop shuts down every watched socket, so a
+    // worker blocked in recv returns, and close() wakes the idle ones.
+    struct Joiner {
+        SocketQueue& queue;
+        std::vector<std::thread>& workers;
+        ~Joiner() {
+            iom::request_stop();
+            queue.close();
+            for (auto& t : workers) t.join();
+        }
+    } joiner{queue, workers};
+    for (unsigned i = 0; i < pool.threads; ++i) workers.emplace_back(worker, std::ref(queue), std::cref(opt));
+    iom::announce(listener);
+
+    while (!iom::stop_requested()) {
+        iom::trace("accept(fd {}) blocks the main thread until a client connects", listener.get());
+        int fd = accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || iom::stop_requested()) continue;
+            if (errno == EMFILE || errno == ENFILE) {
+                ++c.accept_errors;
+                reserve.shed(listener.get());
+                continue;
+            }
+            iom::throw_sys("accept on fd {}", listener.get());
+        }
+        iom::Fd conn(fd);
+        ++c.accepts;
+        iom::set_nodelay(fd);
+        iom::watch_for_stop(fd);  // queued or served, a stop must reach it
+        // Queue full: refuse now rather than block the acceptor. Blocking it
+        // would not make room — clients would pile up in the kernel's listen
+        // backlog instead, connected (the handshake done) but unanswered, and
+        // this bound would be the backlog's. Closing says "busy" at once.
+        if (!queue.push(fd, opt.max_connections, c)) {
+            iom::unwatch_for_stop(fd);
+            iom::trace("fd {}: queue full ({} waiting): refused, closed at once", fd, pool.queue);
+            ++c.refused;
+            continue;  // `conn` closes it: the client sees EOF
+        }
+        iom::trace("accept -> fd {} queued for a worker", fd);
+        conn.release();  // a worker owns it now
+    }
+    queue.close();
+    for (auto& t : workers) t.join();
+    workers.clear();
+    c += queue.totals();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    iom::ServerOptions opt;
+    opt.port = 9004;
+    PoolOptions pool;
+    iom::Counters counters;
+    CLI::App app{"bio_pool_server: a fixed pool of --threads worker threads fed by a bounded queue of "
+                 "accepted sockets. Each worker serves one client at a time with blocking recv/send; "
+                 "when the queue is full, new clients are closed at once (counted as refused).",
+                 "bio_pool_server"};
+    iom::add_server_options(app, opt);
+    app.add_option("--threads", pool.threads, "Worker threads; each serves one client at a time, until it leaves")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 4096u));
+    app.add_option("--queue", pool.queue, "Accepted sockets that may wait for a free worker; more are refused")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{65536}));
+    return iom::server_main(app, argc, argv, opt, counters, [&] { serve(opt, pool, counters); });
+}
