@@ -39,10 +39,11 @@ struct Interest {
     bool want_write = false;  // output is pending and the socket was full
 };
 
+// How far to read on each call.
 enum class Reads {
-    until_drained,  // correct: read until EAGAIN (or a short read, which means drained)
-    until_eagain,   // edge triggering (epoll ET, SIGIO): a short read is not the end, see below
-    once,           // deliberately broken under edge triggering (epoll --read-once)
+    until_drained,  // until EAGAIN or a short read: enough for level-triggered waits (select, poll, epoll --level)
+    until_eagain,   // until EAGAIN or EOF: edge-triggered waits (epoll ET, SIGIO), see the short-read note below
+    once,           // one recv: the classic bug under edge triggering (epoll --read-once)
 };
 
 inline Interest pump(Connection& c, const ServerOptions& opt, Counters& k, Reads reads = Reads::until_drained) {
@@ -61,12 +62,12 @@ inline Interest pump(Connection& c, const ServerOptions& opt, Counters& k, Reads
                 k.recv_bytes += static_cast<std::size_t>(n);
                 simulate_work(opt.work_us);
                 echo_transform(opt.echo, c.out.commit(static_cast<std::size_t>(n)));
-                // A short read means the socket's receive queue is empty now:
-                // asking again would only return EAGAIN. (New data will be
-                // announced again, even under edge triggering.) But a FIN
-                // already queued behind the data is not "new": its one
-                // announcement is spent, and only a further recv returns 0.
-                // Edge-triggered callers therefore read until EAGAIN or EOF.
+                // A short read means no more data is queued now: asking
+                // again would only return EAGAIN, and new data will be
+                // announced anew. But a FIN queued behind the data is not
+                // new: its one edge-triggered announcement is spent, and only
+                // a further recv returns 0. Edge-triggered callers therefore
+                // read until EAGAIN or EOF (multiplexing_test: HalfClose...).
                 bool short_read = static_cast<std::size_t>(n) < room.size();
                 if ((short_read && reads == Reads::until_drained) || reads == Reads::once) can_read = false;
             } else if (n == 0) {

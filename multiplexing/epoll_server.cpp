@@ -1,0 +1,246 @@
+// epoll_server — a reactor on edge-triggered epoll (port 9023)
+//
+// THE MODEL. I/O multiplexing without the scan: the interest list moves into
+// the kernel. epoll_ctl registers each socket once, with a pointer to its
+// handler; epoll_wait then returns only the ready sockets, each with its
+// handler, and the loop calls handler->handle(events). That loop is the
+// Reactor pattern: demultiplex (epoll_wait), then dispatch (handle). The
+// listener, the stop eventfd and every connection are handlers alike.
+//
+// WHERE IT WAITS. Only in epoll_wait(), through phase 1 of a read (no data
+// yet) for every socket at once; phase 2, the copy, still happens in recv.
+//
+// WHAT THE KERNEL DOES PER CALL. Nothing per watched socket. epoll_ctl hooked
+// a callback onto the socket's wait queue; when data arrives or send space
+// frees, that callback puts the socket on the instance's ready list, and
+// epoll_wait copies out that list: O(ready), not O(watched). So wait_fds
+// stays 0 (nothing is handed in or scanned); wait_ready counts the events.
+//
+// EDGE VERSUS LEVEL. Level-triggered (--level), epoll_wait reports a socket
+// for as long as it is readable or writable, like poll; the interest must
+// then follow pump's answer with epoll_ctl(MOD), because EPOLLOUT with nothing
+// to send, or EPOLLIN with a full buffer, would be reported on every call: a
+// spin. Edge-triggered (the default, EPOLLET), it reports a *change*: new
+// data, new space. So each socket is registered once, EPOLLIN | EPOLLOUT |
+// EPOLLRDHUP | EPOLLET, never modified, and every wakeup must
+//   - read until EAGAIN: what is left unread is never announced again. Even a
+//     short read proves nothing: a FIN that came with the data was announced
+//     with it, and only one more recv finds it (pump's Reads::until_eagain;
+//     multiplexing_test: HalfCloseRightBehindData);
+//   - write until EAGAIN, then wait for EPOLLOUT: it comes when space frees.
+// --read-once is the classic bug, on purpose: one recv per wakeup. Edge-
+// triggered, the rest of a burst is never announced and the client stalls;
+// level-triggered, it works. (multiplexing_test: ReadOnceStalls...)
+//
+// THE LESSON. The cost of a wait follows what is ready, not what is watched:
+// 5,000 idle clients cost nothing per message. Edge triggering saves the
+// epoll_ctl calls, at the price of draining every socket every time.
+//
+// TRY IN CLASS.
+//   ./epoll_server --trace                  # each epoll_wait, each event
+//   ./epoll_server --read-once --buffer-size 4096
+//   head -c 1000000 /dev/zero | timeout 2 nc 127.0.0.1 9023 | wc -c  # a few KiB
+//   strace -c -f ./epoll_server --level     # count the epoll_ctl calls
+
+#include "common/error.hpp"
+#include "common/net.hpp"
+#include "common/reserve_fd.hpp"
+#include "common/server.hpp"
+#include "common/shutdown.hpp"
+#include "common/trace.hpp"
+#include "multiplexing/connection.hpp"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <unordered_map>
+
+namespace {
+
+using iom::mux::Connection;
+using iom::mux::Interest;
+
+// What epoll_event.data.ptr points at: whoever handles that descriptor.
+struct Handler {
+    virtual void handle(std::uint32_t events) = 0;
+    virtual ~Handler() = default;
+};
+
+struct Server;
+
+struct Client final : Handler {
+    Client(Server& s, iom::Fd sock, std::size_t buffer) : server(s), conn(std::move(sock), buffer) {}
+    void handle(std::uint32_t events) override;
+    Server& server;
+    Connection conn;
+    std::uint32_t registered = 0;  // the events epoll watches for it
+};
+
+struct Server {
+    const iom::ServerOptions& opt;
+    iom::Counters& c;
+    bool edge;                 // EPOLLET, or level-triggered under --level
+    iom::mux::Reads reads;     // until EAGAIN (ET), until a short read (--level), or once (the bug)
+    // Non-blocking, so that accept can be repeated until EAGAIN.
+    iom::Fd listener = iom::open_listener(opt, /*nonblocking=*/true);
+    iom::ReserveFd reserve;
+    iom::Fd epfd{iom::check_sys(epoll_create1(EPOLL_CLOEXEC), "epoll_create1")};
+    // The handlers own the connections; epoll knows them by data.ptr.
+    std::unordered_map<int, std::unique_ptr<Client>> clients;
+    std::size_t open = 0;
+
+    void watch(int fd, int op, std::uint32_t events, Handler* h);
+    void accept_pending();
+    void serve_client(Client& client);
+    void close_client(int fd);
+    void run();
+};
+
+void Client::handle(std::uint32_t events) {
+    iom::trace("fd {} ready:{}{}{}{}", conn.fd.get(), events & EPOLLIN ? " IN" : "", events & EPOLLOUT ? " OUT" : "",
+               events & EPOLLRDHUP ? " RDHUP (peer half-closed)" : "", events & (EPOLLHUP | EPOLLERR) ? " HUP/ERR" : "");
+    server.serve_client(*this);
+}
+
+// The listener's handler accepts; the stop eventfd's ends the loop.
+struct Acceptor final : Handler {
+    Server& server;
+    explicit Acceptor(Server& s) : server(s) {}
+    void handle(std::uint32_t) override { server.accept_pending(); }
+};
+struct Stopper final : Handler {
+    bool fired = false;
+    void handle(std::uint32_t) override { fired = true; }
+};
+
+void Server::watch(int fd, int op, std::uint32_t events, Handler* h) {
+    epoll_event ev{.events = events, .data = {.ptr = h}};
+    iom::check_sys(epoll_ctl(epfd.get(), op, fd, &ev), "epoll_ctl fd {}", fd);
+}
+
+// Take every connection waiting in the backlog. One readiness report may
+// stand for many clients (and, edge-triggered, there is no second report),
+// so accept until EAGAIN says none is left.
+void Server::accept_pending() {
+    for (;;) {
+        int fd = accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int err = errno;
+            if (err == EAGAIN || err == EWOULDBLOCK) {  // the backlog is empty
+                ++c.accept_eagain;
+                iom::trace("accept(fd {}) -> EAGAIN: no more clients waiting", listener.get());
+                return;
+            }
+            if (err == EINTR || err == ECONNABORTED) continue;
+            if (err == EMFILE || err == ENFILE) {
+                // Out of descriptors. The clients stay queued: level-triggered,
+                // epoll would report the listener again at once (a spin); edge-
+                // triggered, they would hang unannounced. Shed them all.
+                ++c.accept_errors;
+                std::uint64_t shed = 0;
+                while (reserve.shed(listener.get())) ++shed;
+                c.refused += shed;
+                fmt::print(stderr, "epoll_server: accept: {}; closed {} waiting connections\n",
+                           std::strerror(err), shed);
+                return;
+            }
+            iom::throw_sys("accept on fd {}", listener.get());
+        }
+        iom::Fd sock(fd);
+        ++c.accepts;
+        if (open >= opt.max_connections) {
+            iom::trace("accept -> fd {}: over --max-connections, closed", fd);
+            ++c.refused;
+            continue;  // sock closes here
+        }
+        iom::set_nodelay(fd);
+        iom::trace("accept -> fd {}", fd);
+        auto client = std::make_unique<Client>(*this, std::move(sock), opt.buffer_size);
+        // Edge-triggered: everything, once, for good. Level-triggered: input
+        // only, until pump has output waiting.
+        client->registered = edge ? EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET : EPOLLIN | EPOLLRDHUP;
+        watch(fd, EPOLL_CTL_ADD, client->registered, client.get());
+        clients.emplace(fd, std::move(client));
+        c.peak_connections = std::max<std::uint64_t>(c.peak_connections, ++open);
+    }
+}
+
+void Server::serve_client(Client& client) {
+    const int fd = client.conn.fd.get();
+    Interest interest = iom::mux::pump(client.conn, opt, c, reads);
+    if (!interest.open) return close_client(fd);
+    if (edge) return;  // registered once: the next change of state will be announced
+    // Level-triggered: watch for input only while pump wants it (not at EOF,
+    // buffer not full), for output only while some is pending.
+    std::uint32_t wanted = (interest.want_read ? EPOLLIN | EPOLLRDHUP : 0u) | (interest.want_write ? EPOLLOUT : 0u);
+    if (wanted != client.registered) {
+        iom::trace("epoll_ctl(MOD fd {}):{}{}", fd, wanted & EPOLLIN ? " IN" : "", wanted & EPOLLOUT ? " OUT" : "");
+        watch(fd, EPOLL_CTL_MOD, wanted, &client);
+        client.registered = wanted;
+    }
+}
+
+// close() also takes the socket off the epoll instance's interest list.
+void Server::close_client(int fd) {
+    iom::trace("close(fd {})", fd);
+    clients.erase(fd);  // destroys the handler and closes the socket
+    --open;
+}
+
+void Server::run() {
+    Acceptor acceptor(*this);
+    Stopper stopper;
+    watch(listener.get(), EPOLL_CTL_ADD, EPOLLIN | (edge ? EPOLLET : 0u), &acceptor);
+    // Readable once SIGINT/SIGTERM came: epoll_wait wakes up.
+    watch(iom::stop_fd(), EPOLL_CTL_ADD, EPOLLIN, &stopper);
+    std::array<epoll_event, 256> events;
+    while (!stopper.fired && !iom::stop_requested()) {
+        // Nothing to build or hand in: the interest list lives in the kernel.
+        iom::trace("epoll_wait(epfd {}, {} watched) blocks until a socket is ready", epfd.get(), open + 2);
+        int ready = epoll_wait(epfd.get(), events.data(), static_cast<int>(events.size()), -1);
+        ++c.wait_calls;  // wait_fds += 0: no descriptor is handed in or scanned
+        if (ready < 0) {
+            if (errno == EINTR) continue;  // a signal; if it was a stop, the loop ends
+            iom::throw_sys("epoll_wait epfd {}", epfd.get());
+        }
+        c.wait_ready += static_cast<std::uint64_t>(ready);
+        iom::trace("epoll_wait -> {} ready", ready);
+
+        // Only the ready ones, each with its handler: dispatch. A handler only
+        // ever closes itself, and a descriptor appears once per batch, so no
+        // event below can point at a handler already gone.
+        for (int i = 0; i < ready; ++i) static_cast<Handler*>(events[i].data.ptr)->handle(events[i].events);
+    }
+    iom::trace("stopping: closing {} connections", open);
+}
+
+void serve(const iom::ServerOptions& opt, bool level, bool read_once, iom::Counters& c) {
+    using iom::mux::Reads;
+    Server server{opt, c, !level, read_once ? Reads::once : level ? Reads::until_drained : Reads::until_eagain};
+    iom::announce(server.listener);
+    server.run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    iom::ServerOptions opt;
+    opt.port = 9023;
+    bool level = false, read_once = false;
+    iom::Counters counters;
+    CLI::App app{"epoll_server: a reactor on epoll. Each socket is registered once with its handler; "
+                 "epoll_wait returns only the ready ones. Edge-triggered by default.",
+                 "epoll_server"};
+    iom::add_server_options(app, opt);
+    app.add_flag("--level", level,
+                 "Level-triggered: interest follows each connection's state via epoll_ctl(MOD)");
+    app.add_flag("--read-once", read_once,
+                 "Deliberately broken: one recv per wakeup. Edge-triggered, the rest of a burst larger than "
+                 "--buffer-size is never announced and the client stalls");
+    return iom::server_main(app, argc, argv, opt, counters, [&] { serve(opt, level, read_once, counters); });
+}
