@@ -3,8 +3,10 @@
 //   ioclient chat  --port 9001          interactive, a line in, the reply out
 //   ioclient check --port 9001          the conformance suite, pass/fail per case
 //   ioclient bench --port 9023 ...      ping-pong load, verified, with latency percentiles
+//   ioclient compare --quick --report DIR   every server, the same scenarios, side by side
 #include "client/bench.hpp"
 #include "client/check.hpp"
+#include "client/compare.hpp"
 #include "client/connection.hpp"
 #include "common/server.hpp"
 
@@ -112,10 +114,14 @@ int main(int argc, char** argv) {
                           "The server's process id: report its CPU time per message (from /proc)");
     bench_cmd->add_flag("--json", json, "Print the result as one JSON object");
 
+    CompareOptions compare_opt;
+    auto* compare_cmd = add_compare_command(app, compare_opt);
+
     if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
     try {
         if (*chat_cmd) return chat(chat_target);
         if (*check_cmd) return check(check_target, force_sequential ? 1 : force_concurrent ? 0 : -1);
+        if (*compare_cmd) return compare_main(compare_opt, argc, argv);
         if (*bench_cmd) {
             bench_opt.server = bench_target.address();
             bench_opt.echo = bench_target.mode();

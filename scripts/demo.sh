@@ -1,32 +1,14 @@
 #!/usr/bin/env bash
-# The main job, for now: build (release), start every server of the suite on
-# a free port, and show ioclient driving each: the conformance check and a
-# short load. Usage: scripts/demo.sh [seconds-of-load-per-server]  (default 2)
+# The suite's main job in one command: install what is needed, build the
+# release preset, start every server of the suite and run the same scenarios
+# against each (ioclient compare --quick: under 2 minutes), then print the
+# side-by-side table and where the report (table, charts, JSON, CSV) is.
+# Usage: scripts/demo.sh [extra ioclient compare options, e.g. --servers epoll_server,uring_server]
+# For the full run (under 15 minutes): build/release/bin/ioclient compare --report build/report-full
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-2}
 scripts/install-deps.sh
 cmake --workflow --preset release >/dev/null
-bin=build/release/bin
-
-for server in "$bin"/*_server; do
-  name=$(basename "$server")
-  out=$(mktemp)
-  "$server" --port 0 >"$out" 2>/dev/null &
-  pid=$!
-  # Wait for the ready line, "listening on HOST:PORT" (bounded: 10 s).
-  for _ in $(seq 100); do grep -q '^listening on ' "$out" && break; sleep 0.1; done
-  if ! grep -q '^listening on ' "$out"; then
-    echo "== $name: did not start"; kill "$pid" 2>/dev/null || true; continue
-  fi
-  port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$out")
-  echo "== $name on port $port"
-  "$bin/ioclient" check --port "$port" || true
-  # One connection for a server that serves one client at a time, 50 otherwise.
-  conns=50; [ "$name" = bio_server ] && conns=1
-  "$bin/ioclient" bench --port "$port" --connections "$conns" --duration "$seconds" --warmup 0.5 \
-    --server-pid "$pid" || true
-  kill -TERM "$pid"; wait "$pid" || true
-  rm -f "$out"
-  echo
-done
+build/release/bin/ioclient compare --quick --report build/report "$@"
+echo
+echo "The report: $(pwd)/build/report/index.html (open it in a browser; it needs no network)"

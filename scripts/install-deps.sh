@@ -9,6 +9,7 @@ packages=(
   libcli11-dev libfmt-dev liburing-dev        # the libraries the code uses
   libgtest-dev libgmock-dev                   # the tests
   socat netcat-openbsd procps strace          # talking to servers by hand; the labs
+  gnuplot-nox chromium                        # ioclient compare's charts; the headless check of its page
 )
 
 missing=()
