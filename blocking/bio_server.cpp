@@ -102,7 +102,7 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
         iom::Fd conn(fd);
         ++c.accepts;
         c.peak_connections = c.peak_threads = 1;
-        iom::trace("accept -> fd {} from {}", fd, iom::peer_address(fd).to_string());
+        iom::trace("accept -> fd {} from {}", fd, iom::PeerOf{fd});
         iom::set_nodelay(fd);
         iom::watch_for_stop(fd);
         serve_client(fd, opt, buf, c);  // every other client waits in the backlog meanwhile

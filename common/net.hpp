@@ -5,6 +5,8 @@
 
 #include "common/fd.hpp"
 
+#include <fmt/format.h>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -38,6 +40,13 @@ Address local_address(int fd);
 // result then prints as "(disconnected)".
 Address peer_address(int fd) noexcept;
 
+// The peer of `fd`, looked up only when it is formatted: trace lines take
+// it, so a server that does not trace makes no getpeername call.
+//   iom::trace("accept -> fd {} from {}", fd, iom::PeerOf{fd});
+struct PeerOf {
+    int fd;
+};
+
 // socket + SO_REUSEADDR + bind + listen. Errors name the call and the
 // address: "bind 127.0.0.1:9023: Address already in use".
 Fd listen_tcp(const Address& addr, int backlog, bool nonblocking);
@@ -52,3 +61,10 @@ void set_nonblocking(int fd, bool on = true);
 void set_nodelay(int fd);
 
 }  // namespace iom
+
+template <>
+struct fmt::formatter<iom::PeerOf> : fmt::formatter<std::string_view> {
+    auto format(iom::PeerOf p, fmt::format_context& ctx) const {
+        return fmt::formatter<std::string_view>::format(iom::peer_address(p.fd).to_string(), ctx);
+    }
+};

@@ -88,7 +88,7 @@ void accept_pending(int listen_fd, std::vector<Connection>& conns, iom::ReserveF
             continue;  // conn closes here
         }
         iom::set_nodelay(fd);
-        iom::trace("accept -> fd {} from {}", fd, iom::peer_address(fd).to_string());
+        iom::trace("accept -> fd {} from {}", fd, iom::PeerOf{fd});
         conns.emplace_back(std::move(conn), opt.buffer_size);
         c.peak_connections = std::max<std::uint64_t>(c.peak_connections, conns.size());
     }

@@ -105,7 +105,7 @@ void accept_pending(int listen_fd, std::vector<Connection>& conns, iom::ReserveF
         // Accepted sockets do not inherit O_ASYNC or the owner. Bytes that came
         // before this call raised no signal: the sweep that follows reads them.
         request_sigio(fd);
-        iom::trace("accept -> fd {} from {}, O_ASYNC set", fd, iom::peer_address(fd).to_string());
+        iom::trace("accept -> fd {} from {}, O_ASYNC set", fd, iom::PeerOf{fd});
         conns.emplace_back(std::move(conn), opt.buffer_size);
         c.peak_connections = std::max<std::uint64_t>(c.peak_connections, conns.size());
     }

@@ -1,3 +1,4 @@
+#include "common/net.hpp"
 #include "common/trace.hpp"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@ namespace {
 struct Loud {
     static inline int formatted = 0;
 };
+
 }  // namespace
 }  // namespace iom
 
@@ -45,6 +47,17 @@ TEST(Trace, ArgumentsAreNotFormattedWhenOff) {
     trace("{}", Loud{});
     EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
     EXPECT_EQ(Loud::formatted, 0);
+}
+
+TEST(Trace, PeerOfFormatsThePeerOnlyWhenTraced) {
+    Fd l = listen_tcp(parse_address("127.0.0.1", 0), 4, false);
+    Fd c = connect_tcp(local_address(l.get()));
+    enable_trace(true);
+    ::testing::internal::CaptureStderr();
+    trace("peer {}", PeerOf{c.get()});
+    std::string out = ::testing::internal::GetCapturedStderr();
+    enable_trace(false);
+    EXPECT_NE(out.find("peer " + local_address(l.get()).to_string()), std::string::npos) << out;
 }
 
 }  // namespace
