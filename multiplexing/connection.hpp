@@ -14,13 +14,17 @@
 
 #include "common/buffer.hpp"
 #include "common/counters.hpp"
+#include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/reserve_fd.hpp"
 #include "common/server.hpp"
 #include "common/trace.hpp"
 
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
+#include <string_view>
 
 namespace iom::mux {
 
@@ -112,6 +116,39 @@ inline Interest pump(Connection& c, const ServerOptions& opt, Counters& k, Reads
         if (!more_read && !more_write) break;
     }
     return {.open = true, .want_read = !c.peer_done && !c.out.full(), .want_write = !c.out.empty()};
+}
+
+// Accept the next connection waiting in the listener's backlog (non-blocking,
+// so it never waits). Returns an empty Fd when none is left: one readiness
+// report may stand for many clients, so callers loop until then.
+// Out of descriptors (EMFILE, ENFILE), the waiting clients stay queued: the
+// listener would be reported ready again at once (a spin) or, edge-triggered,
+// never again (clients left hanging). So every waiting client is shed:
+// accepted on the reserve descriptor and closed at once.
+inline Fd accept_next(int listen_fd, ReserveFd& reserve, Counters& k, std::string_view server) {
+    for (;;) {
+        int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            ++k.accepts;
+            return Fd(fd);
+        }
+        int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK) {  // the backlog is empty
+            ++k.accept_eagain;
+            trace("accept(fd {}) -> EAGAIN: no more clients waiting", listen_fd);
+            return {};
+        }
+        if (err == EINTR || err == ECONNABORTED) continue;
+        if (err == EMFILE || err == ENFILE) {
+            ++k.accept_errors;
+            std::uint64_t shed = 0;
+            while (reserve.shed(listen_fd)) ++shed;
+            k.refused += shed;
+            fmt::print(stderr, "{}: accept: {}; closed {} waiting connections\n", server, std::strerror(err), shed);
+            return {};
+        }
+        throw_errno(err, fmt::format("accept on fd {}", listen_fd));
+    }
 }
 
 }  // namespace iom::mux

@@ -56,7 +56,6 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstring>
 #include <memory>
 #include <unordered_map>
 
@@ -128,31 +127,9 @@ void Server::watch(int fd, int op, std::uint32_t events, Handler* h) {
 // so accept until EAGAIN says none is left.
 void Server::accept_pending() {
     for (;;) {
-        int fd = accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            int err = errno;
-            if (err == EAGAIN || err == EWOULDBLOCK) {  // the backlog is empty
-                ++c.accept_eagain;
-                iom::trace("accept(fd {}) -> EAGAIN: no more clients waiting", listener.get());
-                return;
-            }
-            if (err == EINTR || err == ECONNABORTED) continue;
-            if (err == EMFILE || err == ENFILE) {
-                // Out of descriptors. The clients stay queued: level-triggered,
-                // epoll would report the listener again at once (a spin); edge-
-                // triggered, they would hang unannounced. Shed them all.
-                ++c.accept_errors;
-                std::uint64_t shed = 0;
-                while (reserve.shed(listener.get())) ++shed;
-                c.refused += shed;
-                fmt::print(stderr, "epoll_server: accept: {}; closed {} waiting connections\n",
-                           std::strerror(err), shed);
-                return;
-            }
-            iom::throw_sys("accept on fd {}", listener.get());
-        }
-        iom::Fd sock(fd);
-        ++c.accepts;
+        iom::Fd sock = iom::mux::accept_next(listener.get(), reserve, c, "epoll_server");
+        if (!sock) return;  // the backlog is empty (or was shed: out of descriptors)
+        const int fd = sock.get();
         if (open >= opt.max_connections) {
             iom::trace("accept -> fd {}: over --max-connections, closed", fd);
             ++c.refused;

@@ -48,7 +48,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -82,31 +81,9 @@ struct Server {
 // stand for many clients, so accept until EAGAIN says none is left.
 void Server::accept_pending() {
     for (;;) {
-        int fd = accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            int err = errno;
-            if (err == EAGAIN || err == EWOULDBLOCK) {  // the backlog is empty
-                ++c.accept_eagain;
-                iom::trace("accept(fd {}) -> EAGAIN: no more clients waiting", listener.get());
-                return;
-            }
-            if (err == EINTR || err == ECONNABORTED) continue;
-            if (err == EMFILE || err == ENFILE) {
-                // Out of descriptors. The clients stay queued, so the listener
-                // stays readable and poll would report it again at once: a
-                // spin. Shed them all (accept each on the reserve, close it).
-                ++c.accept_errors;
-                std::uint64_t shed = 0;
-                while (reserve.shed(listener.get())) ++shed;
-                c.refused += shed;
-                fmt::print(stderr, "poll_server: accept: {}; closed {} waiting connections\n",
-                           std::strerror(err), shed);
-                return;
-            }
-            iom::throw_sys("accept on fd {}", listener.get());
-        }
-        iom::Fd sock(fd);
-        ++c.accepts;
+        iom::Fd sock = iom::mux::accept_next(listener.get(), reserve, c, "poll_server");
+        if (!sock) return;  // the backlog is empty (or was shed: out of descriptors)
+        const int fd = sock.get();
         if (open >= opt.max_connections) {
             iom::trace("accept -> fd {}: over --max-connections, closed", fd);
             ++c.refused;

@@ -50,7 +50,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -87,31 +86,9 @@ struct Server {
 // stand for many clients, so accept until EAGAIN says none is left.
 void Server::accept_pending() {
     for (;;) {
-        int fd = accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            int err = errno;
-            if (err == EAGAIN || err == EWOULDBLOCK) {  // the backlog is empty
-                ++c.accept_eagain;
-                iom::trace("accept(fd {}) -> EAGAIN: no more clients waiting", listener.get());
-                return;
-            }
-            if (err == EINTR || err == ECONNABORTED) continue;
-            if (err == EMFILE || err == ENFILE) {
-                // Out of descriptors. The clients stay queued, so the listener
-                // stays readable and select would report it again at once: a
-                // spin. Shed them all (accept each on the reserve, close it).
-                ++c.accept_errors;
-                std::uint64_t shed = 0;
-                while (reserve.shed(listener.get())) ++shed;
-                c.refused += shed;
-                fmt::print(stderr, "select_server: accept: {}; closed {} waiting connections\n",
-                           std::strerror(err), shed);
-                return;
-            }
-            iom::throw_sys("accept on fd {}", listener.get());
-        }
-        iom::Fd sock(fd);
-        ++c.accepts;
+        iom::Fd sock = iom::mux::accept_next(listener.get(), reserve, c, "select_server");
+        if (!sock) return;  // the backlog is empty (or was shed: out of descriptors)
+        const int fd = sock.get();
         if (fd >= FD_SETSIZE) {  // FD_SET(fd) would write past the end of the fd_set
             fmt::print(stderr, "select_server: refused fd {}: select cannot watch descriptors >= FD_SETSIZE ({})\n",
                        fd, FD_SETSIZE);
