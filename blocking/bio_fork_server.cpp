@@ -29,6 +29,7 @@
 //   ps --ppid $(pgrep -o bio_fork) -o pid,stat,rss,cmd   # one child per client
 //   ...close an nc: its child is gone at once, no <defunct> left behind.
 
+#include "blocking/serve_client.hpp"
 #include "common/error.hpp"
 #include "common/net.hpp"
 #include "common/reserve_fd.hpp"
@@ -49,40 +50,6 @@
 #include <vector>
 
 namespace {
-
-// Echo to one client until it closes: bio_server's loop, run by a child.
-void serve_client(int fd, const iom::ServerOptions& opt, std::vector<char>& buf, iom::Counters& c) {
-    for (;;) {
-        iom::trace("recv(fd {}) blocks this child: waiting for data, then the copy", fd);
-        ssize_t n = recv(fd, buf.data(), buf.size(), 0);
-        ++c.recv_calls;
-        if (n < 0) {
-            if (errno == EINTR && !iom::stop_requested()) continue;
-            ++c.resets;
-            return;
-        }
-        if (n == 0) {
-            iom::trace("recv(fd {}) -> 0: the client closed", fd);
-            ++c.closed;
-            return;
-        }
-        iom::trace("recv(fd {}) -> {} bytes copied into our buffer", fd, n);
-        c.recv_bytes += static_cast<std::size_t>(n);
-        iom::simulate_work(opt.work_us);  // slows this client only: the others have their own processes
-        iom::echo_transform(opt.echo, {buf.data(), static_cast<std::size_t>(n)});
-        for (ssize_t sent = 0; sent < n;) {  // a short write: send the rest. MSG_NOSIGNAL: no SIGPIPE
-            ssize_t w = send(fd, buf.data() + sent, static_cast<std::size_t>(n - sent), MSG_NOSIGNAL);
-            ++c.send_calls;
-            if (w < 0) {
-                if (errno == EINTR && !iom::stop_requested()) continue;
-                ++c.resets;
-                return;
-            }
-            sent += w;
-            c.send_bytes += static_cast<std::size_t>(w);
-        }
-    }
-}
 
 // Reaping. Why in the handler, not in the accept loop after EINTR? A child
 // that exits after the loop has reaped but before accept() is entered sends
@@ -169,7 +136,7 @@ struct Children {
         iom::set_nodelay(conn.get());
         iom::watch_for_stop(conn.get());  // SIGTERM from the parent (or a ^C) ends our recv
         std::vector<char> buf(opt.buffer_size);
-        serve_client(conn.get(), opt, buf, mine);
+        iom::blocking::serve_client(conn.get(), opt, buf, mine, "this child");
     } catch (const std::exception&) {  // e.g. the client reset before we set it up: this child only
         ++mine.resets;
         _exit(1);

@@ -29,6 +29,7 @@
 //   ...close one of the first two: the third one's lines come back.
 //   grep Threads /proc/$(pgrep -n bio_pool)/status      # always 3
 
+#include "blocking/serve_client.hpp"
 #include "common/error.hpp"
 #include "common/net.hpp"
 #include "common/reserve_fd.hpp"
@@ -52,40 +53,6 @@ struct PoolOptions {
     unsigned threads = 4;
     std::size_t queue = 64;
 };
-
-// Echo to one client until it closes: bio_server's loop, run by a worker.
-void serve_client(int fd, const iom::ServerOptions& opt, std::vector<char>& buf, iom::Counters& c) {
-    for (;;) {
-        iom::trace("recv(fd {}) blocks this worker: waiting for data, then the copy", fd);
-        ssize_t n = recv(fd, buf.data(), buf.size(), 0);
-        ++c.recv_calls;
-        if (n < 0) {
-            if (errno == EINTR && !iom::stop_requested()) continue;
-            ++c.resets;
-            return;
-        }
-        if (n == 0) {
-            iom::trace("recv(fd {}) -> 0: the client closed; this worker is free", fd);
-            ++c.closed;
-            return;
-        }
-        iom::trace("recv(fd {}) -> {} bytes copied into our buffer", fd, n);
-        c.recv_bytes += static_cast<std::size_t>(n);
-        iom::simulate_work(opt.work_us);
-        iom::echo_transform(opt.echo, {buf.data(), static_cast<std::size_t>(n)});
-        for (ssize_t sent = 0; sent < n;) {  // a short write: send the rest. MSG_NOSIGNAL: no SIGPIPE
-            ssize_t w = send(fd, buf.data() + sent, static_cast<std::size_t>(n - sent), MSG_NOSIGNAL);
-            ++c.send_calls;
-            if (w < 0) {
-                if (errno == EINTR && !iom::stop_requested()) continue;
-                ++c.resets;
-                return;
-            }
-            sent += w;
-            c.send_bytes += static_cast<std::size_t>(w);
-        }
-    }
-}
 
 // The queue of accepted sockets between the acceptor and the workers.
 class SocketQueue {
@@ -154,7 +121,7 @@ void worker(SocketQueue& queue, const iom::ServerOptions& opt) {
     for (int fd = queue.pop(false); fd >= 0; fd = queue.pop(true)) {
         iom::Fd conn(fd);
         iom::trace("worker takes fd {}", fd);
-        serve_client(fd, opt, buf, mine);
+        iom::blocking::serve_client(fd, opt, buf, mine, "this worker");
         iom::unwatch_for_stop(fd);  // before the close: the number may be reused at once
     }
     queue.merge(mine);

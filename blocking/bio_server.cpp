@@ -12,6 +12,8 @@
 //   send()    returns once the bytes are copied into the socket's send
 //             buffer; it sleeps only while that buffer is full, that is while
 //             the client is not reading.
+// The recv/send loop itself is in blocking/serve_client.hpp: all four
+// blocking servers run the same loop; what differs is who runs it.
 //
 // THE LESSON. While one client is connected, a second one is not served.
 // Its connect() succeeds — the kernel completes the handshake and queues the
@@ -24,6 +26,7 @@
 //   nc 127.0.0.1 9001                       # second client: connects, silence
 //   ...close the first nc: the second one's lines come back, all at once.
 
+#include "blocking/serve_client.hpp"
 #include "common/error.hpp"
 #include "common/net.hpp"
 #include "common/reserve_fd.hpp"
@@ -37,48 +40,6 @@
 #include <vector>
 
 namespace {
-
-// Echo to one client until it closes. Returns when it leaves (or errs).
-void serve_client(int fd, const iom::ServerOptions& opt, std::vector<char>& buf, iom::Counters& c) {
-    for (;;) {
-        iom::trace("recv(fd {}) blocks: waiting for data, then the kernel copies it", fd);
-        ssize_t n = recv(fd, buf.data(), buf.size(), 0);
-        ++c.recv_calls;
-        if (n < 0) {
-            if (errno == EINTR && !iom::stop_requested()) continue;  // a signal, not a stop
-            iom::trace("recv(fd {}) -> error {}", fd, errno);
-            ++c.resets;
-            return;
-        }
-        if (n == 0) {  // the peer closed (or half-closed) its side: we are done
-            iom::trace("recv(fd {}) -> 0: the client closed", fd);
-            ++c.closed;
-            return;
-        }
-        iom::trace("recv(fd {}) -> {} bytes copied into our buffer", fd, n);
-        c.recv_bytes += static_cast<std::size_t>(n);
-
-        iom::simulate_work(opt.work_us);
-        iom::echo_transform(opt.echo, {buf.data(), static_cast<std::size_t>(n)});
-
-        // send may take fewer bytes than asked (a short write): loop until all
-        // of them are in the kernel, or the client is gone.
-        for (ssize_t sent = 0; sent < n;) {
-            iom::trace("send(fd {}, {} bytes) blocks while the send buffer is full", fd, n - sent);
-            ssize_t w = send(fd, buf.data() + sent, static_cast<std::size_t>(n - sent), MSG_NOSIGNAL);
-            ++c.send_calls;
-            if (w < 0) {
-                if (errno == EINTR && !iom::stop_requested()) continue;
-                iom::trace("send(fd {}) -> error {}", fd, errno);
-                ++c.resets;
-                return;
-            }
-            iom::trace("send(fd {}) -> {} bytes", fd, w);
-            sent += w;
-            c.send_bytes += static_cast<std::size_t>(w);
-        }
-    }
-}
 
 void serve(const iom::ServerOptions& opt, iom::Counters& c) {
     iom::Fd listener = iom::open_listener(opt, /*nonblocking=*/false);
@@ -105,7 +66,10 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
         iom::trace("accept -> fd {} from {}", fd, iom::PeerOf{fd});
         iom::set_nodelay(fd);
         iom::watch_for_stop(fd);
-        serve_client(fd, opt, buf, c);  // every other client waits in the backlog meanwhile
+        // The echo loop (blocking/serve_client.hpp, shared by every blocking
+        // server): recv, transform, send, until this client closes. Every
+        // other client waits in the backlog meanwhile.
+        iom::blocking::serve_client(fd, opt, buf, c, "the whole process");
         iom::unwatch_for_stop(fd);
     }
 }

@@ -28,6 +28,7 @@
 //   grep Threads /proc/$(pgrep -n bio_threads)/status   # 1 + clients
 //   ./bio_threads_server --max-connections 2            # the third nc gets EOF
 
+#include "blocking/serve_client.hpp"
 #include "common/error.hpp"
 #include "common/net.hpp"
 #include "common/reserve_fd.hpp"
@@ -48,48 +49,6 @@
 #include <vector>
 
 namespace {
-
-// Echo to one client until it closes. The same loop as bio_server's: the
-// model changes who runs it, not what it does.
-void serve_client(int fd, const iom::ServerOptions& opt, std::vector<char>& buf, iom::Counters& c) {
-    for (;;) {
-        iom::trace("recv(fd {}) blocks this thread: waiting for data, then the copy", fd);
-        ssize_t n = recv(fd, buf.data(), buf.size(), 0);
-        ++c.recv_calls;
-        if (n < 0) {
-            if (errno == EINTR && !iom::stop_requested()) continue;
-            iom::trace("recv(fd {}) -> error {}", fd, errno);
-            ++c.resets;
-            return;
-        }
-        if (n == 0) {
-            iom::trace("recv(fd {}) -> 0: the client closed", fd);
-            ++c.closed;
-            return;
-        }
-        iom::trace("recv(fd {}) -> {} bytes copied into our buffer", fd, n);
-        c.recv_bytes += static_cast<std::size_t>(n);
-
-        iom::simulate_work(opt.work_us);  // slows this client only: the others have their own threads
-        iom::echo_transform(opt.echo, {buf.data(), static_cast<std::size_t>(n)});
-
-        // A short write is legal: loop until every byte is in the kernel.
-        // MSG_NOSIGNAL: a vanished peer is an EPIPE here, not a SIGPIPE.
-        for (ssize_t sent = 0; sent < n;) {
-            iom::trace("send(fd {}, {} bytes) blocks this thread while the send buffer is full", fd, n - sent);
-            ssize_t w = send(fd, buf.data() + sent, static_cast<std::size_t>(n - sent), MSG_NOSIGNAL);
-            ++c.send_calls;
-            if (w < 0) {
-                if (errno == EINTR && !iom::stop_requested()) continue;
-                iom::trace("send(fd {}) -> error {}", fd, errno);
-                ++c.resets;
-                return;
-            }
-            sent += w;
-            c.send_bytes += static_cast<std::size_t>(w);
-        }
-    }
-}
 
 // The client threads, tracked so that they can be joined: joining is the
 // only way to know a thread has truly finished (a detached thread may still
@@ -149,7 +108,7 @@ private:
         iom::Fd conn(fd);    // closed last, as the thread ends
         iom::Counters mine;  // this thread's own: plain increments, no sharing, no locks
         std::vector<char> buf(opt.buffer_size);
-        serve_client(fd, opt, buf, mine);
+        iom::blocking::serve_client(fd, opt, buf, mine, "this thread");
         iom::unwatch_for_stop(fd);  // before the close: the number may be reused at once
         std::lock_guard lock(m_);
         totals_ += mine;  // merged once, at the end, under the lock
