@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
     --no-install) install=0; shift ;;
     --wait-load) wait_load=$2; shift 2 ;;
     --wait-max) wait_max=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
