@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -57,6 +58,22 @@ void for_each_child(pid_t parent, F&& f) {
         if (stat_field(p, 4) == std::to_string(parent)) f(p, stat_field(p, 3));
     }
     closedir(d);
+}
+
+// Add `pid` and its live descendants to `s` (children found through
+// /proc/PID/task/TID/children, so a child forked by any thread is seen).
+void add_tree(pid_t pid, bool root, ProcSample& s) {
+    if (!root) {
+        if (stat_field(pid, 3) == "Z") return;  // a zombie holds no memory and no threads
+        ++s.children;
+    }
+    s.rss_kib += std::max(0L, status_field(pid, "VmRSS"));
+    s.threads += std::max(0L, status_field(pid, "Threads"));
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+        std::ifstream children(task.path() / "children");
+        for (pid_t child = 0; children >> child;) add_tree(child, false, s);
+    }
 }
 
 }  // namespace
@@ -218,6 +235,20 @@ int ServerProcess::live_children() const {
     int n = 0;
     for_each_child(pid_, [&](pid_t, const std::string& state) { n += state != "Z"; });
     return n;
+}
+
+ProcSample ServerProcess::sample() const {
+    ProcSample s;
+    std::error_code ec;
+    long n = 0;
+    for (std::filesystem::directory_iterator it(fmt::format("/proc/{}/fd", pid_), ec), end; !ec && it != end;
+         it.increment(ec))
+        ++n;
+    if (ec) return s;  // gone (or not ours): every figure stays -1
+    s.fds = n;
+    s.rss_kib = s.threads = 0;
+    add_tree(pid_, true, s);
+    return s;
 }
 
 RunResult run_command(const std::vector<std::string>& args, const std::string& input,
