@@ -155,8 +155,16 @@ public:
     Driver(ServerProcess& srv, SoakServerResult& r, Progress& progress, Clock::time_point t0)
         : srv_(srv), r_(r), progress_(progress), t0_(t0), sequential_(srv.spec().has("sequential")) {}
 
-    void run(Clock::time_point deadline, Seconds sample_every) {
-        cycle(Clock::now());  // the warm-up: every load once, everything closed at its end
+    // `warmup` of load first (at least one cycle), everything closed at its
+    // end: a server reaches its working size (buffers touched, thread stacks
+    // cached, io_uring's provided buffers all written once) before the start
+    // sample, so the rule compares steady states, not a cold start.
+    void run(Clock::time_point deadline, Seconds warmup, Seconds sample_every) {
+        auto warm_until = Clock::now() + std::chrono::duration_cast<Clock::duration>(warmup);
+        do cycle(warm_until);
+        while (Clock::now() < warm_until && alive());
+        long_lived_.clear();
+        close_idle();
         r_.start = r_.max = quiet_sample();
         auto last_sample = Clock::now();
         while (Clock::now() < deadline && alive()) {
@@ -240,11 +248,10 @@ private:
     std::string payload(std::size_t n) { return random_bytes(n, seed_++); }
     void pause(std::chrono::nanoseconds d = kPace) { std::this_thread::sleep_for(d); }
 
-    // Every load once. `deadline` ends the idle hold early; the warm-up passes
-    // "now", so it opens and closes everything within the cycle.
+    // Every load once. Past `deadline` the idle connections are closed, not
+    // held on.
     void cycle(Clock::time_point deadline) {
-        bool warmup = r_.start.fds < 0;
-        pingpong(warmup);
+        pingpong();
         pause();
         for (unsigned i = 0; i < kChurn; ++i, pause()) churn(i);
         half_close();
@@ -260,7 +267,7 @@ private:
     // Long-lived connections, each one round trip of every size. A sequential
     // server gets one connection, opened and closed within this step: while
     // it stays open no other client of this soak would be served.
-    void pingpong(bool close_after) {
+    void pingpong() {
         unsigned n = sequential_ ? 1 : kLongLived;
         long_lived_.resize(n);
         for (unsigned i = 0; i < n; ++i, pause()) {
@@ -274,7 +281,7 @@ private:
                 }
             }
         }
-        if (sequential_ || close_after) long_lived_.clear();
+        if (sequential_) long_lived_.clear();
     }
 
     void churn(unsigned i) {
@@ -478,6 +485,7 @@ SoakResult run_soak(const SoakOptions& opt) {
     const auto t0 = Clock::now();
     const double cpu0 = own_cpu_seconds();
     const Seconds sample_every = std::clamp(Seconds(opt.duration / 6), Seconds(1), Seconds(10));
+    const Seconds warmup = std::min(Seconds(opt.duration / 10), Seconds(10));
 
     // Every server at once.
     result.servers.resize(specs.size());
@@ -494,8 +502,8 @@ SoakResult run_soak(const SoakOptions& opt) {
             fmt::print(stderr, "{}: did not start: {}\n", r.name, e.what());
         }
     }
-    fmt::print(stderr, "soak: {} servers, {:.0f} s, every echo verified; /proc sampled every {:.0f} s\n",
-               specs.size(), opt.duration, sample_every.count());
+    fmt::print(stderr, "soak: {} servers, {:.0f} s ({:.0f} s of warm-up), every echo verified; /proc sampled every "
+                       "{:.0f} s\n", specs.size(), opt.duration, warmup.count(), sample_every.count());
 
     Progress progress;
     const Clock::time_point deadline =
@@ -505,7 +513,7 @@ SoakResult run_soak(const SoakOptions& opt) {
         if (!procs[i]) continue;
         drivers.emplace_back([&, i] {
             try {
-                Driver(*procs[i], result.servers[i], progress, t0).run(deadline, sample_every);
+                Driver(*procs[i], result.servers[i], progress, t0).run(deadline, warmup, sample_every);
             } catch (const std::exception& e) {  // the client's own failure (poll, fork...): a problem all the same
                 auto& r = result.servers[i];
                 r.loads[0].errors++;
@@ -618,7 +626,8 @@ CLI::App* add_soak_command(CLI::App& app, SoakOptions& opt) {
                 "every server had no failure, stayed flat and exited 0 on SIGTERM. " +
                     std::string(kFlatRule) + ".");
     cmd->add_option("-d,--duration", opt.duration,
-                    "Seconds of load, every server at the same time (plus a warm-up cycle and a settle)")
+                    "Seconds of load, every server at the same time; the first tenth (at most 10 s) is a warm-up, "
+                    "before the start sample")
         ->capture_default_str()
         ->check(CLI::Range(1.0, 86400.0));
     cmd->add_option("--servers", opt.servers, "Only these servers, comma-separated (names from servers.txt)")
