@@ -502,7 +502,7 @@ SoakResult run_soak(const SoakOptions& opt) {
             fmt::print(stderr, "{}: did not start: {}\n", r.name, e.what());
         }
     }
-    fmt::print(stderr, "soak: {} servers, {:.0f} s ({:.0f} s of warm-up), every echo verified; /proc sampled every "
+    fmt::print(stderr, "soak: {} servers, {:.0f} s ({:.1f} s of warm-up), every echo verified; /proc sampled every "
                        "{:.0f} s\n", specs.size(), opt.duration, warmup.count(), sample_every.count());
 
     Progress progress;
@@ -574,8 +574,8 @@ void print_table(const SoakResult& r, std::FILE* out) {
     fmt::print(out, "\nfail: echoes that came back with different bytes; err: connection errors the soak did not "
                     "cause (refused, reset, EOF or timeout mid-echo).\n");
     fmt::print(out, "{}.\n", kFlatRule);
-    fmt::print(out, "start: after one warm-up cycle, no soak connection open; end: every soak connection closed, "
-                    "the server settled; max: every sample (start, end, and periodic).\n");
+    fmt::print(out, "start: after the warm-up (a tenth of the run, at most 10 s), no soak connection open; end: every "
+                    "soak connection closed, the server settled; max: every sample (start, end, periodic).\n");
     fmt::print(out, "{:.0f} s soak, {:.0f} s in all: ioclient used {:.1f} s of CPU, the servers {:.1f} s "
                     "(together {:.0f} % of one core).\n",
                r.duration, r.elapsed, r.client_cpu_seconds, server_cpu,
