@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,10 +114,15 @@ ServerProcess::ServerProcess(const ServerSpec& spec, StartOptions opt) : spec_(s
     int out[2];
     check_sys(pipe2(out, O_CLOEXEC), "pipe2");
     std::string err_path = dir_ + "/stderr.txt";
+    const pid_t parent = getpid();
     pid_ = fork();
     if (pid_ < 0) throw_sys("fork");
     if (pid_ == 0) {
-        // The child: stdout to our pipe, stderr to a file, then exec.
+        // The child: killed if we die first (a client killed mid-run, say by
+        // a test's timeout, leaves no server behind), stdout to our pipe,
+        // stderr to a file, then exec.
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);  // we died before prctl took effect
         dup2(out[1], STDOUT_FILENO);
         int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (err >= 0) dup2(err, STDERR_FILENO);
