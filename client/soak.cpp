@@ -629,12 +629,14 @@ CLI::App* add_soak_command(CLI::App& app, SoakOptions& opt) {
                     "Seconds of load, every server at the same time; the first tenth (at most 10 s) is a warm-up, "
                     "before the start sample")
         ->capture_default_str()
-        ->check(CLI::Range(1.0, 86400.0));
+        ->check(CLI::Range(1.0, 86400.0))
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // scripts/soak.sh "$@" may override
     cmd->add_option("--servers", opt.servers, "Only these servers, comma-separated (names from servers.txt)")
         ->delimiter(',');
     cmd->add_option("--bin-dir", opt.bin_dir, "Where servers.txt and the servers are (default: next to ioclient)")
         ->check(CLI::ExistingDirectory);
-    cmd->add_option("--json", opt.json_file, "Also write the results as JSON to this file");
+    cmd->add_option("--json", opt.json_file, "Also write the results as JSON to this file")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     return cmd;
 }
 
