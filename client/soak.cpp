@@ -175,6 +175,10 @@ public:
             }
         }
         long_lived_.clear();
+        if (r_.exited_early) {
+            idle_.clear();  // nothing left to sample: the end stays unsampled, the server not flat
+            return;
+        }
         close_idle();
         r_.end = settled_sample();
         take_max(r_.end);
@@ -191,10 +195,12 @@ private:
     std::vector<std::optional<Connection>> long_lived_;
     std::vector<Connection> idle_;
     Clock::time_point idle_since_;
+    SoakLoad last_load_ = SoakLoad::pingpong;
 
     LoadCounts& counts(SoakLoad l) { return r_.loads[static_cast<std::size_t>(l)]; }
 
     void problem(SoakLoad l, bool wrong_bytes, const std::string& what) {
+        last_load_ = l;
         (wrong_bytes ? counts(l).failures : counts(l).errors)++;
         ++progress_.problems;
         std::string line = fmt::format("{}: {}: {}", r_.name, kLoadNames[static_cast<std::size_t>(l)], what);
@@ -207,10 +213,18 @@ private:
         }
     }
 
+    // Checked between cycles: a server that died is said once (counted as an
+    // error of the load that last had a problem, the likely witness) and no
+    // longer driven.
     bool alive() {
         if (srv_.running()) return true;
-        problem(SoakLoad::pingpong, false, fmt::format("the server exited ({}); stderr: {}", srv_.stop(),
-                                                       srv_.stderr_text()));
+        r_.exited_early = true;
+        std::string err = srv_.stderr_text();
+        while (!err.empty() && err.back() == '\n') err.pop_back();
+        int code = srv_.stop();
+        err = err.substr(err.rfind('\n') + 1);
+        problem(last_load_, false,
+                fmt::format("the server exited ({}){}", code, err.empty() ? "" : "; it said: " + err));
         return false;
     }
 
@@ -426,6 +440,8 @@ std::string json_sample(const ProcSample& s) {
                        s.fds, s.children, descriptors(s), s.rss_kib, s.threads);
 }
 
+std::string figure(long v) { return v < 0 ? "-" : std::to_string(v); }  // "-": not sampled
+
 std::string join(const std::vector<std::string>& items, const char* sep) {
     std::string out;
     for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
@@ -469,8 +485,9 @@ std::string verdict(const SoakServerResult& r) {
     if (t.failures) why.push_back(fmt::format("{} verification failures", t.failures));
     if (t.errors) why.push_back(fmt::format("{} connection errors", t.errors));
     if (std::string f = flatness(r.start, r.end); !f.empty()) why.push_back("not flat: " + f);
-    if (r.exit_code != 0) why.push_back(r.exit_code < 0 ? std::string("did not exit on SIGTERM")
-                                                        : fmt::format("exited with {} on SIGTERM", r.exit_code));
+    if (r.exited_early) why.push_back(fmt::format("exited during the soak ({})", r.exit_code));
+    else if (r.exit_code != 0) why.push_back(r.exit_code < 0 ? std::string("did not exit on SIGTERM")
+                                                             : fmt::format("exited with {} on SIGTERM", r.exit_code));
     return why.empty() ? "ok" : join(why, "; ");
 }
 
@@ -542,7 +559,7 @@ SoakResult run_soak(const SoakOptions& opt) {
         if (!procs[i]) continue;
         auto& r = result.servers[i];
         r.exit_code = procs[i]->stop();
-        if (r.exit_code != 0) {
+        if (r.exit_code != 0 && !r.exited_early) {
             std::string err = procs[i]->stderr_text();
             while (!err.empty() && err.back() == '\n') err.pop_back();
             r.problems.push_back(fmt::format("{}: exited with {} on SIGTERM: {}", r.name, r.exit_code,
@@ -567,9 +584,9 @@ void print_table(const SoakResult& r, std::FILE* out) {
         }
         fmt::print(out, "{:<18} {:>9} {:>9.1f} {:>5} {:>5} {:>9} {:>22} {:>9} {:>7.1f}  {}\n", s.name, t.messages,
                    double(t.bytes) / (1 << 20), t.failures, t.errors,
-                   fmt::format("{}/{}", descriptors(s.start), descriptors(s.end)),
-                   fmt::format("{}/{}/{}", s.start.rss_kib, s.end.rss_kib, s.max.rss_kib),
-                   fmt::format("{}/{}", s.start.threads, s.end.threads), s.cpu_seconds, verdict(s));
+                   fmt::format("{}/{}", figure(descriptors(s.start)), figure(descriptors(s.end))),
+                   fmt::format("{}/{}/{}", figure(s.start.rss_kib), figure(s.end.rss_kib), figure(s.max.rss_kib)),
+                   fmt::format("{}/{}", figure(s.start.threads), figure(s.end.threads)), s.cpu_seconds, verdict(s));
     }
     fmt::print(out, "\nfail: echoes that came back with different bytes; err: connection errors the soak did not "
                     "cause (refused, reset, EOF or timeout mid-echo).\n");
@@ -605,15 +622,16 @@ std::string to_json(const SoakResult& r) {
             "    {{\"name\": {}, \"traits\": [{}], \"args\": [{}], \"messages\": {}, \"bytes\": {}, \"failures\": {}, "
             "\"errors\": {},\n     \"loads\": {{{}}},\n     \"start\": {}, \"end\": {}, \"max\": {},\n"
             "     \"rss_bound_kib\": {}, \"flat\": {}, \"cpu_seconds\": {:.2f}, \"exit_code\": {}, "
-            "\"start_error\": {},\n     \"verdict\": {}, \"problems\": [{}]}}",
+            "\"exited_early\": {}, \"start_error\": {},\n     \"verdict\": {}, \"problems\": [{}]}}",
             json_string(s.name), join(traits, ", "), join(args, ", "), t.messages, t.bytes, t.failures, t.errors,
             join(loads, ", "), json_sample(s.start), json_sample(s.end), json_sample(s.max),
             rss_bound_kib(s.start.rss_kib), s.start_error.empty() && flatness(s.start, s.end).empty(), s.cpu_seconds,
-            s.exit_code, s.start_error.empty() ? "null" : json_string(s.start_error), json_string(verdict(s)),
-            join(problems, ", ")));
+            s.exit_code, s.exited_early, s.start_error.empty() ? "null" : json_string(s.start_error),
+            json_string(verdict(s)), join(problems, ", ")));
     }
     return fmt::format("{{\n  \"command_line\": {}, \"date\": {}, \"duration\": {}, \"elapsed\": {:.1f}, "
-                       "\"client_cpu_seconds\": {:.2f},\n  \"rule\": {},\n  \"passed\": {},\n  \"servers\": [\n{}\n  ]\n}}\n",
+                       "\"client_cpu_seconds\": {:.2f},\n  \"rule\": {},\n  \"passed\": {},\n"
+                       "  \"servers\": [\n{}\n  ]\n}}\n",
                        json_string(r.command_line), json_string(r.date), r.duration, r.elapsed, r.client_cpu_seconds,
                        json_string(kFlatRule), passed(r), join(servers, ",\n"));
 }

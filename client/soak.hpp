@@ -54,6 +54,7 @@ struct SoakServerResult {
     ProcSample start, end, max;         // max: of every sample, start and end included
     double cpu_seconds = 0;             // the server's CPU (user + system, with reaped children) over its life
     int exit_code = -1;                 // after SIGTERM; -1: did not exit in time
+    bool exited_early = false;          // it exited during the soak, before SIGTERM (exit_code: how)
     LoadCounts total() const;
 };
 

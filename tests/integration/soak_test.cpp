@@ -100,6 +100,24 @@ TEST(SoakCommand, WrongBytesFailTheSoakAndSayWhereAndWhat) {
     EXPECT_NE(r.out.find("FAIL"), std::string::npos) << r.out;
 }
 
+// A "server" that dies a second into the soak (a real server behind a shell
+// that kills it): the soak says so, stops driving it, and fails; it does not hang.
+TEST(SoakCommand, AServerThatDiesFailsTheSoakAndIsNamed) {
+    TempDir dir;
+    std::string epoll = fs::path(ioclient_path()).parent_path() / "epoll_server";
+    {
+        std::ofstream(dir.path / "servers.txt") << "dying_server\t\n";
+        std::ofstream(dir.path / "dying_server") << "#!/bin/sh\n" << epoll << " \"$@\" &\nsleep 1\nkill -KILL $!\n"
+                                                 << "wait\nexit 3\n";
+    }
+    ASSERT_EQ(::chmod((dir.path / "dying_server").c_str(), 0755), 0);
+    auto r = run_command({ioclient_path(), "soak", "--duration", "5", "--bin-dir", dir.path.string()});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_TRUE(std::regex_search(r.out, std::regex("\\ndying_server [^\\n]*exited during the soak \\(3\\)")))
+        << r.out;
+    EXPECT_NE(r.err.find("the server exited (3)"), std::string::npos) << r.err;
+}
+
 TEST(SoakCommand, HelpExplainsTheOptionsAndTheRule) {
     auto r = run_command({ioclient_path(), "soak", "--help"});
     EXPECT_EQ(r.exit_code, 0) << r.err;

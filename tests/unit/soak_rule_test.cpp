@@ -81,6 +81,10 @@ TEST(SoakVerdict, EachFailureFailsTheServer) {
     r.exit_code = -1;
     EXPECT_NE(verdict(r).find("did not exit on SIGTERM"), std::string::npos) << verdict(r);
     r = clean();
+    r.exit_code = 137;
+    r.exited_early = true;
+    EXPECT_EQ(verdict(r), "exited during the soak (137)");
+    r = clean();
     r.start_error = "no ready line";
     EXPECT_EQ(verdict(r), "did not start: no ready line");
 }
