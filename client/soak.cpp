@@ -164,6 +164,7 @@ public:
         do cycle(warm_until);
         while (Clock::now() < warm_until && alive());
         long_lived_.clear();
+        if (!alive()) return;  // said; start and end stay unsampled
         close_idle();
         r_.start = r_.max = quiet_sample();
         auto last_sample = Clock::now();
@@ -175,10 +176,7 @@ public:
             }
         }
         long_lived_.clear();
-        if (r_.exited_early) {
-            idle_.clear();  // nothing left to sample: the end stays unsampled, the server not flat
-            return;
-        }
+        if (!alive()) return;  // said; the end stays unsampled, so the server is not flat
         close_idle();
         r_.end = settled_sample();
         take_max(r_.end);
@@ -217,6 +215,7 @@ private:
     // error of the load that last had a problem, the likely witness) and no
     // longer driven.
     bool alive() {
+        if (r_.exited_early) return false;
         if (srv_.running()) return true;
         r_.exited_early = true;
         std::string err = srv_.stderr_text();
