@@ -120,7 +120,8 @@ ServerProcess::ServerProcess(const ServerSpec& spec, StartOptions opt) : spec_(s
     if (pid_ == 0) {
         // The child: killed if we die first (a client killed mid-run, say by
         // a test's timeout, leaves no server behind), stdout to our pipe,
-        // stderr to a file, then exec.
+        // stderr to a file, then exec. (The death that counts is the forking
+        // *thread's*: a ServerProcess must be made by a thread that outlives it.)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(127);  // we died before prctl took effect
         dup2(out[1], STDOUT_FILENO);
