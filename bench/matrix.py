@@ -42,7 +42,7 @@ class Server:
 
     live = []  # for cleanup on an error or Ctrl-C
 
-    def __init__(self, args, name, extra=()):
+    def __init__(self, args, name, extra=(), bin_dir=None):
         self.name = name
         self.stats = None
         if name in ("node", "python"):
@@ -52,7 +52,7 @@ class Server:
             fd, self.stats = tempfile.mkstemp(prefix=f"{name}-", suffix=".json", dir=args.tmp)
             os.close(fd)
             os.unlink(self.stats)
-            cmd = [os.path.join(args.bin, name), "--port", "0", "--echo", "plain",
+            cmd = [os.path.join(bin_dir or args.bin, name), "--port", "0", "--echo", "plain",
                    "--stats-file", self.stats, *extra]
         self.err = tempfile.TemporaryFile(dir=args.tmp)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.err, text=True)
@@ -138,8 +138,8 @@ def syscalls_per_message(name, counters, size):
     return calls / messages
 
 
-def measure(args, name, c, s, idle=0, extra=()):
-    srv = Server(args, name, extra)
+def measure(args, name, c, s, idle=0, extra=(), bin_dir=None):
+    srv = Server(args, name, extra, bin_dir)
     try:
         r = ioclient_bench(args, srv, c, s, idle=idle)
     finally:
@@ -201,7 +201,7 @@ def run(args):
     rounds = []
     for rnd in range(args.runs):
         log(f"round {rnd + 1}/{args.runs}  [load {loadavg()}]")
-        res = {"matrix": {}, "idle": {}, "minclient": {}, "load_start": loadavg()}
+        res = {"matrix": {}, "idle": {}, "minclient": {}, "counters": {}, "load_start": loadavg()}
         for c, s in MATRIX:
             for name in FAST + PEERS:
                 res["matrix"][f"{name}/{c}/{s}"] = measure(args, name, c, s)
@@ -209,6 +209,10 @@ def run(args):
             extra = ["--max-connections", str(args.idle + 1000), "--backlog", "4096"]
             res["idle"][f"{name}/0"] = measure(args, name, 50, 64, 0, extra)
             res["idle"][f"{name}/{args.idle}"] = measure(args, name, 50, 64, args.idle, extra)
+        for name in FAST:  # counters compiled in and out, back to back, alternating which goes first
+            builds = [("counted", None), ("uncounted", args.bin_nocounters)]
+            for label, bin_dir in (builds if rnd % 2 == 0 else builds[::-1]):
+                res["counters"][f"{name}/{label}"] = measure(args, name, 500, 64, bin_dir=bin_dir)
         for c in (50, 500):  # the same server process, both clients back to back
             for name in FAST:
                 srv = Server(args, name)
@@ -277,6 +281,22 @@ def report(args, rounds, hold):
             mc_ratio[(name, c)] = med([x / y for x, y in zip(a, b)])
             p(f"| {name} | {c} | {med(a):,.0f} | {med(b):,.0f} | {mc_ratio[(name, c)]:.3f} |")
     p("")
+    p("## What counting costs: the same server built with counters and without (-DIOM_COUNTERS=OFF), "
+      "C=500 64 B, back to back (medians)")
+    p("")
+    p("| server | msg/s counted | msg/s uncounted | CPU us/msg counted | CPU us/msg uncounted | "
+      "CPU counted / uncounted |")
+    p("|---|---:|---:|---:|---:|---:|")
+    count_cost = {}
+    for name in FAST:
+        a = [r["counters"][f"{name}/counted"] for r in rounds]
+        b = [r["counters"][f"{name}/uncounted"] for r in rounds]
+        cpu_k = "server_cpu_us_per_message"
+        count_cost[name] = med([x[cpu_k] / y[cpu_k] for x, y in zip(a, b) if y[cpu_k] > 0])
+        p(f"| {name} | {med([x['messages_per_second'] for x in a]):,.0f} | "
+          f"{med([y['messages_per_second'] for y in b]):,.0f} | {med([x[cpu_k] for x in a]):.3f} | "
+          f"{med([y[cpu_k] for y in b]):.3f} | {count_cost[name]:.3f} |")
+    p("")
     p(f"## Holding {args.hold:,} concurrent connections (1 active + {args.hold:,} idle, one ioclient process)")
     p("")
     p("| server | peak_connections | peak descriptors | messages on the active one | errors | result |")
@@ -311,6 +331,8 @@ def report(args, rounds, hold):
     target("epoll_server syscalls per msg, C=500 64 B", m("epoll_server/500/64", "syscalls_per_msg"), "<=", 2.2)
     for (name, c), v in mc_ratio.items():
         target(f"ioclient / min_client msg/s on {name}, C={c} 64 B", v, ">=", 0.95)
+    for name, v in count_cost.items():
+        target(f"{name} CPU per msg counted / uncounted, C=500 64 B", v, "<=", 1.02)
     for name, v in idle_ratio.items():
         target(f"{name} msg/s with {args.idle:,} idle / with 0 idle", v, ">=", 0.9)
     for name, h in hold.items():
@@ -324,13 +346,13 @@ def report(args, rounds, hold):
         shown = "n/a" if value is None else (f"{value:,}" if isinstance(value, int) else f"{value:.3f}")
         p(f"| {what} | {shown} | {req} | {res} |")
     p("")
-    p("Counting costs nothing measurable (counters compiled out): not measured here; see bench/profile.sh.")
     return "\n".join(out), rows
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="the build's bin/ (servers, ioclient, min_client)")
+    ap.add_argument("--bin-nocounters", required=True, help="the same servers built with -DIOM_COUNTERS=OFF")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--warmup", type=float, default=1.0)

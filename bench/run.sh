@@ -13,7 +13,9 @@
 # --build-dir DIR (build/perf), --out DIR (BUILD_DIR/bench-results), --no-build,
 # --no-install, --wait-load L, --wait-max MINUTES.
 #
-# What it does: builds the release preset into --build-dir, compiles
+# What it does: builds the release preset into --build-dir (and epoll_server
+# and uring_server again with -DIOM_COUNTERS=OFF into BUILD_DIR-nocounters, to
+# measure what counting costs), compiles
 # bench/min_client.cpp beside the servers, installs nodejs and python3 with
 # apt-get if missing, then runs bench/matrix.py, which starts every server
 # fresh per measurement (--echo plain --stats-file), measures, and prints the
@@ -37,7 +39,7 @@ while [ $# -gt 0 ]; do
     --no-install) install=0; shift ;;
     --wait-load) wait_load=$2; shift 2 ;;
     --wait-max) wait_max=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -80,13 +82,19 @@ if [ -n "$wait_load" ]; then
 fi
 
 # --- build: the release preset, and the minimal client with the same flags --
+# The same release build with the counters compiled out, to measure what counting costs.
 if [ "$build" = 1 ]; then
   cmake --preset release -B "$build_dir" >/dev/null
   cmake --build "$build_dir" -j "$(nproc)"
+  cmake --preset release -B "$build_dir-nocounters" -DIOM_COUNTERS=OFF >/dev/null
+  cmake --build "$build_dir-nocounters" -j "$(nproc)" --target epoll_server uring_server
 fi
 bin=$build_dir/bin
 for b in epoll_server uring_server poll_server ioclient; do
   [ -x "$bin/$b" ] || { echo "bench/run.sh: $bin/$b is missing (build first, or drop --no-build)" >&2; exit 1; }
+done
+for b in epoll_server uring_server; do
+  [ -x "$build_dir-nocounters/bin/$b" ] || { echo "bench/run.sh: $build_dir-nocounters/bin/$b is missing (build first)" >&2; exit 1; }
 done
 if [ ! -x "$bin/min_client" ] || [ bench/min_client.cpp -nt "$bin/min_client" ]; then
   g++ -std=c++20 -O3 -DNDEBUG -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Werror \
@@ -100,5 +108,5 @@ echo "code: commit $(git rev-parse --short HEAD 2>/dev/null || echo '?') + $(git
 echo "command: $invocation  (so: --runs $runs --duration $duration --warmup $warmup, build $build_dir)"
 echo "uptime at start: $(uptime)"
 echo
-exec "$python" bench/matrix.py --bin "$bin" --runs "$runs" --duration "$duration" --warmup "$warmup" \
+exec "$python" bench/matrix.py --bin "$bin" --bin-nocounters "$build_dir-nocounters/bin" --runs "$runs" --duration "$duration" --warmup "$warmup" \
   --idle "$idle" --hold "$hold" --out "$out" --node "$node" --python "$python"

@@ -4,10 +4,12 @@
 //   ioclient check --port 9001          the conformance suite, pass/fail per case
 //   ioclient bench --port 9023 ...      ping-pong load, verified, with latency percentiles
 //   ioclient compare --quick --report DIR   every server, the same scenarios, side by side
+//   ioclient soak --duration 600        every server at once, mixed load, descriptors and RSS flat
 #include "client/bench.hpp"
 #include "client/check.hpp"
 #include "client/compare.hpp"
 #include "client/connection.hpp"
+#include "client/soak.hpp"
 #include "common/server.hpp"
 
 #include <fmt/format.h>
@@ -117,11 +119,15 @@ int main(int argc, char** argv) {
     CompareOptions compare_opt;
     auto* compare_cmd = add_compare_command(app, compare_opt);
 
+    SoakOptions soak_opt;
+    auto* soak_cmd = add_soak_command(app, soak_opt);
+
     if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
     try {
         if (*chat_cmd) return chat(chat_target);
         if (*check_cmd) return check(check_target, force_sequential ? 1 : force_concurrent ? 0 : -1);
         if (*compare_cmd) return compare_main(compare_opt, argc, argv);
+        if (*soak_cmd) return soak_main(soak_opt, argc, argv);
         if (*bench_cmd) {
             bench_opt.server = bench_target.address();
             bench_opt.echo = bench_target.mode();

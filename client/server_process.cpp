@@ -6,10 +6,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -59,6 +61,22 @@ void for_each_child(pid_t parent, F&& f) {
     closedir(d);
 }
 
+// Add `pid` and its live descendants to `s` (children found through
+// /proc/PID/task/TID/children, so a child forked by any thread is seen).
+void add_tree(pid_t pid, bool root, ProcSample& s) {
+    if (!root) {
+        if (stat_field(pid, 3) == "Z") return;  // a zombie holds no memory and no threads
+        ++s.children;
+    }
+    s.rss_kib += std::max(0L, status_field(pid, "VmRSS"));
+    s.threads += std::max(0L, status_field(pid, "Threads"));
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+        std::ifstream children(task.path() / "children");
+        for (pid_t child = 0; children >> child;) add_tree(child, false, s);
+    }
+}
+
 }  // namespace
 
 bool ServerSpec::has(const std::string& trait) const {
@@ -96,10 +114,16 @@ ServerProcess::ServerProcess(const ServerSpec& spec, StartOptions opt) : spec_(s
     int out[2];
     check_sys(pipe2(out, O_CLOEXEC), "pipe2");
     std::string err_path = dir_ + "/stderr.txt";
+    const pid_t parent = getpid();
     pid_ = fork();
     if (pid_ < 0) throw_sys("fork");
     if (pid_ == 0) {
-        // The child: stdout to our pipe, stderr to a file, then exec.
+        // The child: killed if we die first (a client killed mid-run, say by
+        // a test's timeout, leaves no server behind), stdout to our pipe,
+        // stderr to a file, then exec. (The death that counts is the forking
+        // *thread's*: a ServerProcess must be made by a thread that outlives it.)
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);  // we died before prctl took effect
         dup2(out[1], STDOUT_FILENO);
         int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (err >= 0) dup2(err, STDERR_FILENO);
@@ -218,6 +242,20 @@ int ServerProcess::live_children() const {
     int n = 0;
     for_each_child(pid_, [&](pid_t, const std::string& state) { n += state != "Z"; });
     return n;
+}
+
+ProcSample ServerProcess::sample() const {
+    ProcSample s;
+    std::error_code ec;
+    long n = 0;
+    for (std::filesystem::directory_iterator it(fmt::format("/proc/{}/fd", pid_), ec), end; !ec && it != end;
+         it.increment(ec))
+        ++n;
+    if (ec) return s;  // gone (or not ours): every figure stays -1
+    s.fds = n;
+    s.rss_kib = s.threads = 0;
+    add_tree(pid_, true, s);
+    return s;
 }
 
 RunResult run_command(const std::vector<std::string>& args, const std::string& input,

@@ -30,6 +30,14 @@ struct ServerSpec {
 // there is no manifest.
 std::vector<ServerSpec> load_manifest(const std::string& bin_dir);
 
+// What /proc says about a server at one moment (-1: could not be read).
+struct ProcSample {
+    long fds = -1;       // entries of /proc/PID/fd: the server process's own open descriptors
+    long children = 0;   // live descendants (the forking server: one per client being served)
+    long rss_kib = -1;   // VmRSS, summed over the server and its live descendants
+    long threads = -1;   // threads, summed over the server and its live descendants
+};
+
 struct StartOptions {
     std::vector<std::string> args;            // extra command-line options
     std::optional<rlim_t> nofile;             // RLIMIT_NOFILE for the server process
@@ -74,6 +82,8 @@ public:
     int zombie_children() const;
     // Direct children of the server that are alive.
     int live_children() const;
+    // Descriptors, descendants, RSS and threads, read now.
+    ProcSample sample() const;
 
 private:
     ServerSpec spec_;

@@ -56,8 +56,8 @@ struct Interest {
 
 // How far to read on each call.
 enum class Reads {
-    until_drained,  // until EAGAIN or a short read: enough for level-triggered waits (select, poll, epoll --level)
-    until_eagain,   // until EAGAIN or EOF: edge-triggered waits (epoll ET, SIGIO), see the short-read note below
+    until_drained,  // until EAGAIN or a short read: level-triggered waits, and epoll ET events without EPOLLRDHUP
+    until_eagain,   // until EAGAIN or EOF: edge-triggered waits that may hide a FIN (SIGIO, epoll ET with EPOLLRDHUP)
     once,           // one recv: the classic bug under edge triggering (epoll --read-once)
 };
 
@@ -82,8 +82,9 @@ inline Interest pump(Connection& c, const ServerOptions& opt, Counters& k, Reads
                 // again would only return EAGAIN, and new data will be
                 // announced anew. But a FIN queued behind the data is not
                 // new: its one edge-triggered announcement is spent, and only
-                // a further recv returns 0. Edge-triggered callers therefore
-                // read until EAGAIN or EOF (multiplexing_test: HalfClose...).
+                // a further recv returns 0. Edge-triggered callers that may
+                // have been told of a FIN read until EAGAIN or EOF
+                // (multiplexing_test: HalfClose...).
                 bool short_read = static_cast<std::size_t>(n) < room.size();
                 if ((short_read && reads == Reads::until_drained) || reads == Reads::once) can_read = false;
             } else if (n == 0) {

@@ -122,7 +122,8 @@ const std::map<std::string, std::vector<std::vector<std::string>>> own_bad_value
     {"nio_server", {{"--sleep-us", "-1"}, {"--sleep-us", "1000001"}}},
     {"epoll_server", {{"--level=2"}, {"--read-once=2"}}},
     {"uring_server", {{"--ring-buffers", "0"}, {"--ring-buffers", "3"}, {"--ring-buffers", "65536"},
-                      {"--no-multishot=2"}}},
+                      {"--no-multishot=2"}, {"--batch", "0"}, {"--batch", "257"}, {"--batch-wait-us", "0"},
+                      {"--batch-wait-us", "100001"}}},
 };
 
 // The options --help lists beyond the common ones: the server's own.
