@@ -32,9 +32,20 @@
 //   ./uring_coro_server --trace             # each co_await, each enter
 //   diff blocking/bio_server.cpp async/uring_coro_server.cpp   # serve_client
 //   strace -c -f ./uring_coro_server        # io_uring_enter, and nothing per recv
+//
+// IDLE CONNECTIONS (--idle-timeout). A coroutine suspended in co_await recv
+// that never completes is exactly an idle connection. A coroutine of its own,
+// close_idle, sleeps on a timeout SQE and wakes every quarter timeout (at most
+// 1 s); serve_client only raises a flag when a byte moves (no clock on the
+// hot path), and the sweep turns flags into last-progress times. An expired
+// connection gets shutdown(fd, SHUT_RDWR): its recv (or stuck send) completes
+// at once, with 0 or an error, and serve_client returns by its ordinary path,
+// its frame and buffer freed only then. Closing the descriptor from outside
+// instead would pull it from under an operation still in flight.
 
 #include "async/uring_task.hpp"
 #include "common/error.hpp"
+#include "common/idle.hpp"
 #include "common/net.hpp"
 #include "common/reserve_fd.hpp"
 #include "common/server.hpp"
@@ -42,35 +53,46 @@
 #include "common/trace.hpp"
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <memory>
+#include <unordered_set>
 
 namespace {
 
 using iom::uring::Loop;
 using iom::uring::Task;
 
+struct Live;
+
 struct Shared {
     const iom::ServerOptions& opt;
     iom::Counters& k;
-    std::size_t live = 0;  // connections being served, for --max-connections
+    std::unordered_set<Live*> live;  // connections being served: --max-connections, the idle sweep
 };
 
-// Counts a connection for as long as its coroutine frame exists.
+// A connection, registered for as long as its coroutine frame exists.
 struct Live {
-    explicit Live(Shared& s) : s_(s) { s_.k.peak_connections = std::max<std::uint64_t>(s_.k.peak_connections, ++s_.live); }
-    ~Live() { --s_.live; }
+    Live(Shared& s, int socket) : s_(s), fd(socket) {
+        s_.live.insert(this);
+        s_.k.peak_connections = std::max<std::uint64_t>(s_.k.peak_connections, s_.live.size());
+    }
+    ~Live() { s_.live.erase(this); }
     Live(const Live&) = delete;
     Live& operator=(const Live&) = delete;
     Shared& s_;
+    int fd;
+    bool progressed = false;  // a byte moved since the last idle sweep
+    bool idled = false;       // the sweep shut it down: its last recv/send fails because of that
+    std::int64_t last_progress = s_.opt.idle_timeout > 0 ? iom::IdleClock::now() : 0;
 };
 
 // Echo to one client until it closes: bio_server's serve_client, with co_await.
 Task serve_client(Loop& loop, iom::Fd sock, Shared& s) {
-    Live live(s);
     const int fd = sock.get();
+    Live live(s, fd);
     const std::size_t size = s.opt.buffer_size;
     auto buf = std::make_unique_for_overwrite<char[]>(size);
     for (;;) {
@@ -78,14 +100,15 @@ Task serve_client(Loop& loop, iom::Fd sock, Shared& s) {
         int n = co_await loop.recv(fd, {buf.get(), size});
         if (n == -ECANCELED) co_return;  // the server is stopping
         ++s.k.recv_calls;
+        live.progressed = true;
         if (n == 0) {
-            iom::trace("recv(fd {}) -> 0: the client closed", fd);
-            ++s.k.closed;
+            iom::trace("recv(fd {}) -> 0: the client closed (or we shut it down)", fd);
+            ++(live.idled ? s.k.idle_timeouts : s.k.closed);
             co_return;
         }
         if (n < 0) {
             iom::trace("recv(fd {}) -> error {}", fd, -n);
-            ++s.k.resets;
+            ++(live.idled ? s.k.idle_timeouts : s.k.resets);
             co_return;
         }
         iom::trace("recv(fd {}) -> {} bytes, already in our buffer", fd, n);
@@ -101,9 +124,10 @@ Task serve_client(Loop& loop, iom::Fd sock, Shared& s) {
             ++s.k.send_calls;
             if (w <= 0) {
                 iom::trace("send(fd {}) -> error {}", fd, -w);
-                ++s.k.resets;
+                ++(live.idled ? s.k.idle_timeouts : s.k.resets);
                 co_return;
             }
+            live.progressed = true;
             iom::trace("send(fd {}) -> {} of {} bytes", fd, w, n - sent);
             sent += w;
             s.k.send_bytes += static_cast<unsigned>(w);
@@ -118,7 +142,7 @@ Task accept_clients(Loop& loop, int listener, Shared& s) {
         int fd = co_await loop.accept(listener);
         if (fd >= 0) {
             ++s.k.accepts;
-            if (s.live >= s.opt.max_connections) {  // refuse: close at once
+            if (s.live.size() >= s.opt.max_connections) {  // refuse: close at once
                 iom::trace("accept -> fd {}: refused (--max-connections {})", fd, s.opt.max_connections);
                 ::close(fd);
                 ++s.k.refused;
@@ -143,6 +167,21 @@ Task accept_clients(Loop& loop, int listener, Shared& s) {
     }
 }
 
+// --idle-timeout: wake every quarter timeout; shut down who made no progress.
+Task close_idle(Loop& loop, Shared& s) {
+    const iom::IdleClock idle(s.opt.idle_timeout);
+    while (co_await loop.sleep(idle.period) == -ETIME) {  // -ECANCELED: the server is stopping
+        const std::int64_t now = iom::IdleClock::now();
+        for (Live* c : s.live) {
+            if (std::exchange(c->progressed, false)) c->last_progress = now;
+            if (c->idled || !idle.expired(c->last_progress, now)) continue;
+            iom::trace("fd {}: no progress for --idle-timeout: shutdown(SHUT_RDWR)", c->fd);
+            c->idled = true;
+            ::shutdown(c->fd, SHUT_RDWR);  // its recv/send completes; serve_client ends as usual
+        }
+    }
+}
+
 // SIGINT/SIGTERM write the stop eventfd: a poll on it is one more completion.
 Task watch_for_stop(Loop& loop) {
     co_await loop.poll(iom::stop_fd(), POLLIN);
@@ -158,6 +197,7 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
     listener = iom::open_listener(opt, /*nonblocking=*/true);
     loop.spawn(watch_for_stop(loop));
     loop.spawn(accept_clients(loop, listener.get(), shared));
+    if (opt.idle_timeout > 0) loop.spawn(close_idle(loop, shared));
     iom::announce(listener);
     loop.run();
 }

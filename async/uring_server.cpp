@@ -24,19 +24,28 @@
 //     short send goes before anything queued behind it;
 //   - a multishot that ends (no F_MORE) or finds the ring dry (ENOBUFS) is
 //     re-armed, or the connection silently stops receiving.
+// The probe and the provided-buffer ring are set up in async/uring_setup.hpp.
 // Output per connection: two ByteBuffers of --buffer-size, `sending` (read by
 // the send in flight: nothing may move it) and `queued`. Ring buffers are
 // copied out and returned at once, so a client that never reads cannot
 // starve the others of the shared ring. A full `queued` cancels the recv
 // (backpressure); CQEs already on their way go to `spill`.
 //
+// IDLE (--idle-timeout). An idle connection's recv (or stuck send) never
+// completes; a timeout SQE every quarter timeout (at most 1 s) does, and a
+// sweep follows. An expired connection gets shutdown(SHUT_RDWR), then close():
+// all in flight on the socket completes now, even what a cancel may not reach,
+// and the Conn (and the memory its send reads) lives until its last CQE.
+//
 // TRY IN CLASS.
 //   ./uring_server --trace                 # the probe, each enter, each completion
 //   ./uring_server --trace --no-multishot  # an SQE per accept and per recv
 //   strace -c -f ./uring_server            # vs epoll_server: count the syscalls
 
+#include "async/uring_setup.hpp"
 #include "common/buffer.hpp"
 #include "common/error.hpp"
+#include "common/idle.hpp"
 #include "common/net.hpp"
 #include "common/reserve_fd.hpp"
 #include "common/server.hpp"
@@ -45,11 +54,12 @@
 
 #include <liburing.h>
 #include <poll.h>
-#include <sys/mman.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -57,9 +67,10 @@
 namespace {
 
 // user_data = a Conn* (16-byte aligned: its low bits are free) | the operation.
-// Without a Conn: the listener's accept, the stop poll, the EMFILE pause, a cancel.
+// Without a Conn: the listener's accept, the stop poll, the EMFILE pause, a cancel, the idle sweep's timer.
 static_assert(__STDCPP_DEFAULT_NEW_ALIGNMENT__ >= 16);
-enum : std::uint64_t { op_recv = 1, op_send = 2, tag_accept = 1, tag_stop = 2, tag_pause = 3, tag_cancel = 4 };
+enum : std::uint64_t { op_recv = 1, op_send = 2, tag_accept = 1, tag_stop = 2, tag_pause = 3, tag_cancel = 4,
+                       tag_idle = 5 };
 
 struct Conn {
     Conn(int s, std::size_t cap) : fd(s), sending(cap), queued(cap) {}
@@ -69,6 +80,7 @@ struct Conn {
     unsigned inflight = 0;            // SQEs whose last CQE is not back: the Conn lives until 0
     bool recv_armed = false, multishot = false, cancel_sent = false, send_armed = false;
     bool peer_done = false, closing = false;
+    std::int64_t last_progress = 0;   // when a byte last moved either way (--idle-timeout)
 };
 
 struct Server {
@@ -77,23 +89,22 @@ struct Server {
     unsigned nbufs;
     io_uring ring{};
     bool ring_ok = false, multishot_accept = false, multishot_recv = false;
-    io_uring_buf_ring* br = nullptr;  // the provided-buffer ring, buffer group 0
-    std::unique_ptr<char[]> bufs;     // nbufs buffers of --buffer-size
-    int unpublished = 0;              // buffers returned since the ring's tail last moved
+    std::optional<iom::uring::BufRing> bufs;  // nbufs buffers of --buffer-size, buffer group 0
     iom::Fd listener;
     iom::ReserveFd reserve;
     std::unordered_set<Conn*> conns;
-    bool accept_armed = false, paused = false, stopping = false;
+    bool accept_armed = false, paused = false, stopping = false, sweep_armed = false;
     __kernel_timespec pause_for{0, 100'000'000};
+    iom::IdleClock idle{opt.idle_timeout};  // now: read once per io_uring_enter, only with --idle-timeout
+    __kernel_timespec sweep_every{idle.period / 1'000'000'000, idle.period % 1'000'000'000};
+    std::int64_t now = 0;
 
     Server(const iom::ServerOptions& o, iom::Counters& c, unsigned n) : opt(o), k(c), nbufs(n) {}
     ~Server() {
         if (ring_ok) io_uring_queue_exit(&ring);  // first: it cancels whatever still points into our memory
-        if (br) munmap(br, nbufs * sizeof(io_uring_buf));
         for (Conn* c : conns) delete c;
     }
     void setup(bool no_multishot);
-    char* buf(unsigned bid) { return bufs.get() + std::size_t{bid} * opt.buffer_size; }
     static std::uint64_t ud(Conn* c, std::uint64_t op) { return reinterpret_cast<std::uintptr_t>(c) | op; }
 
     io_uring_sqe* sqe(std::uint64_t user_data) {
@@ -108,10 +119,6 @@ struct Server {
         return s;
     }
     void cancel(std::uint64_t target) { io_uring_prep_cancel64(sqe(tag_cancel), target, 0); }
-    void recycle(unsigned bid) {  // the kernel sees it once publish() moves the ring's tail
-        io_uring_buf_ring_add(br, buf(bid), static_cast<unsigned>(opt.buffer_size), static_cast<unsigned short>(bid),
-                              io_uring_buf_ring_mask(nbufs), unpublished++);
-    }
 
     void arm_accept() {
         io_uring_sqe* s = sqe(tag_accept);
@@ -184,13 +191,14 @@ struct Server {
                 iom::trace("cqe recv(fd {}) -> {} bytes, already in ring buffer #{}", c.fd.get(), res, bid);
                 if (c.multishot && c.send_armed) stop_recv(c, "it sends ahead of its replies");  // sized recvs now
                 iom::simulate_work(opt.work_us);
-                std::span<char> in{buf(bid), static_cast<std::size_t>(res)};
+                std::span<char> in{bufs->buf(bid), static_cast<std::size_t>(res)};
                 iom::echo_transform(opt.echo, in);
                 std::size_t n = c.spill.empty() ? c.queued.append(in) : 0;
                 c.spill.append(in.data() + n, in.size() - n);
             }
-            recycle(bid);  // copied out: the shared ring never waits for a slow reader
+            bufs->recycle(bid);  // copied out: the shared ring never waits for a slow reader
         }
+        if (res >= 0) c.last_progress = now;
         if (res > 0) {
             k.recv_bytes += static_cast<unsigned>(res);
         } else if (res == 0) {
@@ -215,6 +223,7 @@ struct Server {
         --c.inflight;
         iom::trace("cqe send(fd {}) -> {} of {} bytes", c.fd.get(), res, c.sending.size());
         if (res > 0) {  // maybe short: the rest stays at the front of `sending` and goes next
+            c.last_progress = now;
             k.send_bytes += static_cast<unsigned>(res);
             c.sending.consume(static_cast<std::size_t>(res));
         } else {
@@ -234,6 +243,7 @@ struct Server {
             ++k.accepts;
             iom::set_nodelay(res);
             Conn* c = *conns.insert(new Conn(res, opt.buffer_size)).first;
+            c->last_progress = now;
             k.peak_connections = std::max<std::uint64_t>(k.peak_connections, conns.size());
             arm_recv(*c);
         } else if (res == -EMFILE || res == -ENFILE) {
@@ -252,6 +262,17 @@ struct Server {
         if (!accept_armed && !paused && !stopping) arm_accept();
     }
 
+    void sweep_idle() {  // the sweep's timer fired (-ETIME): end the idle connections, re-arm
+        for (Conn* x : std::vector<Conn*>(conns.begin(), conns.end())) {
+            if (x->closing || !idle.expired(x->last_progress, now)) continue;
+            iom::trace("fd {}: no progress for --idle-timeout: shutdown(SHUT_RDWR), close", x->fd.get());
+            ++k.idle_timeouts;
+            ::shutdown(x->fd.get(), SHUT_RDWR), close(*x), progress(*x);  // see IDLE above
+        }
+        io_uring_prep_timeout(sqe(tag_idle), &sweep_every, 0, 0);
+        sweep_armed = true;
+    }
+
     void dispatch(std::uint64_t user_data, int res, unsigned flags) {
         auto* c = reinterpret_cast<Conn*>(user_data & ~std::uint64_t{15});
         std::uint64_t op = user_data & 15;
@@ -260,6 +281,9 @@ struct Server {
             progress(*c);
         } else if (op == tag_accept) {
             on_accept(res, flags);
+        } else if (op == tag_idle) {
+            sweep_armed = false;
+            if (!stopping) sweep_idle();
         } else if (op == tag_pause) {
             paused = false;
             if (!stopping && !accept_armed) arm_accept();
@@ -268,6 +292,7 @@ struct Server {
             stopping = true;
             if (accept_armed) cancel(tag_accept);
             if (paused) cancel(tag_pause);
+            if (sweep_armed) cancel(tag_idle);
             for (Conn* x : std::vector<Conn*>(conns.begin(), conns.end())) close(*x), progress(*x);
         }  // tag_cancel: its own result changes nothing; the cancelled operation's CQE does
     }
@@ -275,14 +300,16 @@ struct Server {
     void run() {
         io_uring_prep_poll_add(sqe(tag_stop), iom::stop_fd(), POLLIN);  // a stop is one more completion
         arm_accept();
+        if (idle.on()) now = iom::IdleClock::now(), sweep_idle();  // arms the first timer
         struct Done { std::uint64_t user_data; int res; unsigned flags; };
         std::vector<Done> batch(1024);
-        while (!stopping || !conns.empty() || accept_armed || paused) {
+        while (!stopping || !conns.empty() || accept_armed || paused || sweep_armed) {
             iom::trace("io_uring_enter: submit {} SQEs, wait for completions", io_uring_sq_ready(&ring));
             int n = io_uring_submit_and_wait(&ring, 1);  // the only place this process sleeps
             ++k.wait_calls;
             if (n < 0 && n != -EINTR && n != -EAGAIN && n != -EBUSY) iom::throw_errno(-n, "io_uring_enter");
             k.sqes += static_cast<unsigned>(std::max(n, 0));
+            if (idle.on()) now = iom::IdleClock::now();
             // Reap a batch: copy it out and free the completion ring first
             // (handling may submit, and submitting wants room for results).
             unsigned head, got = 0;
@@ -295,49 +322,22 @@ struct Server {
             k.cqes += got;
             k.wait_ready += got;
             for (unsigned i = 0; i < got; ++i) dispatch(batch[i].user_data, batch[i].res, batch[i].flags);
-            // Every buffer this batch used goes back to the kernel, in one store.
-            if (unpublished) io_uring_buf_ring_advance(br, std::exchange(unpublished, 0));
+            bufs->publish();  // every buffer this batch used goes back to the kernel, in one store
         }
     }
 };
 
 void Server::setup(bool no_multishot) {
-    // One thread submits (SINGLE_ISSUER); the kernel's completion work runs
-    // only while we wait in io_uring_enter (DEFER_TASKRUN). Linux 6.1+.
-    io_uring_params p{};
-    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-    int rc = io_uring_queue_init_params(256, &ring, &p);
-    if (rc == -EINVAL) p = {}, rc = io_uring_queue_init_params(256, &ring, &p);  // an older kernel: a plain ring
-    if (rc < 0)
-        iom::throw_errno(-rc, "io_uring is unavailable here (io_uring_queue_init; kernel too old, "
-                              "sysctl kernel.io_uring_disabled, or a seccomp filter)");
+    io_uring_params p = iom::uring::init_ring(ring, 256);
     ring_ok = true;
-    // The probe lists opcodes. Multishot has no bit of its own, but each came
-    // with an opcode: IORING_OP_SOCKET with multishot accept (5.19),
-    // IORING_OP_SEND_ZC with multishot recv (6.0).
-    io_uring_probe* probe = io_uring_get_probe_ring(&ring);
-    auto has = [&](int op) { return probe && io_uring_opcode_supported(probe, op); };
-    multishot_accept = !no_multishot && has(IORING_OP_SOCKET);
-    multishot_recv = !no_multishot && has(IORING_OP_SEND_ZC);
-    io_uring_free_probe(probe);
-    // The provided-buffer ring, by hand (liburing 2.3 has no io_uring_setup_buf_ring):
-    // page-aligned memory for nbufs entries, registered as buffer group 0.
-    void* mem = mmap(nullptr, nbufs * sizeof(io_uring_buf), PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-    if (mem == MAP_FAILED) iom::throw_sys("mmap buffer ring");
-    br = static_cast<io_uring_buf_ring*>(mem);
-    io_uring_buf_reg reg{.ring_addr = reinterpret_cast<std::uintptr_t>(mem), .ring_entries = nbufs, .bgid = 0};
-    if (rc = io_uring_register_buf_ring(&ring, &reg, 0); rc < 0)
-        iom::throw_errno(-rc, "io_uring_register_buf_ring (provided-buffer rings need Linux 5.19)");
-    io_uring_buf_ring_init(br);
-    bufs = std::make_unique_for_overwrite<char[]>(std::size_t{nbufs} * opt.buffer_size);  // touched when used
-    for (unsigned i = 0; i < nbufs; ++i) recycle(i);
-    io_uring_buf_ring_advance(br, std::exchange(unpublished, 0));
+    iom::uring::Multishot has = iom::uring::probe_multishot(ring);
+    multishot_accept = !no_multishot && has.accept, multishot_recv = !no_multishot && has.recv;
+    bufs.emplace(ring, nbufs, opt.buffer_size);
     iom::trace("io_uring: {} SQ / {} CQ entries, {}; fast poll: {}", p.sq_entries, p.cq_entries,
                p.flags ? "single issuer, deferred task work" : "plain setup",
                (p.features & IORING_FEAT_FAST_POLL) ? "yes (no worker threads for sockets)" : "no");
-    iom::trace("multishot accept: {}; multishot recv: {}; provided-buffer ring: {} x {} bytes",
-               multishot_accept ? "yes" : "no, single-shot", multishot_recv ? "yes" : "no, single-shot", nbufs,
-               opt.buffer_size);
+    iom::trace("multishot accept: {}; multishot recv: {}; provided-buffer ring: {} x {} bytes", multishot_accept,
+               multishot_recv, nbufs, opt.buffer_size);
     // Non-blocking, so ReserveFd::shed's accept4 never blocks; io_uring's own
     // accept still waits (by polling inside the kernel).
     listener = iom::open_listener(opt, /*nonblocking=*/true);

@@ -26,6 +26,7 @@
 // frames still suspended.
 #pragma once
 
+#include "async/uring_setup.hpp"
 #include "common/counters.hpp"
 #include "common/error.hpp"
 #include "common/trace.hpp"
@@ -78,13 +79,7 @@ class Loop {
 public:
     // io_uring_queue_init; throws (one line) when io_uring is unavailable.
     explicit Loop(Counters& k, unsigned entries = 256) : k_(k) {
-        io_uring_params p{};
-        p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;  // one submitter; work runs as we wait
-        int rc = io_uring_queue_init_params(entries, &ring_, &p);
-        if (rc == -EINVAL) p = {}, rc = io_uring_queue_init_params(entries, &ring_, &p);  // older kernel: plain ring
-        if (rc < 0)
-            throw_errno(-rc, "io_uring is unavailable here (io_uring_queue_init; kernel too old, "
-                             "sysctl kernel.io_uring_disabled, or a seccomp filter)");
+        io_uring_params p = init_ring(ring_, entries);  // one submitter; work runs as we wait (uring_setup.hpp)
         trace("io_uring: {} SQ / {} CQ entries, {}", p.sq_entries, p.cq_entries,
               p.flags ? "single issuer, deferred task work" : "plain setup");
     }

@@ -136,6 +136,8 @@ struct Children {
         iom::set_nodelay(conn.get());
         iom::watch_for_stop(conn.get());  // SIGTERM from the parent (or a ^C) ends our recv
         std::vector<char> buf(opt.buffer_size);
+        // With --idle-timeout the child gives its socket SO_RCVTIMEO/SO_SNDTIMEO
+        // (serve_client); its idle_timeouts reach the parent through the shared slot.
         iom::blocking::serve_client(conn.get(), opt, buf, mine, "this child");
     } catch (const std::exception&) {  // e.g. the client reset before we set it up: this child only
         ++mine.resets;

@@ -19,6 +19,11 @@
 // Its connect() succeeds — the kernel completes the handshake and queues the
 // connection in the listen backlog — but its bytes sit unread in the kernel
 // until the first client leaves. (tests/integration: SecondClientWaits.)
+// So one client that connects and then does nothing — or sends and never
+// reads its replies — holds the only server hostage for as long as it likes.
+// --idle-timeout is this model's one defence: the socket gets SO_RCVTIMEO and
+// SO_SNDTIMEO (blocking/serve_client.hpp), a recv or send that makes no
+// progress for that long fails, and the server moves on to the next client.
 //
 // TRY IN CLASS.
 //   ./bio_server --trace                    # watch it wait, call by call

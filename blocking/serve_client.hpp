@@ -10,6 +10,14 @@
 // arrives, then while the kernel copies it into `buf`. send() returns once
 // the bytes are copied into the socket's send buffer; it sleeps only while
 // that buffer is full, that is while the client is not reading.
+//
+// IDLE TIMEOUT (--idle-timeout). A blocking call has no deadline of its own,
+// so the socket gets one: SO_RCVTIMEO and SO_SNDTIMEO. A recv that waits that
+// long for a byte, or a send that cannot move a byte that long (the client is
+// not reading), fails with EAGAIN; the loop counts an idle timeout and closes
+// the client. Progress restarts the clock: every call gets a fresh timeout,
+// and a send that moved some bytes before its timeout returns their count.
+// Cost: one setsockopt per option per connection, nothing per call.
 #pragma once
 
 #include "common/counters.hpp"
@@ -18,24 +26,52 @@
 #include "common/trace.hpp"
 
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <cerrno>
+#include <cmath>
 #include <string_view>
 #include <vector>
 
 namespace iom::blocking {
 
-// Echo to one client until it closes. Returns when it leaves (or errs).
+// Give `fd`'s blocking recv and send a deadline of `seconds` (0: none).
+inline void set_idle_timeout(int fd, double seconds) {
+    if (seconds <= 0) return;
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(seconds);
+    tv.tv_usec = static_cast<suseconds_t>(std::lround((seconds - static_cast<double>(tv.tv_sec)) * 1e6));
+    if (tv.tv_sec == 0 && tv.tv_usec == 0) tv.tv_usec = 1;  // a zero timeval would mean "never"
+    // Cannot fail on a valid socket; if it somehow did, the client is served without a deadline.
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+        trace("setsockopt(fd {}, SO_RCVTIMEO/SO_SNDTIMEO) -> error {}", fd, errno);
+    }
+}
+
+// recv or send failed: a timeout (EAGAIN, only possible with --idle-timeout)
+// or a real error. Either way this client is done; count which.
+inline void count_failure(int fd, const char* call, Counters& c) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        trace("{}(fd {}) -> timed out: idle for --idle-timeout, closing", call, fd);
+        ++c.idle_timeouts;
+    } else {
+        trace("{}(fd {}) -> error {}", call, fd, errno);
+        ++c.resets;
+    }
+}
+
+// Echo to one client until it closes. Returns when it leaves (or errs, or idles).
 inline void serve_client(int fd, const ServerOptions& opt, std::vector<char>& buf, Counters& c,
                          std::string_view who) {
+    set_idle_timeout(fd, opt.idle_timeout);
     for (;;) {
         trace("recv(fd {}) blocks {}: waiting for data, then the kernel copies it", fd, who);
         ssize_t n = recv(fd, buf.data(), buf.size(), 0);
         ++c.recv_calls;
         if (n < 0) {
             if (errno == EINTR && !stop_requested()) continue;  // a signal, not a stop
-            trace("recv(fd {}) -> error {}", fd, errno);
-            ++c.resets;
+            count_failure(fd, "recv", c);
             return;
         }
         if (n == 0) {  // the peer closed (or half-closed) its side: we are done
@@ -58,8 +94,7 @@ inline void serve_client(int fd, const ServerOptions& opt, std::vector<char>& bu
             ++c.send_calls;
             if (w < 0) {
                 if (errno == EINTR && !stop_requested()) continue;
-                trace("send(fd {}) -> error {}", fd, errno);
-                ++c.resets;
+                count_failure(fd, "send", c);
                 return;
             }
             trace("send(fd {}) -> {} bytes", fd, w);

@@ -39,6 +39,12 @@ void add_server_options(CLI::App& app, ServerOptions& opt) {
     app.add_option("--work-us", opt.work_us, "Simulated CPU work per received chunk, in microseconds")
         ->capture_default_str()
         ->check(CLI::Range(0u, 1000000u));
+    app.add_option("--idle-timeout", opt.idle_timeout,
+                   "Close a connection idle this many seconds (fractions allowed; 0 = never). Idle means no "
+                   "progress either way: nothing received and nothing sent, so a client that stops reading "
+                   "its replies is idle too; one that trickles a byte now and then is not")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 86400.0));
     app.add_flag("--trace", opt.trace, "Print every blocking call or readiness event, with a timestamp, to stderr");
     app.add_option("--stats-file", opt.stats_file, "Write the counters as JSON to this file at exit");
 }

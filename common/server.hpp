@@ -31,6 +31,10 @@ struct ServerOptions {
     std::size_t buffer_size = 16384;
     EchoMode echo = EchoMode::upper;
     unsigned work_us = 0;
+    // Seconds without progress in either direction (nothing received AND
+    // nothing sent) after which a connection is closed and counted in
+    // idle_timeouts. 0 = off: no timers, no sweeps, no clock reads.
+    double idle_timeout = 0;
     bool trace = false;
     std::string stats_file;
 };

@@ -10,12 +10,20 @@
 //
 // pump() never blocks: every recv/send returns at once, with data or with
 // EAGAIN ("would block"). It keeps going until neither side can progress.
+//
+// IDLE CONNECTIONS (--idle-timeout). Nothing here blocks, so nothing here can
+// time out by itself: the server must notice that a connection has made no
+// progress for a while. pump() says whether it moved any byte (or saw EOF);
+// the caller then stamps the connection with the time of its last progress
+// (common/idle.hpp: one coarse clock read per wait, not per recv), and its
+// model decides how to find the stale ones (a sweep, a wait timeout, a list).
 #pragma once
 
 #include "common/buffer.hpp"
 #include "common/counters.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/idle.hpp"
 #include "common/reserve_fd.hpp"
 #include "common/server.hpp"
 #include "common/trace.hpp"
@@ -23,6 +31,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string_view>
 
@@ -34,6 +43,7 @@ struct Connection {
     Fd fd;
     ByteBuffer out;         // read and transformed, not yet sent: bounded
     bool peer_done = false; // the peer half-closed: send the rest, then close
+    std::int64_t last_progress = 0;  // IdleClock::now() when a byte last moved (--idle-timeout only)
 };
 
 // What the connection needs from the readiness mechanism next.
@@ -41,6 +51,7 @@ struct Interest {
     bool open = true;         // false: the connection is finished; close it
     bool want_read = false;   // it can take more input (not EOF, buffer not full)
     bool want_write = false;  // output is pending and the socket was full
+    bool progressed = false;  // a byte moved either way (or EOF came): the connection is not idle
 };
 
 // How far to read on each call.
@@ -52,7 +63,7 @@ enum class Reads {
 
 inline Interest pump(Connection& c, const ServerOptions& opt, Counters& k, Reads reads = Reads::until_drained) {
     const int fd = c.fd.get();
-    bool can_read = true, can_write = true;
+    bool can_read = true, can_write = true, progressed = false;
     for (;;) {
         // Read into the output buffer's free space: what we read is what we
         // will echo. A full buffer means the peer is not reading its replies:
@@ -62,6 +73,7 @@ inline Interest pump(Connection& c, const ServerOptions& opt, Counters& k, Reads
             ssize_t n = recv(fd, room.data(), room.size(), 0);
             ++k.recv_calls;
             if (n > 0) {
+                progressed = true;
                 trace("recv(fd {}) -> {} bytes", fd, n);
                 k.recv_bytes += static_cast<std::size_t>(n);
                 simulate_work(opt.work_us);
@@ -75,6 +87,7 @@ inline Interest pump(Connection& c, const ServerOptions& opt, Counters& k, Reads
                 bool short_read = static_cast<std::size_t>(n) < room.size();
                 if ((short_read && reads == Reads::until_drained) || reads == Reads::once) can_read = false;
             } else if (n == 0) {
+                progressed = true;
                 trace("recv(fd {}) -> 0: the peer closed its side", fd);
                 c.peer_done = true;
             } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -93,6 +106,7 @@ inline Interest pump(Connection& c, const ServerOptions& opt, Counters& k, Reads
             ssize_t n = send(fd, pending.data(), pending.size(), MSG_NOSIGNAL);
             ++k.send_calls;
             if (n > 0) {
+                progressed = true;
                 trace("send(fd {}) -> {} of {} bytes", fd, n, pending.size());
                 k.send_bytes += static_cast<std::size_t>(n);
                 c.out.consume(static_cast<std::size_t>(n));
@@ -115,7 +129,16 @@ inline Interest pump(Connection& c, const ServerOptions& opt, Counters& k, Reads
         bool more_write = can_write && !c.out.empty();
         if (!more_read && !more_write) break;
     }
-    return {.open = true, .want_read = !c.peer_done && !c.out.full(), .want_write = !c.out.empty()};
+    return {.open = true,
+            .want_read = !c.peer_done && !c.out.full(),
+            .want_write = !c.out.empty(),
+            .progressed = progressed};
+}
+
+// Close-for-idleness, counted and traced the same way by every caller.
+inline void note_idle(const Connection& c, Counters& k, double seconds) {
+    trace("fd {}: no progress either way for {} s (--idle-timeout): closing", c.fd.get(), seconds);
+    ++k.idle_timeouts;
 }
 
 // Accept the next connection waiting in the listener's backlog (non-blocking,

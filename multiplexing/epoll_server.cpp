@@ -36,6 +36,14 @@
 // 5,000 idle clients cost nothing per message. Edge triggering saves the
 // epoll_ctl calls, at the price of draining every socket every time.
 //
+// IDLE CONNECTIONS (--idle-timeout). A periodic sweep of every connection
+// would put back the O(watched) cost that epoll exists to remove. Instead
+// the connections form a least-recently-progressed list: one that moves a
+// byte is spliced to the back (O(1)), so the front is always the one idle
+// longest. epoll_wait's timeout is the time until the front expires, and
+// after each wait the expired ones are closed from the front, stopping at
+// the first that is not: O(expired), never O(watched).
+//
 // TRY IN CLASS.
 //   ./epoll_server --trace                  # each epoll_wait, each event
 //   ./epoll_server --read-once --buffer-size 4096
@@ -56,6 +64,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <list>
 #include <memory>
 #include <unordered_map>
 
@@ -78,6 +87,7 @@ struct Client final : Handler {
     Server& server;
     Connection conn;
     std::uint32_t registered = 0;  // the events epoll watches for it
+    std::list<Client*>::iterator lru_pos;  // its place in Server::lru (--idle-timeout only)
 };
 
 struct Server {
@@ -92,11 +102,16 @@ struct Server {
     // The handlers own the connections; epoll knows them by data.ptr.
     std::unordered_map<int, std::unique_ptr<Client>> clients;
     std::size_t open = 0;
+    iom::IdleClock idle{opt.idle_timeout};  // --idle-timeout (off: no list, no clock)
+    std::int64_t now = 0;                        // read once per epoll_wait, only when it is on
+    std::list<Client*> lru;                      // front: the longest without progress
 
     void watch(int fd, int op, std::uint32_t events, Handler* h);
     void accept_pending();
     void serve_client(Client& client);
     void close_client(int fd);
+    int wait_ms() const;
+    void close_idle();
     void run();
 };
 
@@ -142,6 +157,10 @@ void Server::accept_pending() {
         // only, until pump has output waiting.
         client->registered = edge ? EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET : EPOLLIN | EPOLLRDHUP;
         watch(fd, EPOLL_CTL_ADD, client->registered, client.get());
+        if (idle.on()) {
+            client->conn.last_progress = now;
+            client->lru_pos = lru.insert(lru.end(), client.get());
+        }
         clients.emplace(fd, std::move(client));
         c.peak_connections = std::max<std::uint64_t>(c.peak_connections, ++open);
     }
@@ -151,6 +170,10 @@ void Server::serve_client(Client& client) {
     const int fd = client.conn.fd.get();
     Interest interest = iom::mux::pump(client.conn, opt, c, reads);
     if (!interest.open) return close_client(fd);
+    if (idle.on() && interest.progressed) {  // the most recent now: to the back of the list
+        client.conn.last_progress = now;
+        lru.splice(lru.end(), lru, client.lru_pos);
+    }
     if (edge) return;  // registered once: the next change of state will be announced
     // Level-triggered: watch for input only while pump wants it (not at EOF,
     // buffer not full), for output only while some is pending.
@@ -165,8 +188,25 @@ void Server::serve_client(Client& client) {
 // close() also takes the socket off the epoll instance's interest list.
 void Server::close_client(int fd) {
     iom::trace("close(fd {})", fd);
+    if (idle.on()) lru.erase(clients.at(fd)->lru_pos);
     clients.erase(fd);  // destroys the handler and closes the socket
     --open;
+}
+
+// epoll_wait's timeout: forever, or (--idle-timeout) until the front of the
+// list expires, rounded up to a whole millisecond.
+int Server::wait_ms() const {
+    if (!idle.on() || lru.empty()) return -1;
+    std::int64_t left = lru.front()->conn.last_progress + idle.timeout - now;
+    return static_cast<int>(std::max<std::int64_t>(0, (left + 999'999) / 1'000'000));
+}
+
+// Close the expired connections, from the front, up to the first that is not.
+void Server::close_idle() {
+    while (!lru.empty() && idle.expired(lru.front()->conn.last_progress, now)) {
+        iom::mux::note_idle(lru.front()->conn, c, opt.idle_timeout);
+        close_client(lru.front()->conn.fd.get());
+    }
 }
 
 void Server::run() {
@@ -179,8 +219,9 @@ void Server::run() {
     while (!stopper.fired && !iom::stop_requested()) {
         // Nothing to build or hand in: the interest list lives in the kernel.
         iom::trace("epoll_wait(epfd {}, {} watched) blocks until a socket is ready", epfd.get(), open + 2);
-        int ready = epoll_wait(epfd.get(), events.data(), static_cast<int>(events.size()), -1);
+        int ready = epoll_wait(epfd.get(), events.data(), static_cast<int>(events.size()), wait_ms());
         ++c.wait_calls;  // wait_fds += 0: no descriptor is handed in or scanned
+        if (idle.on()) now = iom::IdleClock::now();
         if (ready < 0) {
             if (errno == EINTR) continue;  // a signal; if it was a stop, the loop ends
             iom::throw_sys("epoll_wait epfd {}", epfd.get());
@@ -192,6 +233,7 @@ void Server::run() {
         // ever closes itself, and a descriptor appears once per batch, so no
         // event below can point at a handler already gone.
         for (int i = 0; i < ready; ++i) static_cast<Handler*>(events[i].data.ptr)->handle(events[i].events);
+        if (idle.on()) close_idle();
     }
     iom::trace("stopping: closing {} connections", open);
 }

@@ -70,10 +70,13 @@ struct Server {
     std::vector<pollfd> pfds;
     std::vector<std::unique_ptr<Connection>> clients;
     std::size_t open = 0;
+    iom::IdleClock idle{opt.idle_timeout};  // --idle-timeout (off: never read)
+    std::int64_t now = 0;                        // read once per poll, only when it is on
 
     void accept_pending();
     bool serve_client(std::size_t i);
     void close_client(std::size_t i);
+    void close_idle();
     void run();
 };
 
@@ -93,6 +96,7 @@ void Server::accept_pending() {
         iom::trace("accept -> fd {}", fd);
         pfds.push_back({.fd = fd, .events = POLLIN, .revents = 0});
         clients.push_back(std::make_unique<Connection>(std::move(sock), opt.buffer_size));
+        clients.back()->last_progress = now;
         c.peak_connections = std::max<std::uint64_t>(c.peak_connections, ++open);
     }
 }
@@ -100,6 +104,7 @@ void Server::accept_pending() {
 // Pump pfds[i]'s connection. False if it closed (slot i now holds another).
 bool Server::serve_client(std::size_t i) {
     Interest interest = iom::mux::pump(*clients[i], opt, c);
+    if (interest.progressed) clients[i]->last_progress = now;
     if (!interest.open) {
         close_client(i);
         return false;
@@ -121,6 +126,19 @@ void Server::close_client(std::size_t i) {
     --open;
 }
 
+// --idle-timeout: poll already hands the kernel every pollfd on every call,
+// so a walk over the array a few times per timeout costs this model nothing new.
+void Server::close_idle() {
+    for (std::size_t i = first_client; i < pfds.size();) {
+        if (!idle.expired(clients[i]->last_progress, now)) {
+            ++i;
+            continue;
+        }
+        iom::mux::note_idle(*clients[i], c, opt.idle_timeout);
+        close_client(i);  // slot i now holds the last entry: look at it next
+    }
+}
+
 void Server::run() {
     pfds.push_back({.fd = listener.get(), .events = POLLIN, .revents = 0});
     // Readable once SIGINT/SIGTERM came: poll wakes up.
@@ -130,8 +148,11 @@ void Server::run() {
         // Nothing to rebuild: poll reads events and writes only revents.
         const std::size_t nfds = pfds.size();  // the kernel copies and scans them all
         iom::trace("poll(nfds {}) blocks until a socket is ready", nfds);
-        int ready = poll(pfds.data(), nfds, -1);
+        // -1 waits for a ready socket, however long; with --idle-timeout, poll
+        // returns 0 at the next sweep even when nothing happened.
+        int ready = poll(pfds.data(), nfds, idle.wait_ms(now));
         ++c.wait_calls;
+        if (idle.on()) now = iom::IdleClock::now();
         c.wait_fds += nfds;
         if (ready < 0) {
             if (errno == EINTR) continue;  // a signal; if it was a stop, the loop ends
@@ -148,6 +169,7 @@ void Server::run() {
         }
         // Last, so new clients join the array after this call's answers.
         if (pfds[listener_slot].revents != 0) accept_pending();
+        if (idle.sweep_due(now)) close_idle();
     }
     iom::trace("stopping: closing {} connections", open);
 }

@@ -75,10 +75,13 @@ struct Server {
     std::vector<std::unique_ptr<Client>> clients = std::vector<std::unique_ptr<Client>>(FD_SETSIZE);
     int top = -1;  // the highest client descriptor
     std::size_t open = 0;
+    iom::IdleClock idle{opt.idle_timeout};  // --idle-timeout (off: never read)
+    std::int64_t now = 0;                        // read once per select, only when it is on
 
     void accept_pending();
     void serve_client(int fd);
     void close_client(int fd);
+    void close_idle();
     void run();
 };
 
@@ -103,6 +106,7 @@ void Server::accept_pending() {
         iom::set_nodelay(fd);
         iom::trace("accept -> fd {}", fd);
         clients[fd] = std::make_unique<Client>(Client{Connection(std::move(sock), opt.buffer_size)});
+        clients[fd]->conn.last_progress = now;
         top = std::max(top, fd);
         c.peak_connections = std::max<std::uint64_t>(c.peak_connections, ++open);
     }
@@ -111,6 +115,7 @@ void Server::accept_pending() {
 void Server::serve_client(int fd) {
     Client& client = *clients[fd];
     client.interest = iom::mux::pump(client.conn, opt, c);
+    if (client.interest.progressed) client.conn.last_progress = now;
     if (!client.interest.open) close_client(fd);
 }
 
@@ -119,6 +124,18 @@ void Server::close_client(int fd) {
     clients[fd].reset();
     --open;
     while (top >= 0 && !clients[top]) --top;
+}
+
+// --idle-timeout: select already walks every descriptor on every call, so a
+// walk that looks at each one's last progress, a few times per timeout, adds
+// nothing new to this model's cost.
+void Server::close_idle() {
+    for (int fd = 0; fd <= top; ++fd) {
+        if (clients[fd] && idle.expired(clients[fd]->conn.last_progress, now)) {
+            iom::mux::note_idle(clients[fd]->conn, c, opt.idle_timeout);
+            close_client(fd);
+        }
+    }
 }
 
 void Server::run() {
@@ -141,9 +158,18 @@ void Server::run() {
             if (clients[fd]->interest.want_write) FD_SET(fd, &writable);
         }
         const int nfds = maxfd + 1;  // "watch descriptors 0 .. nfds-1": the kernel scans them all
+        // No timeout (null) blocks until a socket is ready; with --idle-timeout,
+        // select returns 0 at the next sweep even when nothing happened.
+        timeval until_sweep{}, *timeout = nullptr;
+        if (idle.on()) {
+            const int ms = idle.wait_ms(now);
+            until_sweep = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+            timeout = &until_sweep;
+        }
         iom::trace("select(nfds {}) blocks until a socket is ready", nfds);
-        int ready = select(nfds, &readable, &writable, nullptr, nullptr);
+        int ready = select(nfds, &readable, &writable, nullptr, timeout);
         ++c.wait_calls;
+        if (idle.on()) now = iom::IdleClock::now();
         c.wait_fds += static_cast<std::uint64_t>(nfds);
         if (ready < 0) {
             if (errno == EINTR) continue;  // a signal; if it was a stop, the loop ends
@@ -160,6 +186,7 @@ void Server::run() {
         // Last, so a descriptor closed above and reused by accept is not
         // mistaken for the one whose bit is set.
         if (FD_ISSET(listener.get(), &readable)) accept_pending();
+        if (idle.sweep_due(now)) close_idle();
     }
     iom::trace("stopping: closing {} connections", open);
 }

@@ -36,6 +36,11 @@
 //   nc 127.0.0.1 9011                        #   each one ask and hear EAGAIN;
 //                                            #   a line typed waits for the next
 //   kill -INT %1   # counters: wakeups (sweeps), accept_eagain, recv_eagain
+//
+// IDLE CONNECTIONS (--idle-timeout). Nothing ever blocks, so nothing ever
+// times out by itself: each connection records when it last moved a byte,
+// and since every sweep already asks every connection, the idle check is one
+// comparison there, against one coarse clock read per sweep.
 
 #include "common/error.hpp"
 #include "common/net.hpp"
@@ -58,7 +63,7 @@ using iom::mux::Connection;
 
 // Take every connection the kernel has queued, without ever waiting for one.
 void accept_pending(int listen_fd, std::vector<Connection>& conns, iom::ReserveFd& reserve,
-                    const iom::ServerOptions& opt, iom::Counters& c) {
+                    const iom::ServerOptions& opt, std::int64_t now, iom::Counters& c) {
     for (;;) {
         int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -90,6 +95,7 @@ void accept_pending(int listen_fd, std::vector<Connection>& conns, iom::ReserveF
         iom::set_nodelay(fd);
         iom::trace("accept -> fd {} from {}", fd, iom::PeerOf{fd});
         conns.emplace_back(std::move(conn), opt.buffer_size);
+        conns.back().last_progress = now;
         c.peak_connections = std::max<std::uint64_t>(c.peak_connections, conns.size());
     }
 }
@@ -101,18 +107,25 @@ void serve(const iom::ServerOptions& opt, unsigned sleep_us, iom::Counters& c) {
     std::vector<Connection> conns;
     conns.reserve(std::min<std::size_t>(opt.max_connections, 1024));
     const timespec pause{static_cast<time_t>(sleep_us / 1000000), static_cast<long>(sleep_us % 1000000) * 1000};
+    const iom::IdleClock idle{opt.idle_timeout};
     iom::announce(listener);
 
     // The whole model: ask everyone, forever. Nothing here can block, so the
     // stop flag (set by the SIGINT/SIGTERM handler) is seen within one sweep.
     while (!iom::stop_requested()) {
         ++c.wakeups;  // one sweep
-        accept_pending(listener.get(), conns, reserve, opt, c);
+        const std::int64_t now = idle.on() ? iom::IdleClock::now() : 0;  // --idle-timeout only
+        accept_pending(listener.get(), conns, reserve, opt, now, c);
 
         // Ask every connection; pump() reads, echoes and writes what it can
-        // right now and says whether the connection is finished.
+        // right now and says whether the connection is finished. One that
+        // moved nothing for --idle-timeout is finished too.
         for (std::size_t i = 0; i < conns.size();) {
-            if (iom::mux::pump(conns[i], opt, c).open) {
+            iom::mux::Interest in = iom::mux::pump(conns[i], opt, c);
+            if (in.open && in.progressed) conns[i].last_progress = now;
+            bool idle_out = in.open && idle.on() && idle.expired(conns[i].last_progress, now);
+            if (idle_out) iom::mux::note_idle(conns[i], c, opt.idle_timeout);
+            if (in.open && !idle_out) {
                 ++i;
             } else {
                 iom::trace("close(fd {})", conns[i].fd.get());

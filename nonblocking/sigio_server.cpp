@@ -43,6 +43,12 @@
 //   ./sigio_server --trace          # one line: it sleeps in sigwaitinfo
 //   nc 127.0.0.1 9012               # SIGIO (listener), sweep; SIGIO (data), sweep
 //   kill -INT %1                    # wakeups vs wait_fds: the sweeps' price
+//
+// IDLE CONNECTIONS (--idle-timeout). An idle connection raises no signal: it
+// is the very absence of news. So the wait gets a deadline, sigtimedwait()
+// instead of sigwaitinfo(), and returns EAGAIN a few times per timeout even
+// when no signal comes. Every wakeup sweeps every connection anyway; the
+// sweep compares each one's last progress with one clock read.
 
 #include "common/error.hpp"
 #include "common/net.hpp"
@@ -75,7 +81,7 @@ void request_sigio(int fd) {
 
 // Take every connection the kernel has queued (one SIGIO may stand for many).
 void accept_pending(int listen_fd, std::vector<Connection>& conns, iom::ReserveFd& reserve,
-                    const iom::ServerOptions& opt, iom::Counters& c) {
+                    const iom::ServerOptions& opt, std::int64_t now, iom::Counters& c) {
     for (;;) {
         int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -107,6 +113,7 @@ void accept_pending(int listen_fd, std::vector<Connection>& conns, iom::ReserveF
         request_sigio(fd);
         iom::trace("accept -> fd {} from {}, O_ASYNC set", fd, iom::PeerOf{fd});
         conns.emplace_back(std::move(conn), opt.buffer_size);
+        conns.back().last_progress = now;
         c.peak_connections = std::max<std::uint64_t>(c.peak_connections, conns.size());
     }
 }
@@ -131,6 +138,9 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
     iom::ReserveFd reserve;
     std::vector<Connection> conns;
     conns.reserve(std::min<std::size_t>(opt.max_connections, 1024));
+    const iom::IdleClock idle{opt.idle_timeout};
+    const timespec sweep_period{static_cast<time_t>(idle.period / 1'000'000'000),
+                                static_cast<long>(idle.period % 1'000'000'000)};
     iom::announce(listener);
 
     while (!iom::stop_requested()) {
@@ -139,10 +149,15 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
         // pump's send hit EAGAIN, and the kernel signals when space frees).
         // until_eagain: a short read is not proof of "nothing more" here; a
         // FIN queued behind the data was signalled already, never again.
-        accept_pending(listener.get(), conns, reserve, opt, c);
+        const std::int64_t now = idle.on() ? iom::IdleClock::now() : 0;  // --idle-timeout only
+        accept_pending(listener.get(), conns, reserve, opt, now, c);
         c.wait_fds += 1 + conns.size();  // the listener and every connection
         for (std::size_t i = 0; i < conns.size();) {
-            if (iom::mux::pump(conns[i], opt, c, iom::mux::Reads::until_eagain).open) {
+            iom::mux::Interest in = iom::mux::pump(conns[i], opt, c, iom::mux::Reads::until_eagain);
+            if (in.open && in.progressed) conns[i].last_progress = now;
+            bool idle_out = in.open && idle.on() && idle.expired(conns[i].last_progress, now);
+            if (idle_out) iom::mux::note_idle(conns[i], c, opt.idle_timeout);
+            if (in.open && !idle_out) {
                 ++i;
             } else {
                 iom::trace("close(fd {})", conns[i].fd.get());
@@ -151,13 +166,15 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
             }
         }
 
-        // Phase 1, for every socket at once.
+        // Phase 1, for every socket at once. With --idle-timeout the wait ends
+        // after a quarter of it (at most 1 s) even when no signal comes (EAGAIN),
+        // so the sweep above finds the idle connections.
         iom::trace("sigwaitinfo blocks: waiting for SIGIO from any of {} sockets", 1 + conns.size());
         ++c.wait_calls;
         siginfo_t info{};
-        int sig = sigwaitinfo(&wake, &info);
+        int sig = idle.on() ? sigtimedwait(&wake, &info, &sweep_period) : sigwaitinfo(&wake, &info);
         if (sig < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR || errno == EAGAIN) continue;  // EAGAIN: the sweep's deadline, no signal
             iom::throw_sys("sigwaitinfo");
         }
         if (sig != SIGIO) {  // SIGINT or SIGTERM, taken here instead of by the handler

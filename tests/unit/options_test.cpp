@@ -23,13 +23,14 @@ TEST(ServerOptions, DefaultsAreSafe) {
     EXPECT_EQ(opt.port, 9001);
     EXPECT_EQ(opt.echo, EchoMode::upper);
     EXPECT_FALSE(opt.trace);
+    EXPECT_EQ(opt.idle_timeout, 0.0);  // idle connections are never closed unless asked
 }
 
 TEST(ServerOptions, EveryCommonOptionParses) {
     ServerOptions opt;
     EXPECT_EQ(parse(opt, {"--host", "::1", "--port", "0", "--backlog", "8", "--max-connections", "5",
                           "--buffer-size", "4096", "--echo", "plain", "--work-us", "200", "--trace",
-                          "--stats-file", "/tmp/x.json"}),
+                          "--stats-file", "/tmp/x.json", "--idle-timeout", "0.5"}),
               -1);
     EXPECT_EQ(opt.host, "::1");
     EXPECT_EQ(opt.port, 0);
@@ -40,12 +41,14 @@ TEST(ServerOptions, EveryCommonOptionParses) {
     EXPECT_EQ(opt.work_us, 200u);
     EXPECT_TRUE(opt.trace);
     EXPECT_EQ(opt.stats_file, "/tmp/x.json");
+    EXPECT_DOUBLE_EQ(opt.idle_timeout, 0.5);
 }
 
 TEST(ServerOptions, BadValuesAreOneLineErrors) {
     for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{
              {"--port", "70000"}, {"--port", "x"}, {"--echo", "shout"}, {"--buffer-size", "1"},
-             {"--max-connections", "0"}, {"--no-such-option"}}) {
+             {"--max-connections", "0"}, {"--idle-timeout", "-1"},
+             {"--idle-timeout", "86401"}, {"--no-such-option"}}) {
         ServerOptions opt;
         ::testing::internal::CaptureStderr();
         int rc = parse(opt, bad);
