@@ -16,13 +16,6 @@ namespace {
 using client::HostileOptions;
 using client::Verdict;
 
-// Does this server take --idle-timeout? (Where the model allows it: see the
-// idle-timeout case.)
-bool has_idle_timeout(const ServerSpec& spec) {
-    return run_command({spec.path, "--help"}, {}, std::chrono::seconds(20)).out.find("--idle-timeout") !=
-           std::string::npos;
-}
-
 std::string option_value(const std::vector<std::string>& args, const std::string& name) {
     for (std::size_t i = 0; i + 1 < args.size(); ++i)
         if (args[i] == name) return args[i + 1];
@@ -37,7 +30,6 @@ TEST_P(Hostile, Case) {
     for (const auto& c : client::hostile_cases())
         if (c.name == name) hc = &c;
     ASSERT_NE(hc, nullptr);
-    if (name == "idle-timeout" && !has_idle_timeout(spec)) GTEST_SKIP() << spec.name << " has no --idle-timeout";
 
     StartOptions start;
     start.args = hc->server_args;
