@@ -557,13 +557,6 @@ HostileResult half_close_no_read(const HostileOptions& opt) {
 // no-read-64mib: the memory a client that never reads can cost a server.
 
 constexpr std::size_t no_read_bytes = std::size_t{64} << 20;
-// The bound on the server's memory growth (PSS of the process and its
-// children), the same for every model and far below the 64 MiB pushed: the
-// most any model legitimately adds for one connection is uring_server's
-// provided-buffer ring (256 x 16 KiB, touched once) plus its two output
-// buffers, or bio_fork_server's new child process (its private pages).
-constexpr long no_read_bound_kib = 16 << 10;
-
 HostileResult no_read_64mib(const HostileOptions& opt) {
     std::optional<Connection> active;
     if (!opt.sequential) {
@@ -594,8 +587,8 @@ HostileResult no_read_64mib(const HostileOptions& opt) {
     if (!opt.server_pid) return pass(detail + "; memory not checked (pass --server-pid)");
     long growth = peak - before;
     std::string figures = fmt::format("server memory (PSS, with children) grew {} KiB, bound {} KiB", growth,
-                                      no_read_bound_kib);
-    if (growth >= no_read_bound_kib) return fail(detail + "; " + figures);
+                                      opt.memory_bound_kib);
+    if (growth >= opt.memory_bound_kib) return fail(detail + "; " + figures);
     return pass(detail + "; " + figures);
 }
 
