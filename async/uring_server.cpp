@@ -262,7 +262,7 @@ struct Server {
         if (!accept_armed && !paused && !stopping) arm_accept();
     }
 
-    void sweep_idle() {  // the sweep's timer fired (-ETIME): end the idle connections, re-arm
+    void sweep_idle() {  // end the connections idle too long, re-arm the timer
         for (Conn* x : std::vector<Conn*>(conns.begin(), conns.end())) {
             if (x->closing || !idle.expired(x->last_progress, now)) continue;
             iom::trace("fd {}: no progress for --idle-timeout: shutdown(SHUT_RDWR), close", x->fd.get());
@@ -281,9 +281,8 @@ struct Server {
             progress(*c);
         } else if (op == tag_accept) {
             on_accept(res, flags);
-        } else if (op == tag_idle) {
-            sweep_armed = false;
-            if (!stopping) sweep_idle();
+        } else if (op == tag_idle) {  // the sweep's timer fired (-ETIME), or a stop cancelled it
+            if (sweep_armed = false; !stopping) sweep_idle();
         } else if (op == tag_pause) {
             paused = false;
             if (!stopping && !accept_armed) arm_accept();
@@ -336,8 +335,9 @@ void Server::setup(bool no_multishot) {
     iom::trace("io_uring: {} SQ / {} CQ entries, {}; fast poll: {}", p.sq_entries, p.cq_entries,
                p.flags ? "single issuer, deferred task work" : "plain setup",
                (p.features & IORING_FEAT_FAST_POLL) ? "yes (no worker threads for sockets)" : "no");
-    iom::trace("multishot accept: {}; multishot recv: {}; provided-buffer ring: {} x {} bytes", multishot_accept,
-               multishot_recv, nbufs, opt.buffer_size);
+    iom::trace("multishot accept: {}; multishot recv: {}; provided-buffer ring: {} x {} bytes",
+               multishot_accept ? "yes" : "no, single-shot", multishot_recv ? "yes" : "no, single-shot", nbufs,
+               opt.buffer_size);
     // Non-blocking, so ReserveFd::shed's accept4 never blocks; io_uring's own
     // accept still waits (by polling inside the kernel).
     listener = iom::open_listener(opt, /*nonblocking=*/true);

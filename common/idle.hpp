@@ -16,10 +16,11 @@ namespace iom {
 // no system call. With the option off (0) nothing reads it.
 struct IdleClock {
     explicit IdleClock(double seconds)
-        : timeout(static_cast<std::int64_t>(seconds * 1e9)),
-          // A sweep every quarter of the timeout (at most every second): an
-          // idle connection is closed within timeout + timeout/4.
-          period(std::min<std::int64_t>(timeout / 4, 1'000'000'000)) {}
+        : timeout(seconds > 0 ? std::max<std::int64_t>(1, static_cast<std::int64_t>(seconds * 1e9)) : 0),
+          // A sweep every quarter of the timeout (at most every second, at
+          // least every millisecond: never a spin): an idle connection is
+          // closed within timeout + timeout/4 of its last progress.
+          period(std::clamp<std::int64_t>(timeout / 4, 1'000'000, 1'000'000'000)) {}
 
     static std::int64_t now() {
         timespec ts{};

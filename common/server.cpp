@@ -15,6 +15,8 @@ bool announced = false;  // the counters are worth printing once the server has 
 }
 
 void add_server_options(CLI::App& app, ServerOptions& opt) {
+    // A flag takes no value: "--trace=2" (or a model's "--level=no") is an error, not a silent "on".
+    app.option_defaults()->disable_flag_override();
     app.add_option("--host", opt.host, "Address to listen on (IPv4 or IPv6 literal, or localhost)")
         ->capture_default_str();
     app.add_option("--port", opt.port, "Port to listen on; 0 asks the kernel for a free one")
@@ -40,11 +42,16 @@ void add_server_options(CLI::App& app, ServerOptions& opt) {
         ->capture_default_str()
         ->check(CLI::Range(0u, 1000000u));
     app.add_option("--idle-timeout", opt.idle_timeout,
-                   "Close a connection idle this many seconds (fractions allowed; 0 = never). Idle means no "
-                   "progress either way: nothing received and nothing sent, so a client that stops reading "
-                   "its replies is idle too; one that trickles a byte now and then is not")
+                   "Close a connection after this many seconds (fractions allowed) without progress either way: "
+                   "nothing received, nothing sent (a client that stops reading is idle too); 0 = never")
         ->capture_default_str()
-        ->check(CLI::Range(0.0, 86400.0));
+        ->check(CLI::Validator(
+            [](std::string& in) {
+                double v = 0;
+                bool ok = CLI::detail::lexical_cast(in, v) && v >= 0 && v <= 86400;
+                return ok ? std::string{} : "Value " + in + " is not a number of seconds from 0 to 86400";
+            },
+            "SECONDS in [0 - 86400]"));
     app.add_flag("--trace", opt.trace, "Print every blocking call or readiness event, with a timestamp, to stderr");
     app.add_option("--stats-file", opt.stats_file, "Write the counters as JSON to this file at exit");
 }
