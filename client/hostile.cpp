@@ -586,7 +586,7 @@ HostileResult no_read_64mib(const HostileOptions& opt) {
                                                     : "; another client served meanwhile");
     if (!opt.server_pid) return pass(detail + "; memory not checked (pass --server-pid)");
     long growth = peak - before;
-    std::string figures = fmt::format("server memory (PSS, with children) grew {} KiB, bound {} KiB", growth,
+    std::string figures = fmt::format("server memory (anonymous PSS, with children) grew {} KiB, bound {} KiB", growth,
                                       opt.memory_bound_kib);
     if (growth >= opt.memory_bound_kib) return fail(detail + "; " + figures);
     return pass(detail + "; " + figures);

@@ -37,8 +37,8 @@ struct HostileOptions {
     pid_t server_pid = 0;             // 0 = unknown: the /proc checks are skipped
     double idle_timeout = 0;          // the server's --idle-timeout in seconds; 0 = none
     std::size_t max_connections = 0;  // the server's --max-connections; 0 = unknown
-    // no-read-64mib: how much the server's memory (PSS of it and its
-    // children) may grow while one client pushes 64 MiB and never reads.
+    // no-read-64mib: how much the server's anonymous memory (procfs.hpp,
+    // memory_kib: of it and its children) may grow while one client pushes 64 MiB and never reads.
     // The default holds for every model of the suite; a caller that knows
     // the model states a tighter one (tests/integration/hostile_test.cpp).
     long memory_bound_kib = 16 << 10;

@@ -109,7 +109,8 @@ long tree_open_fds(pid_t pid) {
 
 std::optional<long> memory_kib(pid_t pid) {
     if (auto rollup = slurp(fmt::format("/proc/{}/smaps_rollup", pid)))
-        if (auto pss = parse_kib_field(*rollup, "Pss")) return pss;
+        for (const char* key : {"Pss_Anon", "Pss"})
+            if (auto v = parse_kib_field(*rollup, key)) return v;
     if (auto status = slurp(fmt::format("/proc/{}/status", pid))) return parse_kib_field(*status, "VmRSS");
     return std::nullopt;
 }

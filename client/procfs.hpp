@@ -24,9 +24,12 @@ std::optional<long> open_fds(pid_t pid);
 // Summed over process_tree(pid).
 long tree_open_fds(pid_t pid);
 
-// Memory of one process in KiB: its proportional set size (PSS, from
-// /proc/PID/smaps_rollup: pages shared with a parent count once across the
-// tree), or VmRSS where PSS is unavailable. nullopt if the process is gone.
+// Memory of one process in KiB: its anonymous memory, proportionally
+// (Pss_Anon of /proc/PID/smaps_rollup: a page a forked child still shares
+// with its parent counts half in each, once across the tree). Shared
+// libraries are left out on purpose: a process's share of them changes
+// whenever another process mapping them starts or exits. Falls back to Pss,
+// then VmRSS, where the kernel lacks the field. nullopt if the process is gone.
 std::optional<long> memory_kib(pid_t pid);
 // Summed over process_tree(pid).
 long tree_memory_kib(pid_t pid);

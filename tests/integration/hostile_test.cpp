@@ -22,24 +22,25 @@ std::string option_value(const std::vector<std::string>& args, const std::string
     return {};
 }
 
-// The no-read-64mib bound per model: what the code lets one connection cost.
-// Every model bounds its output per connection by --buffer-size (16 KiB) and
-// stops reading a peer whose output is full (a blocking server's thread just
-// blocks in send), so what remains is the model's own cost of a connection:
+// The no-read-64mib bound per model: what the code lets one connection cost
+// (anonymous memory, so that other processes coming and going do not move
+// the figure). Every model bounds its output per connection by --buffer-size
+// (16 KiB) and stops reading a peer whose output is full (a blocking
+// server's thread just blocks in send); what remains is the model's own cost
+// of a connection:
 // - one thread, one loop (select, poll, epoll, nio, sigio, uring_coro,
 //   bio_server): a 16 KiB buffer and a few allocations. Measured at most
-//   0.1 MiB (dev and ASan). Bound 2 MiB.
-// - a thread or process serves it (bio_threads, bio_pool, bio_fork): the
-//   thread's stack or the child's private pages, and under ASan a thread's
-//   first run also maps its fake stack and allocator caches. Measured 0.1 MiB
-//   (dev) to 2.8 MiB (ASan, a pool worker's first client). Bound 8 MiB.
+//   32 KiB, dev and ASan. Bound 2 MiB.
+// - a thread or a process of its own (bio_threads, bio_pool, bio_fork): the
+//   pages of its stack it touches, or the child's copied-on-write pages.
+//   Measured up to 150 KiB (ASan). Bound 4 MiB.
 // - uring_server also touches its provided-buffer ring once (256 x 16 KiB =
 //   4 MiB) and may keep a spill of what a multishot recv delivered before its
 //   cancel took hold (at most the ring). Measured 3.5 (dev) to 4.7 MiB (ASan).
 //   Bound 12 MiB.
 long memory_bound_kib(const ServerSpec& spec) {
     if (spec.name == "uring_server") return 12 << 10;
-    if (spec.has("threaded") || spec.name == "bio_fork_server") return 8 << 10;
+    if (spec.has("threaded") || spec.name == "bio_fork_server") return 4 << 10;
     return 2 << 10;
 }
 
