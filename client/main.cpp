@@ -2,6 +2,7 @@
 // server at all).
 //   ioclient chat  --port 9001          interactive, a line in, the reply out
 //   ioclient check --port 9001          the conformance suite, pass/fail per case
+//   ioclient check --hostile --port 9023 --server-pid PID   the hostile suite: slowloris, floods, storms
 //   ioclient bench --port 9023 ...      ping-pong load, verified, with latency percentiles
 //   ioclient compare --quick --report DIR   every server, the same scenarios, side by side
 //   ioclient soak --duration 600        every server at once, mixed load, descriptors and RSS flat
@@ -9,6 +10,7 @@
 #include "client/check.hpp"
 #include "client/compare.hpp"
 #include "client/connection.hpp"
+#include "client/hostile.hpp"
 #include "client/soak.hpp"
 #include "common/server.hpp"
 
@@ -58,7 +60,15 @@ int chat(const Target& t) {
     return 0;
 }
 
-int check(const Target& t, int sequential_choice) {
+struct HostileChoice {
+    bool on = false;
+    bool pool = false;
+    int server_pid = 0;
+    double idle_timeout = 0;
+    std::size_t max_connections = 0;
+};
+
+int check(const Target& t, int sequential_choice, const HostileChoice& hostile) {
     CheckOptions opt;
     opt.server = t.address();
     opt.echo = t.mode();
@@ -69,7 +79,27 @@ int check(const Target& t, int sequential_choice) {
     } else {
         opt.sequential = sequential_choice == 1;
     }
-    return run_check(opt, std::cout) == 0 ? 0 : 1;
+    if (!hostile.on) return run_check(opt, std::cout) == 0 ? 0 : 1;
+    HostileOptions h;
+    h.server = opt.server;
+    h.echo = opt.echo;
+    h.sequential = opt.sequential;
+    h.pool = hostile.pool;
+    h.server_pid = hostile.server_pid;
+    h.idle_timeout = hostile.idle_timeout;
+    h.max_connections = hostile.max_connections;
+    return run_hostile(h, std::cout) == 0 ? 0 : 1;
+}
+
+// What --help says about --hostile: each case and the options its server needs.
+std::string hostile_help() {
+    std::string text = "Run the hostile suite instead: slowloris, floods, resets, clients that never read, "
+                       "EMFILE. Some cases need the server started a certain way and told here (else SKIP):";
+    for (const auto& c : hostile_cases()) {
+        if (c.server_args.empty()) continue;
+        text += fmt::format(" {}: server {};", c.name, fmt::join(c.server_args, " "));
+    }
+    return text + " the /proc checks need --server-pid";
 }
 
 }  // namespace
@@ -93,6 +123,24 @@ int main(int argc, char** argv) {
                                     "The server serves one client at a time (default: detect it)");
     check_cmd->add_flag("--concurrent", force_concurrent, "The server serves clients concurrently (default: detect it)")
         ->excludes(seq);
+    HostileChoice hostile;
+    auto* hostile_flag = check_cmd->add_flag("--hostile", hostile.on, hostile_help());
+    check_cmd->add_flag("--pool", hostile.pool,
+                        "The server is a fixed pool of workers (bio_pool_server): held connections hold workers")
+        ->needs(hostile_flag);
+    check_cmd->add_option("--server-pid", hostile.server_pid,
+                          "The server's process id: check its descriptors, memory and CPU in /proc, lower its "
+                          "RLIMIT_NOFILE (emfile-storm)")
+        ->check(CLI::Range(1, 1 << 22))
+        ->needs(hostile_flag);
+    check_cmd->add_option("--idle-timeout", hostile.idle_timeout,
+                          "The --idle-timeout SECONDS the server was started with (idle-timeout case)")
+        ->check(CLI::Range(0.01, 3600.0))
+        ->needs(hostile_flag);
+    check_cmd->add_option("--max-connections", hostile.max_connections,
+                          "The --max-connections the server was started with (max-connections-flood case)")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{10000}))
+        ->needs(hostile_flag);
 
     Target bench_target;
     BenchOptions bench_opt;
@@ -125,7 +173,7 @@ int main(int argc, char** argv) {
     if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
     try {
         if (*chat_cmd) return chat(chat_target);
-        if (*check_cmd) return check(check_target, force_sequential ? 1 : force_concurrent ? 0 : -1);
+        if (*check_cmd) return check(check_target, force_sequential ? 1 : force_concurrent ? 0 : -1, hostile);
         if (*compare_cmd) return compare_main(compare_opt, argc, argv);
         if (*soak_cmd) return soak_main(soak_opt, argc, argv);
         if (*bench_cmd) {

@@ -88,6 +88,46 @@ TEST(IoclientCheck, PassesAgainstSocatPlainEcho) {
     EXPECT_NE(r.out.find("0 failed"), std::string::npos) << r.out;
 }
 
+TEST(IoclientHostile, RunsEveryCaseAndSkipsWhatItWasNotTold) {
+    // Started for slowloris, told its pid but neither --idle-timeout nor
+    // --max-connections: those two cases say what they need and are skipped.
+    ServerProcess server(server_named("epoll_server"), {.args = {"--max-connections", "2000", "--backlog", "2048"}});
+    auto r = run_command({ioclient_path(), "check", "--hostile", "--port", std::to_string(server.port()),
+                          "--server-pid", std::to_string(server.pid())},
+                         {}, 180s);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("PASS slowloris"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("PASS emfile-storm"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("SKIP idle-timeout"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("SKIP max-connections-flood"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("--max-connections 50"), std::string::npos) << "a skip names the flag to add: " << r.out;
+    EXPECT_NE(r.out.find("hostile: 6 passed, 0 failed, 2 skipped"), std::string::npos) << r.out;
+    EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(IoclientHostile, FailsWhenTheServerDoesNotDoWhatItWasToldItDoes) {
+    // Told --max-connections 50, the server (at its default 10000) refuses
+    // no one: the flood case must fail, and the exit code say so.
+    ServerProcess server(server_named("epoll_server"));
+    auto r = run_command({ioclient_path(), "check", "--hostile", "--port", std::to_string(server.port()),
+                          "--max-connections", "50"},
+                         {}, 180s);
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("FAIL max-connections-flood"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("1 failed"), std::string::npos) << r.out;
+    EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(IoclientHostile, HelpNamesWhatEachCaseNeeds) {
+    auto r = run_command({ioclient_path(), "check", "--help"});
+    EXPECT_EQ(r.exit_code, 0);
+    for (const char* s : {"--hostile", "--server-pid", "--pool", "--idle-timeout", "--max-connections",
+                          "max-connections-flood: server --max-connections 50"})
+        EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+    r = run_command({ioclient_path(), "check", "--port", "9", "--server-pid", "1"});
+    EXPECT_EQ(r.exit_code, 2) << "--server-pid without --hostile: " << r.err;
+}
+
 TEST(IoclientCli, BadOptionsAreOneLine) {
     auto r = run_command({ioclient_path(), "check"});
     EXPECT_EQ(r.exit_code, 2);

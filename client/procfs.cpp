@@ -1,0 +1,138 @@
+#include "client/procfs.hpp"
+
+#include <fmt/format.h>
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+namespace iom::client {
+
+namespace {
+
+std::optional<std::string> slurp(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return std::nullopt;
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// The names in a directory that are numbers (pids, tids, descriptors).
+std::vector<long> numeric_entries(const std::string& dir, bool* ok = nullptr) {
+    std::vector<long> out;
+    DIR* d = opendir(dir.c_str());
+    if (ok) *ok = d != nullptr;
+    if (!d) return out;
+    while (dirent* e = readdir(d)) {
+        long v = 0;
+        const char* end = e->d_name + std::char_traits<char>::length(e->d_name);
+        auto [p, ec] = std::from_chars(e->d_name, end, v);
+        if (ec == std::errc() && p == end) out.push_back(v);
+    }
+    closedir(d);
+    return out;
+}
+
+}  // namespace
+
+std::optional<StatFields> parse_stat(std::string_view stat) {
+    auto close = stat.rfind(')');  // the command name may hold spaces and ')'
+    if (close == std::string_view::npos || close + 2 > stat.size()) return std::nullopt;
+    std::istringstream rest{std::string(stat.substr(close + 2))};
+    std::string field;
+    StatFields out;
+    for (int i = 3; i <= 15; ++i) {  // field 3 (state), 4 (ppid) ... 14 (utime), 15 (stime)
+        if (!(rest >> field)) return std::nullopt;
+        if (i != 4 && i != 14 && i != 15) continue;
+        long long v = 0;
+        auto [p, ec] = std::from_chars(field.data(), field.data() + field.size(), v);
+        if (ec != std::errc() || p != field.data() + field.size()) return std::nullopt;
+        if (i == 4) out.ppid = static_cast<pid_t>(v);
+        else out.cpu_ticks += v;
+    }
+    return out;
+}
+
+std::optional<long> parse_kib_field(std::string_view text, std::string_view key) {
+    std::size_t at = 0;
+    while (at < text.size()) {
+        std::size_t eol = text.find('\n', at);
+        std::string_view line = text.substr(at, eol == std::string_view::npos ? std::string_view::npos : eol - at);
+        if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ':') {
+            std::string_view v = line.substr(key.size() + 1);
+            while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+            long n = 0;
+            auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (ec != std::errc()) return std::nullopt;
+            return n;
+        }
+        if (eol == std::string_view::npos) break;
+        at = eol + 1;
+    }
+    return std::nullopt;
+}
+
+std::vector<pid_t> process_tree(pid_t pid) {
+    std::vector<pid_t> out;
+    if (pid <= 0 || !slurp(fmt::format("/proc/{}/stat", pid))) return out;
+    std::unordered_multimap<pid_t, pid_t> children;  // parent -> child, every process of the system
+    for (long p : numeric_entries("/proc")) {
+        auto stat = slurp(fmt::format("/proc/{}/stat", p));
+        if (!stat) continue;  // gone meanwhile
+        if (auto f = parse_stat(*stat)) children.emplace(f->ppid, static_cast<pid_t>(p));
+    }
+    out.push_back(pid);
+    for (std::size_t i = 0; i < out.size(); ++i) {  // breadth first: `out` grows as children are found
+        auto [first, last] = children.equal_range(out[i]);
+        for (auto it = first; it != last; ++it) out.push_back(it->second);
+    }
+    return out;
+}
+
+std::optional<long> open_fds(pid_t pid) {
+    bool ok = false;
+    auto fds = numeric_entries(fmt::format("/proc/{}/fd", pid), &ok);
+    if (!ok) return std::nullopt;
+    return static_cast<long>(fds.size());
+}
+
+long tree_open_fds(pid_t pid) {
+    long n = 0;
+    for (pid_t p : process_tree(pid)) n += open_fds(p).value_or(0);
+    return n;
+}
+
+std::optional<long> memory_kib(pid_t pid) {
+    if (auto rollup = slurp(fmt::format("/proc/{}/smaps_rollup", pid)))
+        for (const char* key : {"Pss_Anon", "Pss"})
+            if (auto v = parse_kib_field(*rollup, key)) return v;
+    if (auto status = slurp(fmt::format("/proc/{}/status", pid))) return parse_kib_field(*status, "VmRSS");
+    return std::nullopt;
+}
+
+long tree_memory_kib(pid_t pid) {
+    long n = 0;
+    for (pid_t p : process_tree(pid)) n += memory_kib(p).value_or(0);
+    return n;
+}
+
+std::optional<double> cpu_seconds(pid_t pid) {
+    auto stat = slurp(fmt::format("/proc/{}/stat", pid));
+    if (!stat) return std::nullopt;
+    auto f = parse_stat(*stat);
+    if (!f) return std::nullopt;
+    return static_cast<double>(f->cpu_ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double tree_cpu_seconds(pid_t pid) {
+    double s = 0;
+    for (pid_t p : process_tree(pid)) s += cpu_seconds(p).value_or(0);
+    return s;
+}
+
+}  // namespace iom::client

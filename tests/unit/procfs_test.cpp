@@ -1,0 +1,110 @@
+// The /proc readers the hostile suite measures servers with: the parsers on
+// fixed text, then each reader on this very process (and a child of it).
+#include "client/procfs.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <memory>
+
+namespace iom::client {
+namespace {
+
+TEST(Procfs, ParseStatFindsParentAndCpuTicksPastAnAwkwardCommandName) {
+    // A command name with spaces and a ')' must not shift the fields.
+    std::string stat = "4242 (a (weird) name) S 17 4242 4242 0 -1 4194560 100 0 0 0 250 31 0 0 20 0 3 0 1000 "
+                       "1000000 500 18446744073709551615";
+    auto f = parse_stat(stat);
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->ppid, 17);
+    EXPECT_EQ(f->cpu_ticks, 250 + 31);
+}
+
+TEST(Procfs, ParseStatRejectsTruncatedText) {
+    EXPECT_FALSE(parse_stat("4242 (x) S 17 4242"));
+    EXPECT_FALSE(parse_stat("no parenthesis at all"));
+    EXPECT_FALSE(parse_stat(""));
+}
+
+TEST(Procfs, ParseKibFieldTakesTheExactKey) {
+    std::string text = "Rss:                1796 kB\nPss_Anon:     99 kB\nPss:                 181 kB\n";
+    EXPECT_EQ(parse_kib_field(text, "Pss"), 181);
+    EXPECT_EQ(parse_kib_field(text, "Rss"), 1796);
+    EXPECT_EQ(parse_kib_field("VmRSS:\t  5120 kB\n", "VmRSS"), 5120);
+    EXPECT_FALSE(parse_kib_field(text, "VmRSS"));
+}
+
+TEST(Procfs, OpenDescriptorsFollowWhatThisProcessOpens) {
+    auto before = open_fds(getpid());
+    ASSERT_TRUE(before);
+    int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    EXPECT_EQ(open_fds(getpid()), *before + 1);
+    ::close(fd);
+    EXPECT_EQ(open_fds(getpid()), *before);
+    EXPECT_FALSE(open_fds(-1));
+}
+
+TEST(Procfs, MemoryGrowsWithPagesTouched) {
+    long before = memory_kib(getpid()).value_or(-1);
+    ASSERT_GT(before, 0);
+    constexpr std::size_t size = 32 << 20;
+    auto block = std::make_unique<char[]>(size);
+    std::memset(block.get(), 1, size);  // touched: resident now
+    long after = memory_kib(getpid()).value_or(-1);
+    EXPECT_GT(after - before, 24 << 10) << before << " -> " << after;
+    EXPECT_EQ(block[size - 1], 1);
+}
+
+TEST(Procfs, CpuSecondsCountsWorkDone) {
+    double before = cpu_seconds(getpid()).value_or(-1);
+    ASSERT_GE(before, 0);
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    volatile unsigned long spin = 0;
+    while (std::chrono::steady_clock::now() < end) spin = spin + 1;
+    double after = cpu_seconds(getpid()).value_or(-1);
+    EXPECT_GT(after - before, 0.1);
+}
+
+TEST(Procfs, TheTreeHoldsChildrenAndTheirDescriptorsAndMemory) {
+    long fds_alone = tree_open_fds(getpid());
+    long memory_alone = tree_memory_kib(getpid());
+    int ready[2];
+    ASSERT_EQ(pipe(ready), 0);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        // Private memory of its own, then wait to be killed.
+        constexpr std::size_t size = 16 << 20;
+        char* block = new char[size];
+        std::memset(block, 2, size);
+        (void)!write(ready[1], "x", 1);
+        pause();
+        _exit(block[0]);
+    }
+    char x;
+    ASSERT_EQ(read(ready[0], &x, 1), 1);
+    auto tree = process_tree(getpid());
+    ASSERT_GE(tree.size(), 2u);
+    EXPECT_EQ(tree.front(), getpid());
+    EXPECT_NE(std::find(tree.begin(), tree.end(), child), tree.end());
+    EXPECT_GT(tree_open_fds(getpid()), fds_alone);  // the child holds descriptors too
+    EXPECT_GT(tree_memory_kib(getpid()) - memory_alone, 12 << 10);  // its 16 MiB, counted once
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+    ::close(ready[0]);
+    ::close(ready[1]);
+    auto after = process_tree(getpid());
+    EXPECT_EQ(std::find(after.begin(), after.end(), child), after.end());
+    EXPECT_TRUE(process_tree(-1).empty());
+}
+
+}  // namespace
+}  // namespace iom::client
