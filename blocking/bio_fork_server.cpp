@@ -172,7 +172,8 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
             if (errno == EINTR || errno == ECONNABORTED || iom::stop_requested()) continue;
             if (errno == EMFILE || errno == ENFILE) {
                 ++c.accept_errors;
-                reserve.shed(listener.get());
+                c.refused += reserve.shed_all(listener.get());  // every client waiting now
+                iom::ReserveFd::wait_for_client(listener.get());  // retrying at once would spin
                 continue;
             }
             iom::throw_sys("accept on fd {}", listener.get());

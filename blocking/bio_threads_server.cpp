@@ -135,9 +135,10 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
         crew.join_finished();  // free the stacks of the threads whose clients left
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED || iom::stop_requested()) continue;
-            if (errno == EMFILE || errno == ENFILE) {  // no descriptor left: drop one, don't spin
+            if (errno == EMFILE || errno == ENFILE) {  // no descriptor left: shed the waiting clients
                 ++c.accept_errors;
-                reserve.shed(listener.get());
+                c.refused += reserve.shed_all(listener.get());  // every client waiting now
+                iom::ReserveFd::wait_for_client(listener.get());  // retrying at once would spin
                 continue;
             }
             iom::throw_sys("accept on fd {}", listener.get());

@@ -165,8 +165,7 @@ inline Fd accept_next(int listen_fd, ReserveFd& reserve, Counters& k, std::strin
         if (err == EINTR || err == ECONNABORTED) continue;
         if (err == EMFILE || err == ENFILE) {
             ++k.accept_errors;
-            std::uint64_t shed = 0;
-            while (reserve.shed(listen_fd)) ++shed;
+            std::uint64_t shed = reserve.shed_all(listen_fd);
             k.refused += shed;
             fmt::print(stderr, "{}: accept: {}; closed {} waiting connections\n", server, std::strerror(err), shed);
             return {};
