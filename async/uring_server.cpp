@@ -305,6 +305,7 @@ struct Server {
         if (idle.on()) now = iom::IdleClock::now(), sweep_idle();  // arms the first timer
         struct Done { std::uint64_t user_data; int res; unsigned flags; };
         std::vector<Done> reaped(1024);
+        bool quiet = false;  // the last wait timed out with nothing done
         while (!stopping || !conns.empty() || accept_armed || paused || sweep_armed) {
             // BATCHING. Woken by the first completion, a server faster than
             // its clients enters once for every message or two. With many
@@ -312,8 +313,11 @@ struct Server {
             // connections: a lone client never waits for others), but never
             // wait longer than --batch-wait-us for them. With deferred task
             // work the kernel does not even wake us until the batch is there.
+            // A wait that brought nothing means the clients are quiet: the
+            // next one sleeps until the first completion (else many idle
+            // connections would wake us every --batch-wait-us: a spin).
             unsigned to_submit = io_uring_sq_ready(&ring);
-            unsigned want = std::clamp<unsigned>(static_cast<unsigned>(conns.size() / 8), 1, batch);
+            unsigned want = quiet ? 1 : std::clamp<unsigned>(static_cast<unsigned>(conns.size() / 8), 1, batch);
             iom::trace("io_uring_enter: submit {} SQEs, wait for {} completion(s)", to_submit, want);
             io_uring_cqe* first;  // the only place this process sleeps:
             int n = want == 1 ? io_uring_submit_and_wait(&ring, 1)
@@ -332,6 +336,7 @@ struct Server {
                 reaped[got++] = {cqe->user_data, cqe->res, cqe->flags};
             }
             io_uring_cq_advance(&ring, got);
+            quiet = got == 0;
             k.cqes += got;
             k.wait_ready += got;
             for (unsigned i = 0; i < got; ++i) dispatch(reaped[i].user_data, reaped[i].res, reaped[i].flags);

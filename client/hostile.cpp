@@ -626,6 +626,14 @@ HostileResult emfile_storm(const HostileOptions& opt) {
     if (share >= max_cpu_share)
         return fail(fmt::format("{}: a spin (bound {:.0f}%){}", detail, max_cpu_share * 100, cpu_note));
     if (opt.sequential) active.close();
+    // Full service once the storm has *left*: wait until the server has
+    // closed the storm's connections. (Until then a server may still be out
+    // of descriptors: an io_uring accept keeps the limit it was armed with,
+    // the lowered one, so a client arriving before the storm's descriptors
+    // are freed is shed, and the accept re-armed under the restored limit.)
+    for (auto deadline = Clock::now() + opt.timeout;
+         open_fds(opt.server_pid).value_or(0) > static_cast<long>(*fds) + 2 && Clock::now() < deadline;)
+        sleep_for(Millis(50));
     if (auto e = fresh_clients_error(opt, 10)) return fail("limit restored: " + *e + "; " + detail);
     return pass(detail + "; 10 fresh clients served after");
 }

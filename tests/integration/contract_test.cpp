@@ -31,6 +31,18 @@ TEST_P(Contract, ReadyLineIsTheOnlyStdoutAndNamesTheRealPort) {
     EXPECT_EQ(server.stop(), 0);
 }
 
+// Safe default: loopback, silently. An address other machines can reach is
+// the user's choice, and the server says so on stderr.
+TEST_P(Contract, WarnsWhenListeningBeyondLoopback) {
+    ServerProcess quiet(GetParam());
+    EXPECT_EQ(quiet.stop(), 0);
+    EXPECT_EQ(quiet.stderr_text().find("warning"), std::string::npos) << quiet.stderr_text();
+    ServerProcess open(GetParam(), {.args = {"--host", "0.0.0.0"}});
+    EXPECT_EQ(open.ready_line(), "listening on 0.0.0.0:" + std::to_string(open.port()));
+    EXPECT_EQ(open.stop(), 0);
+    EXPECT_NE(open.stderr_text().find("warning: listening on 0.0.0.0:"), std::string::npos) << open.stderr_text();
+}
+
 TEST_P(Contract, CountersAreWrittenAtExit) {
     ServerProcess server(GetParam());
     {
