@@ -3,9 +3,10 @@
 # `ioclient bench -c 50 -s 64` (the load of bench/run.sh's first row), and
 # measures what the counters cost. docs/performance.md shows a run.
 #
-#   bench/profile.sh                 both parts (~2 minutes)
+#   bench/profile.sh                 all three parts (~4 minutes)
 #   bench/profile.sh --perf-only     only the perf part
 #   bench/profile.sh --callgrind-only
+#   bench/profile.sh --counters-only only part 3
 #
 # 1. perf record -e cpu-clock -g on the server process for SECONDS (default 4)
 #    while bench runs. (Hardware counters are not available on this VM;
@@ -19,19 +20,23 @@
 #    against all user-space instructions. Needs the release flags plus -g, so
 #    it builds its own copy into build/perf-g. Callgrind sees user space
 #    only: the kernel's share of the CPU (part 1) is not in its total.
+# 3. epoll_server built with counters and without (-DIOM_COUNTERS=OFF), each
+#    under callgrind for 1 s and 3 s of the same load: the user-space
+#    instructions per message of each build (the slope between the two runs).
 #
 # Installs linux-perf and valgrind with apt-get if missing. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build_dir=build/perf seconds=4 do_perf=1 do_cg=1
+build_dir=build/perf seconds=4 do_perf=1 do_cg=1 do_ab=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) build_dir=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
-    --perf-only) do_cg=0; shift ;;
-    --callgrind-only) do_perf=0; shift ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --perf-only) do_cg=0 do_ab=0; shift ;;
+    --callgrind-only) do_perf=0 do_ab=0; shift ;;
+    --counters-only) do_perf=0 do_cg=0; shift ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/profile.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -157,5 +162,35 @@ for ir, src in sorted(lines, reverse=True)[:12]:
 EOF
   done
 fi
+if [ "$do_ab" = 1 ]; then
+  # 3. The same server built with counters and without (-DIOM_COUNTERS=OFF),
+  # under callgrind: user-space instructions per message, which no load on the
+  # machine can blur. Two runs per build, 1 s and 3 s of bench -c 50 -s 64;
+  # the slope (Ir3 - Ir1) / (messages3 - messages1) removes start-up and
+  # shut-down. epoll_server only: under valgrind 3.19 uring_server does not
+  # stop on SIGTERM while it sleeps in io_uring_enter.
+  for variant in counted uncounted; do
+    dir=${build_dir}-ab-$variant
+    flag=ON; [ "$variant" = uncounted ] && flag=OFF
+    cmake --preset release -B "$dir" -DIOM_COUNTERS=$flag >/dev/null
+    cmake --build "$dir" -j "$(nproc)" --target epoll_server ioclient >/dev/null
+  done
+  ir_and_messages() {  # BIN SECONDS -> "IR MESSAGES"
+    start_server "$1" epoll_server valgrind --tool=callgrind --callgrind-out-file="$tmp/ab.cg"
+    local msgs
+    msgs=$("$1/ioclient" bench --port "$port" --echo plain -c 50 -s 64 -d "$2" --warmup 0 --json |
+      python3 -c "import json, sys; print(json.load(sys.stdin)['messages'])")
+    stop_server
+    echo "$(sed -n 's/^summary: *//p' "$tmp/ab.cg") $msgs"
+  }
+  echo
+  echo "=== epoll_server under callgrind, counted and uncounted builds: user-space instructions per message"
+  for variant in counted uncounted; do
+    read -r ir1 m1 <<<"$(ir_and_messages "${build_dir}-ab-$variant/bin" 1)"
+    read -r ir3 m3 <<<"$(ir_and_messages "${build_dir}-ab-$variant/bin" 3)"
+    echo "$variant: $ir1 Ir / $m1 messages (1 s), $ir3 Ir / $m3 messages (3 s): $(( (ir3 - ir1) / (m3 - m1) )) Ir per message"
+  done
+fi
+
 echo
 echo "uptime at end: $(uptime)"
