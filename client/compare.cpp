@@ -359,24 +359,6 @@ std::string skip_reason(const ServerSpec& spec, const Load& load) {
 
 // --- the whole comparison ------------------------------------------------------
 
-std::vector<ServerSpec> select_servers(const CompareOptions& opt) {
-    auto all = load_manifest(opt.bin_dir);
-    if (all.empty()) throw std::runtime_error(opt.bin_dir + "/servers.txt lists no servers: build them first, "
-                                              "or say where they are with --bin-dir");
-    if (opt.servers.empty()) return all;
-    std::vector<ServerSpec> chosen;
-    for (const auto& name : opt.servers) {
-        auto it = std::find_if(all.begin(), all.end(), [&](const ServerSpec& s) { return s.name == name; });
-        if (it == all.end()) {
-            std::string known;
-            for (const auto& s : all) known += " " + s.name;
-            throw std::invalid_argument("--servers: no server named " + name + "; this build has:" + known);
-        }
-        chosen.push_back(*it);
-    }
-    return chosen;
-}
-
 void describe_machine(CompareResult& r) {
     utsname u{};
     if (uname(&u) == 0) r.kernel = u.release;
@@ -414,7 +396,7 @@ std::string Load::label() const {
 }
 
 CompareResult run_compare(const CompareOptions& opt) {
-    const auto specs = select_servers(opt);
+    const auto specs = select_servers(opt.bin_dir, opt.servers);
     CompareResult result{.command_line = opt.command_line};
     Settings& ses = result.settings;
     ses.quick = opt.quick;

@@ -100,6 +100,25 @@ std::vector<ServerSpec> load_manifest(const std::string& bin_dir) {
     return out;
 }
 
+std::vector<ServerSpec> select_servers(const std::string& bin_dir, const std::vector<std::string>& names) {
+    auto all = load_manifest(bin_dir);
+    if (all.empty()) throw std::runtime_error(bin_dir + "/servers.txt lists no servers: build them first, "
+                                              "or say where they are with --bin-dir");
+    if (names.empty()) return all;
+    std::vector<ServerSpec> chosen;
+    for (const auto& name : names) {
+        auto it = std::find_if(all.begin(), all.end(), [&](const ServerSpec& s) { return s.name == name; });
+        if (it == all.end()) {
+            std::string known;
+            for (const auto& s : all) known += " " + s.name;
+            throw std::invalid_argument("--servers: no server named " + name + "; this build has:" + known);
+        }
+        if (std::none_of(chosen.begin(), chosen.end(), [&](const ServerSpec& s) { return s.name == name; }))
+            chosen.push_back(*it);
+    }
+    return chosen;
+}
+
 ServerProcess::ServerProcess(const ServerSpec& spec, StartOptions opt) : spec_(spec) {
     char tmpl[] = "/tmp/iomodels-test-XXXXXX";
     if (!mkdtemp(tmpl)) throw_sys("mkdtemp");

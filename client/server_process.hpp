@@ -30,6 +30,11 @@ struct ServerSpec {
 // there is no manifest.
 std::vector<ServerSpec> load_manifest(const std::string& bin_dir);
 
+// The servers of the manifest named in `names` (each once, in that order),
+// or all of them when `names` is empty. Throws, naming the servers this
+// build has, when a name is unknown or the manifest is empty.
+std::vector<ServerSpec> select_servers(const std::string& bin_dir, const std::vector<std::string>& names);
+
 // What /proc says about a server at one moment (-1: could not be read).
 struct ProcSample {
     long fds = -1;       // entries of /proc/PID/fd: the server process's own open descriptors

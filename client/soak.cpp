@@ -388,26 +388,7 @@ private:
     }
 };
 
-// --- choosing and describing --------------------------------------------------
-
-std::vector<ServerSpec> select_servers(const SoakOptions& opt) {
-    auto all = load_manifest(opt.bin_dir);
-    if (all.empty()) throw std::runtime_error(opt.bin_dir + "/servers.txt lists no servers: build them first, "
-                                              "or say where they are with --bin-dir");
-    if (opt.servers.empty()) return all;
-    std::vector<ServerSpec> chosen;
-    for (const auto& name : opt.servers) {
-        auto it = std::find_if(all.begin(), all.end(), [&](const ServerSpec& s) { return s.name == name; });
-        if (it == all.end()) {
-            std::string known;
-            for (const auto& s : all) known += " " + s.name;
-            throw std::invalid_argument("--servers: no server named " + name + "; this build has:" + known);
-        }
-        if (std::none_of(chosen.begin(), chosen.end(), [&](const ServerSpec& s) { return s.name == name; }))
-            chosen.push_back(*it);
-    }
-    return chosen;
-}
+// --- describing ------------------------------------------------------------------
 
 std::string utc_now() {
     std::time_t now = std::time(nullptr);
@@ -496,7 +477,7 @@ bool passed(const SoakResult& r) {
 }
 
 SoakResult run_soak(const SoakOptions& opt) {
-    const auto specs = select_servers(opt);
+    const auto specs = select_servers(opt.bin_dir, opt.servers);
     SoakResult result{.command_line = opt.command_line, .date = utc_now(), .duration = opt.duration};
     const auto t0 = Clock::now();
     const double cpu0 = own_cpu_seconds();
