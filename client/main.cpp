@@ -11,6 +11,7 @@
 #include "client/compare.hpp"
 #include "client/connection.hpp"
 #include "client/hostile.hpp"
+#include "client/procfs.hpp"
 #include "client/soak.hpp"
 #include "common/server.hpp"
 
@@ -69,6 +70,12 @@ struct HostileChoice {
 };
 
 int check(const Target& t, int sequential_choice, const HostileChoice& hostile) {
+    // The hostile cases lower the descriptor limit of --server-pid and read
+    // its memory: make sure it is the server we are about to poke.
+    if (hostile.server_pid && !holds_listener(hostile.server_pid, t.port))
+        throw std::runtime_error(fmt::format("--server-pid {}: that process does not hold the socket listening on "
+                                             "port {}; give the server's own pid",
+                                             hostile.server_pid, t.port));
     CheckOptions opt;
     opt.server = t.address();
     opt.echo = t.mode();

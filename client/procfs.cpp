@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -99,6 +100,37 @@ std::optional<long> open_fds(pid_t pid) {
     auto fds = numeric_entries(fmt::format("/proc/{}/fd", pid), &ok);
     if (!ok) return std::nullopt;
     return static_cast<long>(fds.size());
+}
+
+bool holds_listener(pid_t pid, std::uint16_t port) {
+    // Lines of /proc/net/tcp: "sl local_address rem_address st ... uid timeout inode ...",
+    // local_address as HEXADDR:HEXPORT, st 0A for LISTEN.
+    std::vector<std::string> inodes;
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+        std::ifstream in(table);
+        std::string line;
+        std::getline(in, line);  // the header
+        while (std::getline(in, line)) {
+            std::istringstream fields(line);
+            std::string sl, local, remote, state, queues, timer, retrans, uid, timeout, inode;
+            if (!(fields >> sl >> local >> remote >> state >> queues >> timer >> retrans >> uid >> timeout >> inode))
+                continue;
+            auto colon = local.rfind(':');
+            if (state != "0A" || colon == std::string::npos) continue;
+            if (std::stoul(local.substr(colon + 1), nullptr, 16) == port) inodes.push_back("socket:[" + inode + "]");
+        }
+    }
+    if (inodes.empty()) return false;
+    const std::string dir = fmt::format("/proc/{}/fd", pid);
+    bool ok = false;
+    for (const auto& fd : numeric_entries(dir, &ok)) {
+        char target[64];
+        ssize_t n = ::readlink(fmt::format("{}/{}", dir, fd).c_str(), target, sizeof target - 1);
+        if (n <= 0) continue;
+        if (std::find(inodes.begin(), inodes.end(), std::string(target, static_cast<std::size_t>(n))) != inodes.end())
+            return true;
+    }
+    return false;
 }
 
 long tree_open_fds(pid_t pid) {

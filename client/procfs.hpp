@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,13 @@ long tree_memory_kib(pid_t pid);
 std::optional<double> cpu_seconds(pid_t pid);
 // Summed over the processes of process_tree(pid) alive now.
 double tree_cpu_seconds(pid_t pid);
+
+// Does process `pid` hold the TCP socket listening on `port` (IPv4 or IPv6)?
+// The listening sockets come from /proc/net/tcp and tcp6 (state 0A), each
+// with its inode; the process holds one if a /proc/PID/fd link reads
+// "socket:[INODE]". The hostile cases lower the descriptor limit of the pid
+// they are given: this makes sure it is the server's, not any process's.
+bool holds_listener(pid_t pid, std::uint16_t port);
 
 // The parsers, exposed for the unit tests.
 // From the text of /proc/PID/stat (the command name, in parentheses, may

@@ -105,6 +105,19 @@ TEST(IoclientHostile, RunsEveryCaseAndSkipsWhatItWasNotTold) {
     EXPECT_EQ(server.stop(), 0);
 }
 
+TEST(IoclientHostile, RefusesAPidThatIsNotTheServers) {
+    // emfile-storm lowers the descriptor limit of --server-pid: a wrong pid
+    // (here this test's own) must stop the run before anything is touched.
+    ServerProcess server(server_named("epoll_server"));
+    auto r = run_command({ioclient_path(), "check", "--hostile", "--port", std::to_string(server.port()),
+                          "--server-pid", std::to_string(getpid())});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.err.find("does not hold the socket listening on port " + std::to_string(server.port())),
+              std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find("PASS"), std::string::npos) << "no case may run: " << r.out;
+    EXPECT_EQ(server.stop(), 0);
+}
+
 TEST(IoclientHostile, FailsWhenTheServerDoesNotDoWhatItWasToldItDoes) {
     // Told --max-connections 50, the server (at its default 10000) refuses
     // no one: the flood case must fail, and the exit code say so.

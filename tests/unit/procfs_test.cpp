@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +42,24 @@ TEST(Procfs, ParseKibFieldTakesTheExactKey) {
     EXPECT_EQ(parse_kib_field(text, "Rss"), 1796);
     EXPECT_EQ(parse_kib_field("VmRSS:\t  5120 kB\n", "VmRSS"), 5120);
     EXPECT_FALSE(parse_kib_field(text, "VmRSS"));
+}
+
+TEST(Procfs, HoldsListenerFindsThisProcessesListeningSocketOnly) {
+    int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(l, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    const auto port = ntohs(a.sin_port);
+    EXPECT_FALSE(holds_listener(getpid(), port)) << "bound, not listening yet";
+    ASSERT_EQ(::listen(l, 1), 0);
+    EXPECT_TRUE(holds_listener(getpid(), port));
+    EXPECT_FALSE(holds_listener(getppid(), port)) << "another process";
+    ::close(l);
+    EXPECT_FALSE(holds_listener(getpid(), port)) << "closed";
 }
 
 TEST(Procfs, OpenDescriptorsFollowWhatThisProcessOpens) {
