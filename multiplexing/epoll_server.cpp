@@ -36,9 +36,17 @@
 // triggered, the rest of a burst is never announced and the client stalls;
 // level-triggered, it works. (multiplexing_test: ReadOnceStalls...)
 //
+// FAIRNESS. Draining one socket while a client keeps it full would starve
+// the others (epoll(7) warns of it), so a turn ends after a read budget
+// (multiplexing/connection.hpp). Edge-triggered, the rest of that input is
+// never announced again: the connection goes on the `again` list, and while
+// that list is not empty epoll_wait does not sleep (timeout 0) and each
+// round ends with one more turn for everyone on it (fairness_test).
+//
 // THE LESSON. The cost of a wait follows what is ready, not what is watched:
 // 5,000 idle clients cost nothing per message. Edge triggering saves the
-// epoll_ctl calls, at the price of draining every socket every time.
+// epoll_ctl calls, at the price of draining every socket every time and
+// remembering the ones not yet drained.
 //
 // IDLE CONNECTIONS (--idle-timeout). A periodic sweep of every connection
 // would put back the O(watched) cost that epoll exists to remove. Instead
@@ -71,6 +79,8 @@
 #include <list>
 #include <memory>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -92,6 +102,7 @@ struct Client final : Handler {
     Connection conn;
     std::uint32_t registered = 0;  // the events epoll watches for it
     std::list<Client*>::iterator lru_pos;  // its place in Server::lru (--idle-timeout only)
+    std::uint32_t unfinished = 0;  // ET: the events of a turn the read budget cut short; it is on Server::again
 };
 
 struct Server {
@@ -109,10 +120,12 @@ struct Server {
     iom::IdleClock idle{opt.idle_timeout};  // --idle-timeout (off: no list, no clock)
     std::int64_t now = 0;                        // read once per epoll_wait, only when it is on
     std::list<Client*> lru;                      // front: the longest without progress
+    std::vector<Client*> again;                  // ET: input left unread by the read budget (FAIRNESS)
 
     void watch(int fd, int op, std::uint32_t events, Handler* h);
     void accept_pending();
     void serve_client(Client& client, std::uint32_t events);
+    void serve_again();
     void close_client(int fd);
     int wait_ms() const;
     void close_idle();
@@ -183,7 +196,13 @@ void Server::serve_client(Client& client, std::uint32_t events) {
         client.conn.last_progress = now;
         lru.splice(lru.end(), lru, client.lru_pos);
     }
-    if (edge) return;  // registered once: the next change of state will be announced
+    if (edge) {  // registered once: the next change of state will be announced, but not what is left
+        bool listed = client.unfinished != 0;
+        client.unfinished = interest.unfinished ? client.unfinished | events : 0;
+        if (client.unfinished && !listed) again.push_back(&client);
+        if (!client.unfinished && listed) std::erase(again, &client);
+        return;
+    }
     // Level-triggered: watch for input only while pump wants it (not at EOF,
     // buffer not full), for output only while some is pending.
     std::uint32_t wanted = (interest.want_read ? EPOLLIN | EPOLLRDHUP : 0u) | (interest.want_write ? EPOLLOUT : 0u);
@@ -194,10 +213,20 @@ void Server::serve_client(Client& client, std::uint32_t events) {
     }
 }
 
+// One more turn for each connection the read budget cut short, in order;
+// one that is cut short again goes to the back of the list.
+void Server::serve_again() {
+    std::vector<Client*> turn;
+    turn.swap(again);
+    for (Client* client : turn) serve_client(*client, std::exchange(client->unfinished, 0));
+}
+
 // close() also takes the socket off the epoll instance's interest list.
 void Server::close_client(int fd) {
     iom::trace("close(fd {})", fd);
-    if (idle.on()) lru.erase(clients.at(fd)->lru_pos);
+    Client& client = *clients.at(fd);
+    if (idle.on()) lru.erase(client.lru_pos);
+    if (client.unfinished) std::erase(again, &client);
     clients.erase(fd);  // destroys the handler and closes the socket
     --open;
 }
@@ -228,7 +257,7 @@ void Server::run() {
     while (!stopper.fired && !iom::stop_requested()) {
         // Nothing to build or hand in: the interest list lives in the kernel.
         iom::trace("epoll_wait(epfd {}, {} watched) blocks until a socket is ready", epfd.get(), open + 2);
-        int ready = epoll_wait(epfd.get(), events.data(), static_cast<int>(events.size()), wait_ms());
+        int ready = epoll_wait(epfd.get(), events.data(), static_cast<int>(events.size()), again.empty() ? wait_ms() : 0);
         ++c.wait_calls;  // wait_fds += 0: no descriptor is handed in or scanned
         if (idle.on()) now = iom::IdleClock::now();
         if (ready < 0) {
@@ -242,6 +271,7 @@ void Server::run() {
         // ever closes itself, and a descriptor appears once per batch, so no
         // event below can point at a handler already gone.
         for (int i = 0; i < ready; ++i) static_cast<Handler*>(events[i].data.ptr)->handle(events[i].events);
+        serve_again();
         if (idle.on()) close_idle();
     }
     iom::trace("stopping: closing {} connections", open);

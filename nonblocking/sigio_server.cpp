@@ -152,8 +152,10 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
         const std::int64_t now = idle.on() ? iom::IdleClock::now() : 0;  // --idle-timeout only
         accept_pending(listener.get(), conns, reserve, opt, now, c);
         c.wait_fds += 1 + conns.size();  // the listener and every connection
+        bool unfinished = false;         // a turn cut short by the read budget: its input will not be signalled
         for (std::size_t i = 0; i < conns.size();) {
             iom::mux::Interest in = iom::mux::pump(conns[i], opt, c, iom::mux::Reads::until_eagain);
+            unfinished |= in.unfinished;
             if (in.open && in.progressed) conns[i].last_progress = now;
             bool idle_out = in.open && idle.on() && idle.expired(conns[i].last_progress, now);
             if (idle_out) iom::mux::note_idle(conns[i], c, opt.idle_timeout);
@@ -172,7 +174,13 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
         iom::trace("sigwaitinfo blocks: waiting for SIGIO from any of {} sockets", 1 + conns.size());
         ++c.wait_calls;
         siginfo_t info{};
-        int sig = idle.on() ? sigtimedwait(&wake, &info, &sweep_period) : sigwaitinfo(&wake, &info);
+        // FAIRNESS: a connection that still had input when its read budget ran
+        // out (multiplexing/connection.hpp) gets no new SIGIO for it, so then
+        // the wait only takes a signal already pending (a stop), and sweeps again.
+        static constexpr timespec no_wait{0, 0};
+        int sig = unfinished  ? sigtimedwait(&wake, &info, &no_wait)
+                  : idle.on() ? sigtimedwait(&wake, &info, &sweep_period)
+                              : sigwaitinfo(&wake, &info);
         if (sig < 0) {
             if (errno == EINTR || errno == EAGAIN) continue;  // EAGAIN: the sweep's deadline, no signal
             iom::throw_sys("sigwaitinfo");
