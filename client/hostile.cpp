@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,6 +18,7 @@
 #include <ostream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace iom::client {
 
@@ -671,6 +673,89 @@ HostileResult all_bytes(const HostileOptions& opt) {
     return pass("every byte value in every position, in one send and in irregular fragments");
 }
 
+// ---------------------------------------------------------------------------
+// flood: one client sends as fast as it reads its echo, so its socket never
+// drains. A loop that reads a ready socket until it is empty never leaves
+// it, and every other client starves (docs/multiplexing.md, Fairness).
+
+// Two threads keep `fd` busy both ways until the Flood goes.
+class Flood {
+public:
+    explicit Flood(int fd) : fd_(fd) {
+        timeval tick{0, 200'000};  // blocked calls return now and then to see the flag
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tick, sizeof tick);
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
+        writer_ = std::thread([this] {
+            const std::string chunk(64 << 10, 'a');
+            while (!stop_)
+                if (::send(fd_, chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0 && errno != EAGAIN && errno != EINTR)
+                    break;
+        });
+        reader_ = std::thread([this] {
+            std::vector<char> sink(1 << 20);
+            while (!stop_) {
+                ssize_t n = ::recv(fd_, sink.data(), sink.size(), 0);
+                if (n > 0) received_ += static_cast<std::size_t>(n);
+                else if (n == 0 || (errno != EAGAIN && errno != EINTR)) break;
+            }
+        });
+    }
+    Flood(const Flood&) = delete;
+    Flood& operator=(const Flood&) = delete;
+    ~Flood() {
+        stop_ = true;
+        writer_.join();
+        reader_.join();
+    }
+    std::size_t received() const { return received_; }
+
+private:
+    int fd_;
+    std::atomic<bool> stop_{false};
+    std::atomic<std::size_t> received_{0};
+    std::thread writer_, reader_;
+};
+
+constexpr auto flood_window = std::chrono::seconds(3);
+constexpr Millis flood_bound{1000};  // per round trip; served fairly, they take milliseconds
+
+HostileResult flood(const HostileOptions& opt) {
+    auto hog = Connection::open(opt.server);
+    std::optional<Flood> flood;
+    flood.emplace(hog.fd());
+    sleep_for(Millis(500));  // the flood's backlog builds up
+    auto other = Connection::open(opt.server);
+    if (opt.sequential) {
+        // The flooder is the client being served; it never leaves by itself.
+        other.send_all("anyone?");
+        if (!other.expect_silence(flood_window)) return fail("served while the server was busy with the flooder");
+        std::size_t flooded = flood->received();
+        flood.reset();
+        hog.reset();
+        std::string want = expected_echo(opt.echo, "anyone?");
+        auto got = other.recv_exact(want.size(), opt.timeout);
+        if (!got || *got != want) return fail("sequential: the waiting client was not served once the flooder left");
+        return pass(fmt::format("sequential: the other client waited until the flooder left ({} MiB echoed to it)",
+                                flooded >> 20));
+    }
+    int trips = 0;
+    Clock::duration worst{};
+    for (auto end = Clock::now() + flood_window; Clock::now() < end; ++trips) {
+        auto t0 = Clock::now();
+        if (auto e = echo_error(other, "ping", opt))
+            return fail(fmt::format("another client, after {} round trips during the flood: {}", trips, *e));
+        worst = std::max(worst, Clock::now() - t0);
+    }
+    auto worst_ms = std::chrono::duration_cast<Millis>(worst).count();
+    std::size_t flooded = flood->received();
+    if (flooded == 0) return fail("the flooding client got no echo");
+    std::string detail = fmt::format("another client: {} round trips in {} s of flood ({} MiB echoed to the flooder), "
+                                     "the longest {} ms",
+                                     trips, flood_window.count(), flooded >> 20, worst_ms);
+    if (worst >= flood_bound) return fail(fmt::format("{} (bound {} ms): starved", detail, flood_bound.count()));
+    return pass(fmt::format("{} (bound {} ms)", detail, flood_bound.count()));
+}
+
 const std::vector<HostileCase> cases = {
     {"slowloris", "1,000 connections trickle a byte a second; the others are still served",
      {"--max-connections", "2000", "--backlog", "2048"}, slowloris},
@@ -685,6 +770,8 @@ const std::vector<HostileCase> cases = {
     {"emfile-storm", "200 connections under a low RLIMIT_NOFILE: no spin, no client lost, full service after", {},
      emfile_storm},
     {"all-bytes", "every byte value 0-255 in every position, in one send and in fragments", {}, all_bytes},
+    {"flood", "a client sends as fast as it reads its echo; another is still served within 1 s",
+     {"--buffer-size", "1024"}, flood},
 };
 
 }  // namespace
@@ -703,10 +790,11 @@ HostileResult run_hostile_case(const std::string& name, const HostileOptions& op
     throw std::invalid_argument("no hostile case named " + name);
 }
 
-int run_hostile(const HostileOptions& opt, std::ostream& out) {
+int run_hostile(const HostileOptions& opt, std::ostream& out, const std::vector<std::string>& only) {
     int counts[3] = {0, 0, 0};
     static constexpr const char* words[] = {"PASS", "FAIL", "SKIP"};
     for (const auto& c : cases) {
+        if (!only.empty() && std::find(only.begin(), only.end(), c.name) == only.end()) continue;
         auto t0 = Clock::now();
         HostileResult r = run_hostile_case(c.name, opt);
         double secs = std::chrono::duration<double>(Clock::now() - t0).count();

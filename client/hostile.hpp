@@ -3,7 +3,7 @@
 // check.hpp) but "does it keep echoing, lose nothing and stay bounded under
 // what real networks and curious students do": slowloris, idle clients, a
 // flood past --max-connections, a storm of resets, clients that never read,
-// running out of descriptors, every byte value.
+// running out of descriptors, every byte value, a client that floods.
 //
 // Some cases mean something only if the server was started a certain way
 // (`server_args`, e.g. --max-connections 50 for the flood), and some need to
@@ -68,8 +68,8 @@ const std::vector<HostileCase>& hostile_cases();
 // std::invalid_argument for an unknown name.
 HostileResult run_hostile_case(const std::string& name, const HostileOptions& opt);
 
-// Run every case, one line each and a summary, "hostile: N passed, N failed,
-// N skipped". Returns the number of failures.
-int run_hostile(const HostileOptions& opt, std::ostream& out);
+// Run every case (or only those named in `only`), one line each and a
+// summary, "hostile: N passed, N failed, N skipped". Returns the number of failures.
+int run_hostile(const HostileOptions& opt, std::ostream& out, const std::vector<std::string>& only = {});
 
 }  // namespace iom::client

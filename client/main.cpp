@@ -67,6 +67,7 @@ struct HostileChoice {
     int server_pid = 0;
     double idle_timeout = 0;
     std::size_t max_connections = 0;
+    std::vector<std::string> cases;  // --case: only these (default: all)
 };
 
 int check(const Target& t, int sequential_choice, const HostileChoice& hostile) {
@@ -95,7 +96,7 @@ int check(const Target& t, int sequential_choice, const HostileChoice& hostile) 
     h.server_pid = hostile.server_pid;
     h.idle_timeout = hostile.idle_timeout;
     h.max_connections = hostile.max_connections;
-    return run_hostile(h, std::cout) == 0 ? 0 : 1;
+    return run_hostile(h, std::cout, hostile.cases) == 0 ? 0 : 1;
 }
 
 // What --help says about --hostile: each case and the options its server needs.
@@ -147,6 +148,11 @@ int main(int argc, char** argv) {
     check_cmd->add_option("--max-connections", hostile.max_connections,
                           "The --max-connections the server was started with (max-connections-flood case)")
         ->check(CLI::Range(std::size_t{1}, std::size_t{10000}))
+        ->needs(hostile_flag);
+    std::vector<std::string> case_names;
+    for (const auto& c : hostile_cases()) case_names.push_back(c.name);
+    check_cmd->add_option("--case", hostile.cases, "Run only this hostile case (repeatable; default: all of them)")
+        ->check(CLI::IsMember(case_names))
         ->needs(hostile_flag);
 
     Target bench_target;

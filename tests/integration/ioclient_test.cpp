@@ -101,7 +101,24 @@ TEST(IoclientHostile, RunsEveryCaseAndSkipsWhatItWasNotTold) {
     EXPECT_NE(r.out.find("SKIP idle-timeout"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("SKIP max-connections-flood"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("--max-connections 50"), std::string::npos) << "a skip names the flag to add: " << r.out;
-    EXPECT_NE(r.out.find("hostile: 6 passed, 0 failed, 2 skipped"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("hostile: 7 passed, 0 failed, 2 skipped"), std::string::npos) << r.out;
+    EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(IoclientHostile, CaseRunsOnlyTheNamedCasesAndRefusesUnknownOnes) {
+    ServerProcess server(server_named("epoll_server"), {.args = {"--buffer-size", "1024"}});
+    auto r = run_command({ioclient_path(), "check", "--hostile", "--port", std::to_string(server.port()), "--case",
+                          "all-bytes", "--case", "flood"},
+                         {}, 120s);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("PASS all-bytes"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("PASS flood"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("hostile: 2 passed, 0 failed, 0 skipped"), std::string::npos) << r.out;
+
+    auto bad = run_command({ioclient_path(), "check", "--hostile", "--port", std::to_string(server.port()), "--case",
+                            "no-such-case"});
+    EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+    EXPECT_NE(bad.err.find("--case"), std::string::npos) << bad.err;
     EXPECT_EQ(server.stop(), 0);
 }
 
