@@ -41,7 +41,8 @@
 // (multiplexing/connection.hpp). Edge-triggered, the rest of that input is
 // never announced again: the connection goes on the `again` list, and while
 // that list is not empty epoll_wait does not sleep (timeout 0) and each
-// round ends with one more turn for everyone on it (fairness_test).
+// round ends with one more turn for everyone on it (fairness_test,
+// and the hostile case `flood`).
 //
 // THE LESSON. The cost of a wait follows what is ready, not what is watched:
 // 5,000 idle clients cost nothing per message. Edge triggering saves the
@@ -257,7 +258,8 @@ void Server::run() {
     while (!stopper.fired && !iom::stop_requested()) {
         // Nothing to build or hand in: the interest list lives in the kernel.
         iom::trace("epoll_wait(epfd {}, {} watched) blocks until a socket is ready", epfd.get(), open + 2);
-        int ready = epoll_wait(epfd.get(), events.data(), static_cast<int>(events.size()), again.empty() ? wait_ms() : 0);
+        int timeout = again.empty() ? wait_ms() : 0;  // input left unread: collect events, do not sleep
+        int ready = epoll_wait(epfd.get(), events.data(), static_cast<int>(events.size()), timeout);
         ++c.wait_calls;  // wait_fds += 0: no descriptor is handed in or scanned
         if (idle.on()) now = iom::IdleClock::now();
         if (ready < 0) {
