@@ -15,14 +15,14 @@
 // FAIRNESS: THE READ BUDGET. One loop serves every connection, so while it
 // reads one, the others wait. A client that sends as fast as it reads its
 // echo keeps its socket from ever draining: read "until nothing is left" and
-// the loop never leaves that client (measured before the budget: another
-// client's one round trip waited 4.6 s on epoll_server and 9.8 s on
-// sigio_server; fairness_test). So a turn ends after kReadsPerTurn reads and
-// says so (Interest::unfinished). A level-triggered wait (select, poll,
-// epoll --level) reports that socket again by itself, and a sweep (nio)
-// comes back to it anyway; an edge-triggered one (epoll, SIGIO) will not
-// announce data that was already there, so those servers keep the unfinished
-// connections on a list of their own, and do not sleep while it is non-empty.
+// the loop never leaves that client (`ioclient check --hostile --case
+// flood`; before and after: docs/multiplexing.md, Fairness). So a turn ends
+// after kReadsPerTurn reads and says so (Interest::unfinished). A
+// level-triggered wait (select, poll, epoll --level) reports that socket
+// again by itself, and a sweep (nio) comes back to it anyway; an
+// edge-triggered one (epoll, SIGIO) will not announce data that was already
+// there, so those servers keep the unfinished connections on a list of their
+// own, and do not sleep while it is non-empty.
 //
 // IDLE CONNECTIONS (--idle-timeout). Nothing here blocks, so nothing here can
 // time out by itself: the server must notice that a connection has made no
