@@ -81,6 +81,7 @@ struct Conn {
     bool recv_armed = false, multishot = false, cancel_sent = false, send_armed = false;
     bool peer_done = false, closing = false;
     std::int64_t last_progress = 0;   // when a byte last moved either way (--idle-timeout)
+    unsigned seen = 0;                // the epoch of its last receive: is it active? (BATCHING)
 };
 
 struct Server {
@@ -98,7 +99,9 @@ struct Server {
     iom::IdleClock idle{opt.idle_timeout};  // now: read once per io_uring_enter, only with --idle-timeout
     __kernel_timespec sweep_every{idle.period / 1'000'000'000, idle.period % 1'000'000'000};
     std::int64_t now = 0;
-    unsigned batch = 16;                // --batch: most completions one enter waits for
+    unsigned batch = 64;                // --batch: most completions one enter waits for
+    unsigned epoch = 1, epoch_waits = 0;  // BATCHING: an epoch is 32 waits
+    std::size_t active = 0, active_now = 0;  // connections that received in the last epoch, in this one
     __kernel_timespec batch_wait{0, 0};  // --batch-wait-us: the longest it waits for them
 
     Server(const iom::ServerOptions& o, iom::Counters& c, unsigned n, unsigned b, unsigned wait_us)
@@ -203,6 +206,7 @@ struct Server {
         }
         if (res >= 0) c.last_progress = now;
         if (res > 0) {
+            if (c.seen != epoch) c.seen = epoch, ++active_now;
             k.recv_bytes += static_cast<unsigned>(res);
         } else if (res == 0) {
             iom::trace("cqe recv(fd {}) -> 0: the peer closed its side", c.fd.get());
@@ -309,15 +313,17 @@ struct Server {
         while (!stopping || !conns.empty() || accept_armed || paused || sweep_armed) {
             // BATCHING. Woken by the first completion, a server faster than
             // its clients enters once for every message or two. With many
-            // connections open, ask for up to --batch completions (one per 8
-            // connections: a lone client never waits for others), but never
-            // wait longer than --batch-wait-us for them. With deferred task
-            // work the kernel does not even wake us until the batch is there.
-            // A wait that brought nothing means the clients are quiet: the
-            // next one sleeps until the first completion (else many idle
-            // connections would wake us every --batch-wait-us: a spin).
+            // clients active, ask for up to --batch completions (one per 8
+            // connections that received in the last 32 waits: a lone client
+            // never waits for others, and idle connections, however many,
+            // do not make anyone wait), but never longer than --batch-wait-us.
+            // With deferred task work the kernel does not even wake us until
+            // the batch is there. A wait that brought nothing means the
+            // clients are quiet: the next one sleeps until the first
+            // completion (else we would wake every --batch-wait-us: a spin).
+            if (++epoch_waits == 32) active = std::exchange(active_now, 0), epoch_waits = 0, ++epoch;
             unsigned to_submit = io_uring_sq_ready(&ring);
-            unsigned want = quiet ? 1 : std::clamp<unsigned>(static_cast<unsigned>(conns.size() / 8), 1, batch);
+            unsigned want = quiet ? 1 : std::clamp<unsigned>(static_cast<unsigned>(active / 8), 1, batch);
             iom::trace("io_uring_enter: submit {} SQEs, wait for {} completion(s)", to_submit, want);
             io_uring_cqe* first;  // the only place this process sleeps:
             int n = want == 1 ? io_uring_submit_and_wait(&ring, 1)
@@ -368,7 +374,7 @@ int main(int argc, char** argv) {
     iom::ServerOptions opt;
     opt.port = 9031;
     iom::Counters counters;
-    unsigned ring_buffers = 256, batch = 16, batch_wait_us = 50;
+    unsigned ring_buffers = 256, batch = 64, batch_wait_us = 200;
     bool no_multishot = false;
     std::vector<unsigned> powers_of_two;
     for (unsigned v = 1; v <= 32768; v *= 2) powers_of_two.push_back(v);
@@ -380,7 +386,7 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::IsMember(powers_of_two));  // the kernel indexes the ring with a mask
     app.add_flag("--no-multishot", no_multishot, "Single-shot accept and recv: the fallback for older kernels");
-    app.add_option("--batch", batch, "Most completions one io_uring_enter waits for (1 per 8 open connections, "
+    app.add_option("--batch", batch, "Most completions one io_uring_enter waits for (1 per 8 active connections, "
                                      "up to this); 1: wake at the first")
         ->capture_default_str()
         ->check(CLI::Range(1u, 256u));

@@ -314,6 +314,27 @@ TEST_P(Idle, FiveThousandIdleConnectionsWhileAnActiveOneIsServed) {
 
 INSTANTIATE_TEST_SUITE_P(Servers, Idle, ::testing::Values(uring, coro), variant_name);
 
+// uring_server's batch is sized by the connections that are *active*: sized
+// by the open ones, 2,000 idle connections would make the one active client's
+// every round trip wait for a batch that never comes, here 100 ms
+// (--batch-wait-us 100000): 20 round trips, 2 s at least. Sized by the active
+// ones, the wait is for one completion, and 20 round trips take milliseconds.
+TEST(UringServer, IdleConnectionsMakeNoOneWaitForABatch) {
+    constexpr std::size_t idle = 2000;
+    if (raise_nofile_limit(idle + 1000) < idle + 200) GTEST_SKIP() << "cannot open enough descriptors here";
+    ServerProcess server(server_named("uring_server"),
+                         {.args = {"--batch-wait-us", "100000", "--max-connections", "3000", "--backlog", "4096"}});
+    Clients quiet = connect_many(server.address(), idle);
+    auto active = Connection::open(server.address());
+    ASSERT_TRUE(echoes(active, "warm up"));
+    auto t0 = Clock::now();
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(echoes(active, "message " + std::to_string(i))) << i;
+    auto took = std::chrono::duration_cast<Millis>(Clock::now() - t0);
+    EXPECT_LT(took, Millis(1000)) << "20 round trips took " << took.count()
+                                  << " ms: each waited for a batch the idle connections can never fill";
+    ASSERT_EQ(server.stop(), 0) << server.stderr_text();
+}
+
 // --- a client that never reads ---------------------------------------------------
 
 class NoRead : public ::testing::TestWithParam<Variant> {};
