@@ -121,7 +121,7 @@ struct Server {
     iom::IdleClock idle{opt.idle_timeout};  // --idle-timeout (off: no list, no clock)
     std::int64_t now = 0;                        // read once per epoll_wait, only when it is on
     std::list<Client*> lru;                      // front: the longest without progress
-    std::vector<Client*> again;                  // ET: input left unread by the read budget (FAIRNESS)
+    std::vector<Client*> again, turn;            // ET: input left unread by the read budget (FAIRNESS)
 
     void watch(int fd, int op, std::uint32_t events, Handler* h);
     void accept_pending();
@@ -217,9 +217,9 @@ void Server::serve_client(Client& client, std::uint32_t events) {
 // One more turn for each connection the read budget cut short, in order;
 // one that is cut short again goes to the back of the list.
 void Server::serve_again() {
-    std::vector<Client*> turn;
-    turn.swap(again);
+    turn.swap(again);  // the two vectors trade places: no allocation per round
     for (Client* client : turn) serve_client(*client, std::exchange(client->unfinished, 0));
+    turn.clear();
 }
 
 // close() also takes the socket off the epoll instance's interest list.
