@@ -22,5 +22,6 @@ const ServerSpec& server_named(const std::string& name) {
 std::string server_test_name(const ServerSpec& s) { return s.name; }
 
 std::string ioclient_path() { return IOM_BIN_DIR "/ioclient"; }
+std::string bin_path(const std::string& name) { return IOM_BIN_DIR "/" + name; }
 
 }  // namespace iom::test

@@ -38,5 +38,7 @@ struct ServerName {  // INSTANTIATE_TEST_SUITE_P(..., ValuesIn(all_servers()), S
 
 // The ioclient binary of this build.
 std::string ioclient_path();
+// Any binary of this build's bin/ (the yardsticks of bench/, say).
+std::string bin_path(const std::string& name);
 
 }  // namespace iom::test
