@@ -8,13 +8,17 @@ bench/min_client), stops it with SIGTERM, and collects:
   - syscalls per echoed message         from the server's counters
 and, after every round, the ratios the targets are about. Ratios are taken
 within one round (measurements minutes apart on a loaded machine are not
-comparable), and the reported figure is the median over the rounds.
+comparable), and the reported figure is the median over the rounds. Last,
+pairs of servers measured side by side, both loaded at once (bench/pair.sh):
+the two models, their yardsticks (bench/min_epoll_server, min_uring_server),
+and each server against its yardstick and against its uncounted build.
 
 Standard library only; run by /usr/bin/python3 (Debian's).
 """
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -192,6 +196,43 @@ def hold_many(args, name, n):
     return r
 
 
+# Side by side: pairs of servers loaded at the same moment by bench/pair.sh,
+# C=500 x 64 B; the figure is B's CPU per message over A's, the median of the
+# per-round ratios. On this VM the machine's speed swings by 20-30 % within
+# seconds; two servers measured at once see the same swings, so their ratio
+# is steadier than one taken from measurements a minute apart (above).
+# "nocounters:" = the build with -DIOM_COUNTERS=OFF.
+SIDE_BY_SIDE = [
+    ("epoll_server", "uring_server", "the two models, as the project builds them"),
+    ("min_epoll_server", "min_uring_server", "the two models alone: the yardsticks of bench/"),
+    ("min_epoll_server", "epoll_server", "what epoll_server costs beyond its yardstick"),
+    ("min_uring_server", "uring_server", "what uring_server costs beyond its yardstick"),
+    ("nocounters:epoll_server", "epoll_server", "what counting costs epoll_server"),
+    ("nocounters:uring_server", "uring_server", "what counting costs uring_server"),
+]
+
+
+def side_by_side(args):
+    rounds, seconds = max(2, 2 * args.runs), min(3.0, args.duration)
+    env = dict(os.environ, IOCLIENT=os.path.join(args.bin, "ioclient"))
+    out = {}
+    for a, b, _ in SIDE_BY_SIDE:
+        path = {n: os.path.join(args.bin_nocounters, n[len("nocounters:"):]) if n.startswith("nocounters:")
+                else os.path.join(args.bin, n) for n in (a, b)}
+        log(f"side by side: {a} and {b}, {rounds} rounds of {seconds} s  [load {loadavg()}]")
+        cmd = ["bash", os.path.join(ROOT, "bench", "pair.sh"), path[a], path[b], str(rounds), "500", "64",
+               str(seconds)]
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=rounds * (seconds + 30) + 60)
+        m = re.search(r"B/A: median ([0-9.]+) \(min ([0-9.]+), max ([0-9.]+)", p.stdout)
+        if p.returncode != 0 or not m:
+            raise RuntimeError(f"bench/pair.sh failed ({p.returncode}): {p.stderr.strip()[-500:]}")
+        r = {"median": float(m[1]), "min": float(m[2]), "max": float(m[3]), "rounds": rounds, "seconds": seconds,
+             "output": p.stdout}
+        log(f"  B/A {r['median']:.3f} (min {r['min']:.3f}, max {r['max']:.3f})")
+        out[f"{a}|{b}"] = r
+    return out
+
+
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -233,10 +274,10 @@ def run(args):
         rounds.append(res)
     log(f"holding {args.hold} connections  [load {loadavg()}]")
     hold = {name: hold_many(args, name, args.hold) for name in ["poll_server", "epoll_server", "uring_server"]}
-    return rounds, hold
+    return rounds, hold, side_by_side(args)
 
 
-def report(args, rounds, hold):
+def report(args, rounds, hold, pairs):
     out = []
     p = out.append
 
@@ -306,6 +347,17 @@ def report(args, rounds, hold):
           f"{'PASS' if h['pass'] else 'MISS'} |")
     p("")
 
+    some = next(iter(pairs.values()))
+    p(f"## Side by side (bench/pair.sh): both servers loaded at once, C=500 64 B, {some['rounds']} rounds "
+      f"of {some['seconds']} s")
+    p("")
+    p("| A | B | server CPU per message, B/A (median) | min–max | what it shows |")
+    p("|---|---|---:|---:|---|")
+    for a, b, what in SIDE_BY_SIDE:
+        r = pairs[f"{a}|{b}"]
+        p(f"| {a} | {b} | {r['median']:.3f} | {r['min']:.3f}–{r['max']:.3f} | {what} |")
+    p("")
+
     # --- the targets ---------------------------------------------------------
     def ratio(num, den, c, s, field="messages_per_second"):
         return med([r["matrix"][f"{num}/{c}/{s}"][field] / r["matrix"][f"{den}/{c}/{s}"][field] for r in rounds
@@ -325,6 +377,8 @@ def report(args, rounds, hold):
             target(f"{name} / node msg/s, C={c} 4 KiB", ratio(name, "node", c, 4096), ">=", 1.1)
     cpu = "server_cpu_us_per_message"
     target("uring / epoll CPU per msg, C=500 64 B", ratio("uring_server", "epoll_server", 500, 64, cpu), "<=", 0.8)
+    target("uring / epoll CPU per msg, C=500 64 B, side by side",
+           pairs["epoll_server|uring_server"]["median"], "<=", 0.8)
     target("epoll / node CPU per msg, C=500 64 B", ratio("epoll_server", "node", 500, 64, cpu), "<=", 0.55)
     target("uring / node CPU per msg, C=500 64 B", ratio("uring_server", "node", 500, 64, cpu), "<=", 0.55)
     target("uring_server syscalls per msg, C=500 64 B", m("uring_server/500/64", "syscalls_per_msg"), "<=", 0.3)
@@ -333,6 +387,8 @@ def report(args, rounds, hold):
         target(f"ioclient / min_client msg/s on {name}, C={c} 64 B", v, ">=", 0.95)
     for name, v in count_cost.items():
         target(f"{name} CPU per msg counted / uncounted, C=500 64 B", v, "<=", 1.02)
+        target(f"{name} CPU per msg counted / uncounted, C=500 64 B, side by side",
+               pairs[f"nocounters:{name}|{name}"]["median"], "<=", 1.02)
     for name, v in idle_ratio.items():
         target(f"{name} msg/s with {args.idle:,} idle / with 0 idle", v, ">=", 0.9)
     for name, h in hold.items():
@@ -351,7 +407,7 @@ def report(args, rounds, hold):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", required=True, help="the build's bin/ (servers, ioclient, min_client)")
+    ap.add_argument("--bin", required=True, help="the build's bin/ (servers, ioclient, the yardsticks)")
     ap.add_argument("--bin-nocounters", required=True, help="the same servers built with -DIOM_COUNTERS=OFF")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=float, default=5.0)
@@ -368,12 +424,12 @@ def main():
     t0 = time.monotonic()
     start = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "load": loadavg()}
     try:
-        rounds, hold = run(args)
+        rounds, hold, pairs = run(args)
     except BaseException:
         for s in list(Server.live):
             s.kill()
         raise
-    text, rows = report(args, rounds, hold)
+    text, rows = report(args, rounds, hold, pairs)
     elapsed = time.monotonic() - t0
     header = (f"started {start['date']}, load average at start {start['load']}, at end {loadavg()}; "
               f"measuring took {elapsed:.0f} s; load per round: "
@@ -383,7 +439,7 @@ def main():
         f.write(header + "\n\n" + text + "\n")
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"args": {k: v for k, v in vars(args).items()}, "start": start, "elapsed_s": elapsed,
-                   "rounds": rounds, "hold": hold,
+                   "rounds": rounds, "hold": hold, "side_by_side": pairs,
                    "targets": [{"target": a, "measured": b, "required": c, "result": d} for a, b, c, d in rows]},
                   f, indent=1)
     misses = sum(1 for r in rows if r[3] == "MISS")

@@ -15,11 +15,12 @@
 #
 # What it does: builds the release preset into --build-dir (and epoll_server
 # and uring_server again with -DIOM_COUNTERS=OFF into BUILD_DIR-nocounters, to
-# measure what counting costs), compiles
-# bench/min_client.cpp beside the servers, installs nodejs and python3 with
-# apt-get if missing, then runs bench/matrix.py, which starts every server
-# fresh per measurement (--echo plain --stats-file), measures, and prints the
-# table (also written to OUT/table.md, raw figures to OUT/results.json).
+# measure what counting costs; the yardsticks of bench/ — min_client,
+# min_epoll_server, min_uring_server — are part of the build), installs nodejs
+# and python3 with apt-get if missing, then runs bench/matrix.py, which starts
+# every server fresh per measurement (--echo plain --stats-file), measures,
+# then measures pairs of servers side by side with bench/pair.sh, and prints
+# the table (also written to OUT/table.md, raw figures to OUT/results.json).
 # Exit status 0 even when targets are missed: it measures, it does not judge CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,7 +82,7 @@ if [ -n "$wait_load" ]; then
   done
 fi
 
-# --- build: the release preset, and the minimal client with the same flags --
+# --- build: the release preset (the servers, ioclient and the yardsticks) ------
 # The same release build with the counters compiled out, to measure what counting costs.
 if [ "$build" = 1 ]; then
   cmake --preset release -B "$build_dir" >/dev/null
@@ -90,16 +91,12 @@ if [ "$build" = 1 ]; then
   cmake --build "$build_dir-nocounters" -j "$(nproc)" --target epoll_server uring_server
 fi
 bin=$build_dir/bin
-for b in epoll_server uring_server poll_server ioclient; do
+for b in epoll_server uring_server poll_server ioclient min_client min_epoll_server min_uring_server; do
   [ -x "$bin/$b" ] || { echo "bench/run.sh: $bin/$b is missing (build first, or drop --no-build)" >&2; exit 1; }
 done
 for b in epoll_server uring_server; do
   [ -x "$build_dir-nocounters/bin/$b" ] || { echo "bench/run.sh: $build_dir-nocounters/bin/$b is missing (build first)" >&2; exit 1; }
 done
-if [ ! -x "$bin/min_client" ] || [ bench/min_client.cpp -nt "$bin/min_client" ]; then
-  g++ -std=c++20 -O3 -DNDEBUG -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Werror \
-    bench/min_client.cpp -o "$bin/min_client"
-fi
 
 # --- the machine, then the measurements --------------------------------------
 echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
