@@ -4,8 +4,8 @@
 # on loopback, with `ioclient bench` as the load; then the ratios the project's
 # targets are about, each with PASS or MISS. docs/performance.md shows a run.
 #
-#   bench/run.sh                     the full run: 3 rounds of 5 s (+1 s warm-up); ~10 minutes
-#   bench/run.sh --quick             a smoke run: 1 round of 1 s; 1 min quiet, ~2.5 min loaded
+#   bench/run.sh                     the full run: 3 rounds of 5 s (+1 s warm-up), then 6 pairs; ~13 minutes
+#   bench/run.sh --quick             a smoke run: 1 round of 1 s, pairs of 2 x 1 s; ~1.5 min quiet
 #   bench/run.sh --runs 5 --duration 3
 #   bench/run.sh --wait-load 2 --wait-max 30   first wait (up to 30 min) for the 1-min load average < 2
 #
