@@ -41,10 +41,12 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <latch>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -175,14 +177,22 @@ public:
             std::int64_t now = now_ns();
             if (now >= grace_end) break;
             std::int64_t deadline = now < end_ns_ ? end_ns_ : grace_end;
-            int timeout_ms = static_cast<int>((deadline - now + 999'999) / 1'000'000);
-            int n = ::epoll_wait(ep_.get(), events, kMaxEvents, timeout_ms);
+            int n;
+            if (thinking_.empty()) {
+                int timeout_ms = static_cast<int>((deadline - now + 999'999) / 1'000'000);
+                n = ::epoll_wait(ep_.get(), events, kMaxEvents, timeout_ms);
+            } else {  // --think-us: wake when the first pause ends, to the microsecond
+                std::int64_t wait = std::max<std::int64_t>(0, std::min(deadline, thinking_.top().due) - now);
+                timespec ts{.tv_sec = wait / 1'000'000'000, .tv_nsec = wait % 1'000'000'000};
+                n = ::epoll_pwait2(ep_.get(), events, kMaxEvents, &ts, nullptr);
+            }
             if (n < 0) {
                 if (errno == EINTR) continue;
                 errors_.add(fmt::format("epoll_wait: {}", std::strerror(errno)));
                 break;
             }
             for (int i = 0; i < n; ++i) handle(*static_cast<Conn*>(events[i].data.ptr), events[i].events);
+            if (!thinking_.empty()) end_pauses(now_ns());
         }
         // Whatever is still waiting for its reply (or its connect) now is unanswered.
         for (Conn& c : conns_) {
@@ -197,7 +207,7 @@ public:
     std::uint64_t unanswered() const { return unanswered_; }
 
 private:
-    enum class State : std::uint8_t { none, connecting, running, done, failed };
+    enum class State : std::uint8_t { none, connecting, running, thinking, done, failed };
 
     struct Conn {
         Fd fd;
@@ -219,11 +229,19 @@ private:
             c.state = State::running;
             std::int64_t t = now_ns();
             if (t >= end_ns_) return finish(c);
-            return start_message(c, t);
+            if (think_ns_ == 0) return start_message(c, t);
+            // Paced: spread the first messages over one pause, so that the
+            // connections do not all send at the same moments forever after.
+            return pause(c, t + think_ns_ * c.id / opt_.connections);
         }
-        if (c.state != State::running) return;  // done or failed: nothing more to do
+        // Done or failed: nothing more to do. Thinking: nothing is due, but
+        // a close or a stray byte from the server is read (and fails it).
+        if (c.state != State::running && c.state != State::thinking) return;
         if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
             if (!read_echo(c)) return;
+            // A close that came with the last reply has no edge of its own:
+            // a connection that now pauses must look for it.
+            if (c.state == State::thinking && (ev & (EPOLLRDHUP | EPOLLERR | EPOLLHUP)) && !read_echo(c)) return;
         }
         if (c.state == State::running && c.sent < p_.size && (ev & EPOLLOUT)) write_message(c);
     }
@@ -279,8 +297,12 @@ private:
                     return c.state != State::failed;
                 }
             } else if (n == 0) {
-                fail(c, fmt::format("the server closed the connection after {} of {} bytes of message {}",
-                                    c.received, p_.size, c.msg - 1));
+                if (c.state == State::thinking)
+                    fail(c, fmt::format("the server closed the connection during the pause after message {}",
+                                        c.msg - 1));
+                else
+                    fail(c, fmt::format("the server closed the connection after {} of {} bytes of message {}",
+                                        c.received, p_.size, c.msg - 1));
                 return false;
             } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 return true;
@@ -298,7 +320,26 @@ private:
             ++messages_;
         }
         if (t >= end_ns_) return finish(c);
-        start_message(c, t);
+        if (think_ns_ == 0) return start_message(c, t);
+        pause(c, t + think_ns_);
+    }
+
+    void pause(Conn& c, std::int64_t until) {
+        c.state = State::thinking;
+        thinking_.push({until, &c});
+    }
+
+    // --think-us: start the next message of every connection whose pause is
+    // over (at the end of the run: finish them all).
+    void end_pauses(std::int64_t t) {
+        while (!thinking_.empty() && (thinking_.top().due <= t || t >= end_ns_)) {
+            Conn& c = *thinking_.top().conn;
+            thinking_.pop();
+            if (c.state != State::thinking) continue;  // it failed meanwhile
+            c.state = State::running;
+            if (t >= end_ns_) finish(c);
+            else start_message(c, t);
+        }
     }
 
     std::string describe_mismatch(const Conn& c, std::size_t got) const {
@@ -326,7 +367,7 @@ private:
         if (text.rfind("connection ", 0) != 0) text = fmt::format("connection {}: {}", c.id, text);
         errors_.add(std::move(text));
         c.fd.reset();  // closing removes it from the epoll set
-        if (c.state == State::connecting || c.state == State::running) --pending_;
+        if (c.state == State::connecting || c.state == State::running || c.state == State::thinking) --pending_;
         c.state = State::failed;
     }
 
@@ -342,6 +383,13 @@ private:
     ErrorLog errors_;
     std::uint64_t messages_ = 0;
     std::uint64_t unanswered_ = 0;
+    const std::int64_t think_ns_ = std::int64_t{opt_.think_us} * 1000;
+    struct Pause {
+        std::int64_t due;
+        Conn* conn;
+        bool operator>(const Pause& o) const { return due > o.due; }
+    };
+    std::priority_queue<Pause, std::vector<Pause>, std::greater<>> thinking_;  // the first to end on top
 };
 
 // --- the rest: descriptors, idle connections, the server's CPU --------------
@@ -553,6 +601,7 @@ BenchResult run_bench(const BenchOptions& opt) {
     r.size = opt.size;
     r.threads = nthreads;
     r.idle = opt.idle;
+    r.think_us = opt.think_us;
     r.echo = std::string(echo_mode_name(opt.echo));
     return r;
 }
@@ -562,16 +611,20 @@ std::string to_json(const BenchResult& r) {
         "{{\"messages\": {}, \"bytes\": {}, \"seconds\": {}, \"messages_per_second\": {}, "
         "\"megabytes_per_second\": {}, \"p50_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"max_us\": {}, "
         "\"errors\": {}, \"first_error\": \"{}\", \"server_cpu_seconds\": {}, \"server_cpu_us_per_message\": {}, "
-        "\"unanswered\": {}, \"connections\": {}, \"size\": {}, \"threads\": {}, \"idle\": {}, \"echo\": \"{}\"}}",
+        "\"unanswered\": {}, \"connections\": {}, \"size\": {}, \"threads\": {}, \"idle\": {}, \"think_us\": {}, "
+        "\"echo\": \"{}\"}}",
         r.messages, r.bytes, r.seconds, r.messages_per_second, r.megabytes_per_second, r.p50_us, r.p99_us,
         r.p999_us, r.max_us, r.errors, json_escape(r.first_error), r.server_cpu_seconds,
-        r.server_cpu_us_per_message, r.unanswered, r.connections, r.size, r.threads, r.idle, json_escape(r.echo));
+        r.server_cpu_us_per_message, r.unanswered, r.connections, r.size, r.threads, r.idle, r.think_us,
+        json_escape(r.echo));
 }
 
 std::string to_text(const BenchResult& r) {
     std::string s;
-    s += fmt::format("{:<12} {} connections x {} B, {} thread(s), {} idle, --echo {}\n", "load", r.connections,
+    s += fmt::format("{:<12} {} connections x {} B, {} thread(s), {} idle, --echo {}", "load", r.connections,
                      r.size, r.threads, r.idle, r.echo);
+    if (r.think_us > 0) s += fmt::format(", a {} us pause after each reply", r.think_us);
+    s += '\n';
     s += fmt::format("{:<12} {:.0f} msg/s   {:.2f} MB/s   ({} messages in {:.2f} s)\n", "throughput",
                      r.messages_per_second, r.megabytes_per_second, r.messages, r.seconds);
     s += fmt::format("{:<12} p50 {:.1f}   p99 {:.1f}   p99.9 {:.1f}   max {:.1f}\n", "latency us", r.p50_us,

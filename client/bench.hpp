@@ -21,6 +21,7 @@ struct BenchOptions {
     double warmup = 1.0;         // seconds before measuring
     unsigned threads = 1;        // client threads, each with its own epoll loop
     unsigned idle = 0;           // extra connections opened and left idle
+    unsigned think_us = 0;       // each connection's pause after a reply before its next message (0: none)
     EchoMode echo = EchoMode::upper;
     pid_t server_pid = 0;        // if set: report the server's CPU time per message
 };
@@ -45,6 +46,7 @@ struct BenchResult {
     std::size_t size = 0;
     unsigned threads = 0;
     unsigned idle = 0;
+    unsigned think_us = 0;
     std::string echo;               // "upper" or "plain"
 };
 

@@ -173,6 +173,10 @@ int main(int argc, char** argv) {
         ->capture_default_str()->check(CLI::Range(1u, 64u));
     bench_cmd->add_option("--idle", bench_opt.idle, "Extra connections held open and idle, to show what they cost")
         ->capture_default_str()->check(CLI::Range(0u, 100000u));
+    bench_cmd->add_option("--think-us", bench_opt.think_us,
+                          "Each connection pauses this long after each reply before its next message: a paced "
+                          "load instead of a saturating one (latency then excludes the pause); 0: none")
+        ->capture_default_str()->check(CLI::Range(0u, 10'000'000u));
     bench_cmd->add_option("--server-pid", bench_opt.server_pid,
                           "The server's process id: report its CPU time per message (from /proc)");
     bench_cmd->add_flag("--json", json, "Print the result as one JSON object");

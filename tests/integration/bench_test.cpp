@@ -361,6 +361,40 @@ TEST(Bench, AConnectionClosedByTheServerIsAnError) {
     EXPECT_NE(r.first_error.find("closed the connection"), std::string::npos) << r.first_error;
 }
 
+// --think-us: each connection pauses after each reply. 4 connections with a
+// 50 ms pause can complete at most 4 x (0.4 s / 50 ms + 1) messages in the
+// measured 0.4 s (unpaced, they complete thousands), and the pause is not
+// part of a message's round trip.
+TEST(Bench, ThinkTimePacesEachConnectionAndIsNotLatency) {
+    FakeServer fake(FakeServer::Mode::echo);
+    auto opt = short_run(fake.address(), 4);
+    opt.think_us = 50'000;
+    BenchResult r = run_bench(opt);
+    EXPECT_EQ(r.errors, 0u) << r.first_error;
+    EXPECT_GT(r.messages, 0u);
+    EXPECT_LE(r.messages, 4u * 9u);
+    EXPECT_LT(r.p50_us, 50'000) << "the pause was counted as latency";
+    EXPECT_EQ(r.unanswered, 0u) << "a connection pausing at the end is not waiting for a reply";
+    EXPECT_EQ(r.think_us, 50'000u);
+    auto seen = fake.wait_closed(4);
+    ASSERT_EQ(seen.size(), 4u);
+    for (const auto& s : seen) EXPECT_GT(s.bytes, 0u) << "every connection sends, the pauses are spread";
+}
+
+// A server that closes the connection while the client pauses is caught at
+// once, and named as such (not as a message cut short).
+TEST(Bench, AServerThatClosesDuringThePauseIsAnError) {
+    FakeServer fake(FakeServer::Mode::hangup, 64);
+    auto opt = short_run(fake.address(), 1);
+    opt.think_us = 1'000'000;  // longer than the run: the close can only be seen during the pause
+    opt.warmup = 0;            // so that the one message is counted
+    BenchResult r = run_bench(opt);
+    EXPECT_EQ(r.errors, 1u) << r.first_error;
+    EXPECT_EQ(r.messages, 1u);
+    EXPECT_NE(r.first_error.find("closed the connection during the pause after message 0"), std::string::npos)
+        << r.first_error;
+}
+
 // A server that never answers gives no messages and no hang: bench ends at
 // warmup + duration + a short grace (bound here very generously).
 TEST(Bench, AStalledServerEndsOnTime) {
@@ -493,7 +527,7 @@ TEST(BenchOutput, JsonIsOneObjectWithEveryField) {
     std::set<std::string> want = {"messages", "bytes", "seconds", "messages_per_second", "megabytes_per_second",
                                   "p50_us", "p99_us", "p999_us", "max_us", "errors", "first_error",
                                   "server_cpu_seconds", "server_cpu_us_per_message", "unanswered",
-                                  "connections", "size", "threads", "idle", "echo"};
+                                  "connections", "size", "threads", "idle", "think_us", "echo"};
     EXPECT_EQ(keys, want);
     EXPECT_EQ(json["messages"], std::to_string(r.messages));
     EXPECT_EQ(json["errors"], "0");
@@ -520,6 +554,10 @@ TEST(BenchOutput, TextNamesEveryFigure) {
     for (const char* word : {"msg/s", "MB/s", "p50", "p99", "p99.9", "max", "errors", "connection 3: boom"})
         EXPECT_NE(t.find(word), std::string::npos) << word << " missing from:\n" << t;
     EXPECT_EQ(t.find("server CPU"), std::string::npos) << "no --server-pid, no CPU line:\n" << t;
+    EXPECT_EQ(t.find("pause"), std::string::npos) << "no --think-us, no pause:\n" << t;
+    r.think_us = 2000;
+    t = client::to_text(r);
+    EXPECT_NE(t.find("a 2000 us pause after each reply"), std::string::npos) << t;
 }
 
 }  // namespace
