@@ -12,7 +12,7 @@
 //   min_client HOST PORT CONNECTIONS SIZE DURATION WARMUP
 //   -> {"messages": N, "seconds": D, "messages_per_second": R}
 //
-// Built by bench/run.sh with the release flags: g++ -std=c++20 -O3 -DNDEBUG.
+// Built with the rest of the project (bench/CMakeLists.txt; bench/run.sh measures the release build).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
