@@ -378,7 +378,8 @@ TEST(Bench, ThinkTimePacesEachConnectionAndIsNotLatency) {
     EXPECT_EQ(r.think_us, 50'000u);
     auto seen = fake.wait_closed(4);
     ASSERT_EQ(seen.size(), 4u);
-    for (const auto& s : seen) EXPECT_GT(s.bytes, 0u) << "every connection sends within the run, its first pause included";
+    for (const auto& s : seen)
+        EXPECT_GT(s.bytes, 0u) << "every connection sends within the run, its first pause included";
 }
 
 // A server that closes the connection while the client pauses is caught at
