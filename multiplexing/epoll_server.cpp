@@ -38,7 +38,7 @@
 //
 // FAIRNESS. Draining one socket while a client keeps it full would starve
 // the others (epoll(7) warns of it), so a turn ends after a read budget
-// (multiplexing/connection.hpp). Edge-triggered, the rest of that input is
+// (nonblocking/connection.hpp). Edge-triggered, the rest of that input is
 // never announced again: the connection goes on the `again` list, and while
 // that list is not empty epoll_wait does not sleep (timeout 0) and each
 // round ends with one more turn for everyone on it (fairness_test,
@@ -69,10 +69,9 @@
 #include "common/server.hpp"
 #include "common/shutdown.hpp"
 #include "common/trace.hpp"
-#include "multiplexing/connection.hpp"
+#include "nonblocking/connection.hpp"
 
 #include <sys/epoll.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
@@ -85,8 +84,8 @@
 
 namespace {
 
-using iom::mux::Connection;
-using iom::mux::Interest;
+using iom::nb::Connection;
+using iom::nb::Interest;
 
 // What epoll_event.data.ptr points at: whoever handles that descriptor.
 struct Handler {
@@ -97,7 +96,7 @@ struct Handler {
 struct Server;
 
 struct Client final : Handler {
-    Client(Server& s, iom::Fd sock, std::size_t buffer) : server(s), conn(std::move(sock), buffer) {}
+    Client(Server& s, Connection c) : server(s), conn(std::move(c)) {}
     void handle(std::uint32_t events) override;
     Server& server;
     Connection conn;
@@ -108,9 +107,10 @@ struct Client final : Handler {
 
 struct Server {
     const iom::ServerOptions& opt;
-    iom::Counters& c;
-    bool edge;                 // EPOLLET, or level-triggered under --level
-    iom::mux::Reads reads;     // ET: until EAGAIN when a FIN was announced, else a short read; --level: a short read; or once (the bug)
+    iom::Counters& k;
+    bool edge;             // EPOLLET, or level-triggered under --level
+    iom::nb::Reads reads;  // ET: until EAGAIN when a FIN was announced, else a short read;
+                           // --level: a short read; or once (the bug)
     // Non-blocking, so that accept can be repeated until EAGAIN.
     iom::Fd listener = iom::open_listener(opt, /*nonblocking=*/true);
     iom::ReserveFd reserve;
@@ -157,30 +157,18 @@ void Server::watch(int fd, int op, std::uint32_t events, Handler* h) {
 
 // Take every connection waiting in the backlog. One readiness report may
 // stand for many clients (and, edge-triggered, there is no second report),
-// so accept until EAGAIN says none is left.
+// so ask until none is left (next_connection: nonblocking/connection.hpp).
 void Server::accept_pending() {
-    for (;;) {
-        iom::Fd sock = iom::mux::accept_next(listener.get(), reserve, c, "epoll_server");
-        if (!sock) return;  // the backlog is empty (or was shed: out of descriptors)
-        const int fd = sock.get();
-        if (open >= opt.max_connections) {
-            iom::trace("accept -> fd {}: over --max-connections, closed", fd);
-            ++c.refused;
-            continue;  // sock closes here
-        }
-        iom::set_nodelay(fd);
-        iom::trace("accept -> fd {}", fd);
-        auto client = std::make_unique<Client>(*this, std::move(sock), opt.buffer_size);
+    while (auto conn = iom::nb::next_connection(listener.get(), reserve, open, now, opt, k, "epoll_server")) {
+        const int fd = conn->fd.get();
+        auto client = std::make_unique<Client>(*this, std::move(*conn));
         // Edge-triggered: everything, once, for good. Level-triggered: input
         // only, until pump has output waiting.
         client->registered = edge ? EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET : EPOLLIN | EPOLLRDHUP;
         watch(fd, EPOLL_CTL_ADD, client->registered, client.get());
-        if (idle.on()) {
-            client->conn.last_progress = now;
-            client->lru_pos = lru.insert(lru.end(), client.get());
-        }
+        if (idle.on()) client->lru_pos = lru.insert(lru.end(), client.get());
         clients.emplace(fd, std::move(client));
-        c.peak_connections = std::max<std::uint64_t>(c.peak_connections, ++open);
+        k.peak_connections = std::max<std::uint64_t>(k.peak_connections, ++open);
     }
 }
 
@@ -189,9 +177,9 @@ void Server::serve_client(Client& client, std::uint32_t events) {
     // Edge-triggered, only an event that announced a FIN (or a hangup) must
     // be read to EAGAIN or EOF; the others may stop at a short read.
     auto how = reads;
-    if (how == iom::mux::Reads::until_eagain && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
-        how = iom::mux::Reads::until_drained;
-    Interest interest = iom::mux::pump(client.conn, opt, c, how);
+    if (how == iom::nb::Reads::until_eagain && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        how = iom::nb::Reads::until_drained;
+    Interest interest = iom::nb::pump(client.conn, opt, k, how);
     if (!interest.open) return close_client(fd);
     if (idle.on() && interest.progressed) {  // the most recent now: to the back of the list
         client.conn.last_progress = now;
@@ -243,7 +231,7 @@ int Server::wait_ms() const {
 // Close the expired connections, from the front, up to the first that is not.
 void Server::close_idle() {
     while (!lru.empty() && idle.expired(lru.front()->conn.last_progress, now)) {
-        iom::mux::note_idle(lru.front()->conn, c, opt.idle_timeout);
+        iom::nb::note_idle(lru.front()->conn, k, opt.idle_timeout);
         close_client(lru.front()->conn.fd.get());
     }
 }
@@ -260,13 +248,13 @@ void Server::run() {
         iom::trace("epoll_wait(epfd {}, {} watched) blocks until a socket is ready", epfd.get(), open + 2);
         int timeout = again.empty() ? wait_ms() : 0;  // input left unread: collect events, do not sleep
         int ready = epoll_wait(epfd.get(), events.data(), static_cast<int>(events.size()), timeout);
-        ++c.wait_calls;  // wait_fds += 0: no descriptor is handed in or scanned
+        ++k.wait_calls;  // wait_fds += 0: no descriptor is handed in or scanned
         if (idle.on()) now = iom::IdleClock::now();
         if (ready < 0) {
             if (errno == EINTR) continue;  // a signal; if it was a stop, the loop ends
             iom::throw_sys("epoll_wait epfd {}", epfd.get());
         }
-        c.wait_ready += static_cast<std::uint64_t>(ready);
+        k.wait_ready += static_cast<std::uint64_t>(ready);
         iom::trace("epoll_wait -> {} ready", ready);
 
         // Only the ready ones, each with its handler: dispatch. A handler only
@@ -279,9 +267,9 @@ void Server::run() {
     iom::trace("stopping: closing {} connections", open);
 }
 
-void serve(const iom::ServerOptions& opt, bool level, bool read_once, iom::Counters& c) {
-    using iom::mux::Reads;
-    Server server{opt, c, !level, read_once ? Reads::once : level ? Reads::until_drained : Reads::until_eagain};
+void serve(const iom::ServerOptions& opt, bool level, bool read_once, iom::Counters& k) {
+    using iom::nb::Reads;
+    Server server{opt, k, !level, read_once ? Reads::once : level ? Reads::until_drained : Reads::until_eagain};
     iom::announce(server.listener);
     server.run();
 }

@@ -5,7 +5,7 @@
 // takes an array of struct pollfd {fd, events, revents}: for each socket,
 // what we wait for (events) and, filled in by the kernel, what happened
 // (revents). poll sleeps until at least one entry is ready; we pump each
-// ready socket (recv/send until EAGAIN: iom::mux::pump in connection.hpp).
+// ready socket (recv/send until EAGAIN: iom::nb::pump in nonblocking/connection.hpp).
 //
 // WHERE IT WAITS. Only in poll(). It waits out phase 1 of a read (no data
 // yet) for every socket at once. Phase 2, the kernel copying the bytes into
@@ -41,10 +41,9 @@
 #include "common/server.hpp"
 #include "common/shutdown.hpp"
 #include "common/trace.hpp"
-#include "multiplexing/connection.hpp"
+#include "nonblocking/connection.hpp"
 
 #include <poll.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -53,14 +52,14 @@
 
 namespace {
 
-using iom::mux::Connection;
-using iom::mux::Interest;
+using iom::nb::Connection;
+using iom::nb::Interest;
 
 constexpr std::size_t listener_slot = 0, stop_slot = 1, first_client = 2;
 
 struct Server {
     const iom::ServerOptions& opt;
-    iom::Counters& c;
+    iom::Counters& k;
     // Non-blocking, so that accept can be repeated until EAGAIN.
     iom::Fd listener = iom::open_listener(opt, /*nonblocking=*/true);
     iom::ReserveFd reserve;
@@ -80,30 +79,19 @@ struct Server {
     void run();
 };
 
-// Take every connection waiting in the backlog. One readiness report may
-// stand for many clients, so accept until EAGAIN says none is left.
+// Take every connection waiting in the backlog: one readiness report may
+// stand for many clients (next_connection: nonblocking/connection.hpp).
 void Server::accept_pending() {
-    for (;;) {
-        iom::Fd sock = iom::mux::accept_next(listener.get(), reserve, c, "poll_server");
-        if (!sock) return;  // the backlog is empty (or was shed: out of descriptors)
-        const int fd = sock.get();
-        if (open >= opt.max_connections) {
-            iom::trace("accept -> fd {}: over --max-connections, closed", fd);
-            ++c.refused;
-            continue;  // sock closes here
-        }
-        iom::set_nodelay(fd);
-        iom::trace("accept -> fd {}", fd);
-        pfds.push_back({.fd = fd, .events = POLLIN, .revents = 0});
-        clients.push_back(std::make_unique<Connection>(std::move(sock), opt.buffer_size));
-        clients.back()->last_progress = now;
-        c.peak_connections = std::max<std::uint64_t>(c.peak_connections, ++open);
+    while (auto conn = iom::nb::next_connection(listener.get(), reserve, open, now, opt, k, "poll_server")) {
+        pfds.push_back({.fd = conn->fd.get(), .events = POLLIN, .revents = 0});  // a new slot at the end
+        clients.push_back(std::make_unique<Connection>(std::move(*conn)));
+        k.peak_connections = std::max<std::uint64_t>(k.peak_connections, ++open);
     }
 }
 
 // Pump pfds[i]'s connection. False if it closed (slot i now holds another).
 bool Server::serve_client(std::size_t i) {
-    Interest interest = iom::mux::pump(*clients[i], opt, c);
+    Interest interest = iom::nb::pump(*clients[i], opt, k);
     if (interest.progressed) clients[i]->last_progress = now;
     if (!interest.open) {
         close_client(i);
@@ -134,7 +122,7 @@ void Server::close_idle() {
             ++i;
             continue;
         }
-        iom::mux::note_idle(*clients[i], c, opt.idle_timeout);
+        iom::nb::note_idle(*clients[i], k, opt.idle_timeout);
         close_client(i);  // slot i now holds the last entry: look at it next
     }
 }
@@ -151,14 +139,14 @@ void Server::run() {
         // -1 waits for a ready socket, however long; with --idle-timeout, poll
         // returns 0 at the next sweep even when nothing happened.
         int ready = poll(pfds.data(), nfds, idle.wait_ms(now));
-        ++c.wait_calls;
+        ++k.wait_calls;
         if (idle.on()) now = iom::IdleClock::now();
-        c.wait_fds += nfds;
+        k.wait_fds += nfds;
         if (ready < 0) {
             if (errno == EINTR) continue;  // a signal; if it was a stop, the loop ends
             iom::throw_sys("poll nfds {}", nfds);
         }
-        c.wait_ready += static_cast<std::uint64_t>(ready);
+        k.wait_ready += static_cast<std::uint64_t>(ready);
         iom::trace("poll -> {} ready", ready);
         if (pfds[stop_slot].revents != 0) break;
 
@@ -174,8 +162,8 @@ void Server::run() {
     iom::trace("stopping: closing {} connections", open);
 }
 
-void serve(const iom::ServerOptions& opt, iom::Counters& c) {
-    Server server{opt, c};
+void serve(const iom::ServerOptions& opt, iom::Counters& k) {
+    Server server{opt, k};
     iom::announce(server.listener);
     server.run();
 }

@@ -5,7 +5,7 @@
 // it two bitmaps (fd_set), the descriptors we want to read from and those we
 // want to write to; it sleeps until at least one is ready and hands the
 // bitmaps back with only the ready bits left on. We pump each ready socket
-// (recv/send until EAGAIN: iom::mux::pump in connection.hpp) and go round.
+// (recv/send until EAGAIN: iom::nb::pump in nonblocking/connection.hpp) and go round.
 //
 // WHERE IT WAITS. Only in select(). It waits out phase 1 of a read (no data
 // yet) for every socket at once. Phase 2, the kernel copying the bytes into
@@ -43,10 +43,9 @@
 #include "common/server.hpp"
 #include "common/shutdown.hpp"
 #include "common/trace.hpp"
-#include "multiplexing/connection.hpp"
+#include "nonblocking/connection.hpp"
 
 #include <sys/select.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -56,8 +55,8 @@
 
 namespace {
 
-using iom::mux::Connection;
-using iom::mux::Interest;
+using iom::nb::Connection;
+using iom::nb::Interest;
 
 // A connection and what it waits for next: pump's last answer.
 struct Client {
@@ -67,7 +66,7 @@ struct Client {
 
 struct Server {
     const iom::ServerOptions& opt;
-    iom::Counters& c;
+    iom::Counters& k;
     // Non-blocking, so that accept can be repeated until EAGAIN.
     iom::Fd listener = iom::open_listener(opt, /*nonblocking=*/true);
     iom::ReserveFd reserve;
@@ -85,36 +84,26 @@ struct Server {
     void run();
 };
 
-// Take every connection waiting in the backlog. One readiness report may
-// stand for many clients, so accept until EAGAIN says none is left.
+// Take every connection waiting in the backlog: one readiness report may
+// stand for many clients (next_connection: nonblocking/connection.hpp).
 void Server::accept_pending() {
-    for (;;) {
-        iom::Fd sock = iom::mux::accept_next(listener.get(), reserve, c, "select_server");
-        if (!sock) return;  // the backlog is empty (or was shed: out of descriptors)
-        const int fd = sock.get();
+    while (auto conn = iom::nb::next_connection(listener.get(), reserve, open, now, opt, k, "select_server")) {
+        const int fd = conn->fd.get();
         if (fd >= FD_SETSIZE) {  // FD_SET(fd) would write past the end of the fd_set
             fmt::print(stderr, "select_server: refused fd {}: select cannot watch descriptors >= FD_SETSIZE ({})\n",
                        fd, FD_SETSIZE);
-            ++c.refused;
-            continue;
+            ++k.refused;
+            continue;  // conn closes here
         }
-        if (open >= opt.max_connections) {
-            iom::trace("accept -> fd {}: over --max-connections, closed", fd);
-            ++c.refused;
-            continue;  // sock closes here
-        }
-        iom::set_nodelay(fd);
-        iom::trace("accept -> fd {}", fd);
-        clients[fd] = std::make_unique<Client>(Client{Connection(std::move(sock), opt.buffer_size)});
-        clients[fd]->conn.last_progress = now;
-        top = std::max(top, fd);
-        c.peak_connections = std::max<std::uint64_t>(c.peak_connections, ++open);
+        clients[fd] = std::make_unique<Client>(Client{std::move(*conn)});
+        top = std::max(top, fd);  // the bitmaps will reach it
+        k.peak_connections = std::max<std::uint64_t>(k.peak_connections, ++open);
     }
 }
 
 void Server::serve_client(int fd) {
     Client& client = *clients[fd];
-    client.interest = iom::mux::pump(client.conn, opt, c);
+    client.interest = iom::nb::pump(client.conn, opt, k);
     if (client.interest.progressed) client.conn.last_progress = now;
     if (!client.interest.open) close_client(fd);
 }
@@ -132,7 +121,7 @@ void Server::close_client(int fd) {
 void Server::close_idle() {
     for (int fd = 0; fd <= top; ++fd) {
         if (clients[fd] && idle.expired(clients[fd]->conn.last_progress, now)) {
-            iom::mux::note_idle(clients[fd]->conn, c, opt.idle_timeout);
+            iom::nb::note_idle(clients[fd]->conn, k, opt.idle_timeout);
             close_client(fd);
         }
     }
@@ -168,14 +157,14 @@ void Server::run() {
         }
         iom::trace("select(nfds {}) blocks until a socket is ready", nfds);
         int ready = select(nfds, &readable, &writable, nullptr, timeout);
-        ++c.wait_calls;
+        ++k.wait_calls;
         if (idle.on()) now = iom::IdleClock::now();
-        c.wait_fds += static_cast<std::uint64_t>(nfds);
+        k.wait_fds += static_cast<std::uint64_t>(nfds);
         if (ready < 0) {
             if (errno == EINTR) continue;  // a signal; if it was a stop, the loop ends
             iom::throw_sys("select nfds {}", nfds);
         }
-        c.wait_ready += static_cast<std::uint64_t>(ready);
+        k.wait_ready += static_cast<std::uint64_t>(ready);
         iom::trace("select -> {} ready", ready);
         if (FD_ISSET(stop, &readable)) break;
 
@@ -191,8 +180,8 @@ void Server::run() {
     iom::trace("stopping: closing {} connections", open);
 }
 
-void serve(const iom::ServerOptions& opt, iom::Counters& c) {
-    Server server{opt, c};
+void serve(const iom::ServerOptions& opt, iom::Counters& k) {
+    Server server{opt, k};
     if (server.listener.get() >= FD_SETSIZE || iom::stop_fd() >= FD_SETSIZE)
         throw std::runtime_error("the listening socket's descriptor is past FD_SETSIZE");
     iom::announce(server.listener);

@@ -5,9 +5,10 @@
 // EAGAIN ("nothing now, ask again"). One loop asks the listening socket for a
 // new client, then asks every connection for data, then starts over — again
 // and again, whether or not anything has happened. Each connection is served
-// by iom::mux::pump() from multiplexing/connection.hpp, the very same handler
-// the select, poll and epoll servers use: only the way this server learns
-// readiness differs. It does not learn it at all. It asks.
+// by iom::nb::pump() from nonblocking/connection.hpp, the handler that
+// sigio_server shares and the select, poll and epoll servers reuse: only the
+// way a server learns readiness differs. This one does not learn it at all.
+// It asks.
 //
 // WHERE IT WAITS. Nowhere — that is the point, and the cost.
 //   phase 1 (waiting for data): never waited for. recv on an empty socket
@@ -42,65 +43,22 @@
 // and since every sweep already asks every connection, the idle check is one
 // comparison there, against one coarse clock read per sweep.
 
-#include "common/error.hpp"
 #include "common/net.hpp"
 #include "common/reserve_fd.hpp"
 #include "common/server.hpp"
 #include "common/shutdown.hpp"
 #include "common/trace.hpp"
-#include "multiplexing/connection.hpp"
-
-#include <sys/socket.h>
+#include "nonblocking/connection.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <ctime>
 #include <vector>
 
 namespace {
 
-using iom::mux::Connection;
+using iom::nb::Connection;
 
-// Take every connection the kernel has queued, without ever waiting for one.
-void accept_pending(int listen_fd, std::vector<Connection>& conns, iom::ReserveFd& reserve,
-                    const iom::ServerOptions& opt, std::int64_t now, iom::Counters& c) {
-    for (;;) {
-        int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {  // the usual answer: nobody new
-                ++c.accept_eagain;
-                iom::trace("accept(fd {}) -> EAGAIN: no client waiting", listen_fd);
-                return;
-            }
-            if (errno == ECONNABORTED) continue;  // that client gave up already; maybe another is queued
-            if (errno == EMFILE || errno == ENFILE) {
-                // Out of descriptors. The connection stays queued, and this loop
-                // would fail on it forever while the clients it holds still get
-                // served. Drop it (the client sees a close) and go on.
-                ++c.accept_errors;
-                iom::trace("accept(fd {}) -> EMFILE: closing one queued client", listen_fd);
-                if (!reserve.shed(listen_fd)) return;
-                continue;
-            }
-            if (errno == EINTR) return;  // a stop signal, most likely: the sweep loop checks
-            iom::throw_sys("accept on fd {}", listen_fd);
-        }
-        ++c.accepts;
-        iom::Fd conn(fd);  // O_NONBLOCK already, thanks to SOCK_NONBLOCK
-        if (conns.size() >= opt.max_connections) {
-            ++c.refused;
-            iom::trace("accept -> fd {}: over --max-connections, closed", fd);
-            continue;  // conn closes here
-        }
-        iom::set_nodelay(fd);
-        iom::trace("accept -> fd {} from {}", fd, iom::PeerOf{fd});
-        conns.emplace_back(std::move(conn), opt.buffer_size);
-        conns.back().last_progress = now;
-        c.peak_connections = std::max<std::uint64_t>(c.peak_connections, conns.size());
-    }
-}
-
-void serve(const iom::ServerOptions& opt, unsigned sleep_us, iom::Counters& c) {
+void serve(const iom::ServerOptions& opt, unsigned sleep_us, iom::Counters& k) {
     // O_NONBLOCK on the listening socket too: accept must never sleep either.
     iom::Fd listener = iom::open_listener(opt, /*nonblocking=*/true);
     iom::ReserveFd reserve;
@@ -113,18 +71,28 @@ void serve(const iom::ServerOptions& opt, unsigned sleep_us, iom::Counters& c) {
     // The whole model: ask everyone, forever. Nothing here can block, so the
     // stop flag (set by the SIGINT/SIGTERM handler) is seen within one sweep.
     while (!iom::stop_requested()) {
-        ++c.wakeups;  // one sweep
+        ++k.wakeups;  // one sweep
         const std::int64_t now = idle.on() ? iom::IdleClock::now() : 0;  // --idle-timeout only
-        accept_pending(listener.get(), conns, reserve, opt, now, c);
 
-        // Ask every connection; pump() reads, echoes and writes what it can
-        // right now and says whether the connection is finished. One that
-        // moved nothing for --idle-timeout is finished too.
+        // Ask the listener for every client the kernel has queued, without
+        // ever waiting for one. On almost every sweep the answer is "nobody":
+        // accept4() at nonblocking/connection.hpp:195 returns EAGAIN.
+        while (auto conn = iom::nb::next_connection(listener.get(), reserve, conns.size(), now, opt, k,
+                                                    "nio_server")) {
+            conns.push_back(std::move(*conn));
+            k.peak_connections = std::max<std::uint64_t>(k.peak_connections, conns.size());
+        }
+
+        // Ask every connection. pump() reads, echoes and writes what it can
+        // right now, and says whether the connection is finished; one that
+        // moved nothing for --idle-timeout is finished too. Most questions
+        // hear "nothing": recv() at nonblocking/connection.hpp:101 returns
+        // EAGAIN at once (counted in recv_eagain).
         for (std::size_t i = 0; i < conns.size();) {
-            iom::mux::Interest in = iom::mux::pump(conns[i], opt, c);
+            iom::nb::Interest in = iom::nb::pump(conns[i], opt, k);
             if (in.open && in.progressed) conns[i].last_progress = now;
             bool idle_out = in.open && idle.on() && idle.expired(conns[i].last_progress, now);
-            if (idle_out) iom::mux::note_idle(conns[i], c, opt.idle_timeout);
+            if (idle_out) iom::nb::note_idle(conns[i], k, opt.idle_timeout);
             if (in.open && !idle_out) {
                 ++i;
             } else {

@@ -6,9 +6,9 @@
 // send had found it full, the peer closed or reset — the kernel sends us
 // SIGIO. The process blocks SIGIO and waits for it with sigwaitinfo(), so
 // no work ever runs inside a signal handler: the signal is just a wake-up
-// call. Each connection is served by iom::mux::pump() from
-// multiplexing/connection.hpp, the very same handler the select, poll and
-// epoll servers use: only the way this server learns readiness differs.
+// call. Each connection is served by iom::nb::pump() from
+// nonblocking/connection.hpp, the handler nio_server shares and the select,
+// poll and epoll servers reuse: only the way a server learns readiness differs.
 //
 // WHAT SIGIO TELLS YOU, AND WHAT NOT. A plain SIGIO says "some socket of
 // yours changed state". It does not say which one, nor what changed, and it
@@ -56,11 +56,10 @@
 #include "common/server.hpp"
 #include "common/shutdown.hpp"
 #include "common/trace.hpp"
-#include "multiplexing/connection.hpp"
+#include "nonblocking/connection.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -69,7 +68,7 @@
 
 namespace {
 
-using iom::mux::Connection;
+using iom::nb::Connection;
 
 // Ask the kernel to send SIGIO to this process whenever `fd` changes state.
 // The owner first: O_ASYNC without an owner signals nobody.
@@ -79,46 +78,7 @@ void request_sigio(int fd) {
     iom::check_sys(fcntl(fd, F_SETFL, flags | O_NONBLOCK | O_ASYNC), "fcntl F_SETFL O_ASYNC fd {}", fd);
 }
 
-// Take every connection the kernel has queued (one SIGIO may stand for many).
-void accept_pending(int listen_fd, std::vector<Connection>& conns, iom::ReserveFd& reserve,
-                    const iom::ServerOptions& opt, std::int64_t now, iom::Counters& c) {
-    for (;;) {
-        int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                ++c.accept_eagain;
-                return;
-            }
-            if (errno == ECONNABORTED || errno == EINTR) continue;
-            if (errno == EMFILE || errno == ENFILE) {
-                // Out of descriptors. The client stays queued, and no new signal
-                // would come for it: drop it (it sees a close) rather than leave it.
-                ++c.accept_errors;
-                iom::trace("accept(fd {}) -> EMFILE: closing one queued client", listen_fd);
-                if (!reserve.shed(listen_fd)) return;
-                continue;
-            }
-            iom::throw_sys("accept on fd {}", listen_fd);
-        }
-        ++c.accepts;
-        iom::Fd conn(fd);
-        if (conns.size() >= opt.max_connections) {
-            ++c.refused;
-            iom::trace("accept -> fd {}: over --max-connections, closed", fd);
-            continue;
-        }
-        iom::set_nodelay(fd);
-        // Accepted sockets do not inherit O_ASYNC or the owner. Bytes that came
-        // before this call raised no signal: the sweep that follows reads them.
-        request_sigio(fd);
-        iom::trace("accept -> fd {} from {}, O_ASYNC set", fd, iom::PeerOf{fd});
-        conns.emplace_back(std::move(conn), opt.buffer_size);
-        conns.back().last_progress = now;
-        c.peak_connections = std::max<std::uint64_t>(c.peak_connections, conns.size());
-    }
-}
-
-void serve(const iom::ServerOptions& opt, iom::Counters& c) {
+void serve(const iom::ServerOptions& opt, iom::Counters& k) {
     // Block the signals we wait for, before any socket can raise one. Blocked,
     // a signal stays pending until sigwaitinfo takes it: one that arrives while
     // we sweep is not lost, it ends the next wait at once. (And SIGIO's default
@@ -145,20 +105,31 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
 
     while (!iom::stop_requested()) {
         // The sweep: we do not know which socket the signal was about, so we
-        // ask all of them, each until EAGAIN (or a full output buffer: then
-        // pump's send hit EAGAIN, and the kernel signals when space frees).
+        // ask all of them, each until it answers EAGAIN. The listener (one
+        // SIGIO may stand for many clients): accept4() at nonblocking/connection.hpp:195.
+        // Each connection: recv() at nonblocking/connection.hpp:101 — or until
+        // its output buffer is full (then pump's send hit EAGAIN, and the
+        // kernel signals when space frees).
+        const std::int64_t now = idle.on() ? iom::IdleClock::now() : 0;  // --idle-timeout only
+        while (auto conn = iom::nb::next_connection(listener.get(), reserve, conns.size(), now, opt, k,
+                                                    "sigio_server")) {
+            // Accepted sockets do not inherit O_ASYNC or the owner. Bytes that came
+            // before this call raised no signal: the sweep that follows reads them.
+            request_sigio(conn->fd.get());
+            iom::trace("fd {}: O_ASYNC set", conn->fd.get());
+            conns.push_back(std::move(*conn));
+            k.peak_connections = std::max<std::uint64_t>(k.peak_connections, conns.size());
+        }
+        k.wait_fds += 1 + conns.size();  // the listener and every connection
+        bool unfinished = false;         // a turn cut short by the read budget: its input will not be signalled
         // until_eagain: a short read is not proof of "nothing more" here; a
         // FIN queued behind the data was signalled already, never again.
-        const std::int64_t now = idle.on() ? iom::IdleClock::now() : 0;  // --idle-timeout only
-        accept_pending(listener.get(), conns, reserve, opt, now, c);
-        c.wait_fds += 1 + conns.size();  // the listener and every connection
-        bool unfinished = false;         // a turn cut short by the read budget: its input will not be signalled
         for (std::size_t i = 0; i < conns.size();) {
-            iom::mux::Interest in = iom::mux::pump(conns[i], opt, c, iom::mux::Reads::until_eagain);
+            iom::nb::Interest in = iom::nb::pump(conns[i], opt, k, iom::nb::Reads::until_eagain);
             unfinished |= in.unfinished;
             if (in.open && in.progressed) conns[i].last_progress = now;
             bool idle_out = in.open && idle.on() && idle.expired(conns[i].last_progress, now);
-            if (idle_out) iom::mux::note_idle(conns[i], c, opt.idle_timeout);
+            if (idle_out) iom::nb::note_idle(conns[i], k, opt.idle_timeout);
             if (in.open && !idle_out) {
                 ++i;
             } else {
@@ -172,10 +143,10 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
         // after a quarter of it (at most 1 s) even when no signal comes (EAGAIN),
         // so the sweep above finds the idle connections.
         iom::trace("sigwaitinfo blocks: waiting for SIGIO from any of {} sockets", 1 + conns.size());
-        ++c.wait_calls;
+        ++k.wait_calls;
         siginfo_t info{};
         // FAIRNESS: a connection that still had input when its read budget ran
-        // out (multiplexing/connection.hpp) gets no new SIGIO for it, so then
+        // out (nonblocking/connection.hpp) gets no new SIGIO for it, so then
         // the wait only takes a signal already pending (a stop), and sweeps again.
         static constexpr timespec no_wait{0, 0};
         int sig = unfinished  ? sigtimedwait(&wake, &info, &no_wait)
@@ -190,7 +161,7 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
             iom::request_stop();
             break;
         }
-        ++c.wakeups;
+        ++k.wakeups;
         // A plain SIGIO arrives with si_code SI_KERNEL and no si_fd: all we learn
         // is that something, somewhere, changed.
         iom::trace("sigwaitinfo -> SIGIO (si_code {}): some socket changed; sweeping all {}", info.si_code,

@@ -2,7 +2,7 @@
 // reads its echo just as fast, so its socket never drains) must not starve
 // another client of the same server. An event loop that reads a ready socket
 // "until nothing is left" never leaves a socket that is always refilled, so
-// pump() ends a turn after a read budget (multiplexing/connection.hpp; the
+// pump() ends a turn after a read budget (nonblocking/connection.hpp; the
 // budget itself: unit/pump_test.cpp). The flood itself, against every server,
 // is the hostile case `flood` (hostile_test: AllServers/Hostile.Case/*_flood).
 //

@@ -1,6 +1,6 @@
-// iom::mux::pump(), the echo step every non-blocking server shares, on a
-// socketpair: its read budget (FAIRNESS in multiplexing/connection.hpp).
-#include "multiplexing/connection.hpp"
+// iom::nb::pump(), the echo step every non-blocking server shares, on a
+// socketpair: its read budget (FAIRNESS in nonblocking/connection.hpp).
+#include "nonblocking/connection.hpp"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -10,7 +10,7 @@
 #include <string>
 #include <thread>
 
-namespace iom::mux {
+namespace iom::nb {
 namespace {
 
 struct Pair {  // ours: non-blocking, as the servers' sockets are
@@ -69,4 +69,4 @@ TEST(Pump, ATurnThatEmptiesTheSocketIsFinished) {
 }
 
 }  // namespace
-}  // namespace iom::mux
+}  // namespace iom::nb

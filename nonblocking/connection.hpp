@@ -1,12 +1,19 @@
-// One non-blocking connection's echo logic, written once.
+// The non-blocking connection: one connection's echo logic, written once.
+//
+// WHERE THIS SITS IN THE LESSONS. Non-blocking I/O comes first, and this
+// file is part of it: here is the recv that answers EAGAIN ("nothing now")
+// instead of sleeping, and the accept that does the same. nio_server asks it
+// again and again (busy polling); sigio_server asks it when a signal says
+// something changed. Multiplexing comes next and is built on it: select,
+// poll and epoll_server include this very file, unchanged, and add only a
+// way to *wait* for readiness before asking.
 //
 // Every server whose sockets are O_NONBLOCK does the same thing once it
 // believes a connection may be ready: read what is there, transform it,
 // queue it for output, write what the socket accepts, stop reading while
 // the output is full, close on EOF (once everything is sent) or on error.
-// Only *how it learns readiness* differs — that is the model — so select,
-// poll and epoll (and the busy-polling and signal-driven servers) share this
-// file, and a diff of two server files shows exactly their multiplexer.
+// Only *how it learns readiness* differs — that is the model — so a diff of
+// two server files shows exactly their way of learning it.
 //
 // pump() never blocks: every recv/send returns at once, with data or with
 // EAGAIN ("would block"). It keeps going until neither side can progress, or
@@ -37,6 +44,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/idle.hpp"
+#include "common/net.hpp"
 #include "common/reserve_fd.hpp"
 #include "common/server.hpp"
 #include "common/trace.hpp"
@@ -46,9 +54,11 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string_view>
+#include <utility>
 
-namespace iom::mux {
+namespace iom::nb {
 
 struct Connection {
     Connection(Fd socket, std::size_t buffer_size) : fd(std::move(socket)), out(buffer_size) {}
@@ -166,36 +176,53 @@ inline void note_idle(const Connection& c, Counters& k, double seconds) {
     ++k.idle_timeouts;
 }
 
-// Accept the next connection waiting in the listener's backlog (non-blocking,
-// so it never waits). Returns an empty Fd when none is left: one readiness
-// report may stand for many clients, so callers loop until then.
+// The next client waiting in the listener's backlog, set up to be served
+// (TCP_NODELAY; its idle clock started at `now`), or nothing once the
+// backlog is empty. The listener is non-blocking: accept4 never waits, it
+// answers EAGAIN. One readiness report may stand for many clients, so
+// callers loop until nothing is left, and each registers the new connection
+// with its own way of learning readiness: that part is the model, it stays
+// in the server's file.
+// Past --max-connections (`open` is how many the server holds) a client is
+// closed at once and counted as refused, and the next one is tried.
 // Out of descriptors (EMFILE, ENFILE), the waiting clients stay queued: the
 // listener would be reported ready again at once (a spin) or, edge-triggered,
 // never again (clients left hanging). So every waiting client is shed:
 // accepted on the reserve descriptor and closed at once.
-inline Fd accept_next(int listen_fd, ReserveFd& reserve, Counters& k, std::string_view server) {
+inline std::optional<Connection> next_connection(int listen_fd, ReserveFd& reserve, std::size_t open, std::int64_t now,
+                                                 const ServerOptions& opt, Counters& k, std::string_view server) {
     for (;;) {
         int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) {
-            ++k.accepts;
-            return Fd(fd);
+        if (fd < 0) {
+            int err = errno;
+            if (err == EAGAIN || err == EWOULDBLOCK) {  // the backlog is empty
+                ++k.accept_eagain;
+                trace("accept(fd {}) -> EAGAIN: no client waiting", listen_fd);
+                return std::nullopt;
+            }
+            if (err == EINTR || err == ECONNABORTED) continue;  // ECONNABORTED: that client gave up already
+            if (err == EMFILE || err == ENFILE) {
+                ++k.accept_errors;
+                std::uint64_t shed = reserve.shed_all(listen_fd);
+                k.refused += shed;
+                fmt::print(stderr, "{}: accept: {}; closed {} waiting connections\n", server, std::strerror(err), shed);
+                return std::nullopt;
+            }
+            throw_errno(err, fmt::format("accept on fd {}", listen_fd));
         }
-        int err = errno;
-        if (err == EAGAIN || err == EWOULDBLOCK) {  // the backlog is empty
-            ++k.accept_eagain;
-            trace("accept(fd {}) -> EAGAIN: no more clients waiting", listen_fd);
-            return {};
+        ++k.accepts;
+        Fd sock(fd);
+        if (open >= opt.max_connections) {
+            trace("accept -> fd {}: over --max-connections, closed", fd);
+            ++k.refused;
+            continue;  // sock closes here
         }
-        if (err == EINTR || err == ECONNABORTED) continue;
-        if (err == EMFILE || err == ENFILE) {
-            ++k.accept_errors;
-            std::uint64_t shed = reserve.shed_all(listen_fd);
-            k.refused += shed;
-            fmt::print(stderr, "{}: accept: {}; closed {} waiting connections\n", server, std::strerror(err), shed);
-            return {};
-        }
-        throw_errno(err, fmt::format("accept on fd {}", listen_fd));
+        set_nodelay(fd);
+        trace("accept -> fd {} from {}", fd, PeerOf{fd});
+        std::optional<Connection> conn(std::in_place, std::move(sock), opt.buffer_size);
+        conn->last_progress = now;
+        return conn;
     }
 }
 
-}  // namespace iom::mux
+}  // namespace iom::nb
