@@ -87,13 +87,13 @@ struct Children {
     }
 
     // The children the handler has reaped: merge their counters, free their slots.
-    void collect(iom::Counters& c) {
+    void collect(iom::Counters& k) {
         std::size_t tail = reaped_tail.load(std::memory_order_acquire);
         for (std::size_t h = reaped_head.load(); h != tail; ++h) {
             pid_t pid = reaped[h % reaped.size()].load(std::memory_order_relaxed);
             auto it = slot_of.find(pid);
             if (it == slot_of.end()) continue;
-            c += slots[it->second];
+            k += slots[it->second];
             free_slots.push_back(it->second);
             slot_of.erase(it);
             iom::trace("child {} reaped; {} children left", pid, slot_of.size());
@@ -105,16 +105,16 @@ struct Children {
     // one: kill(0, ...) would signal our whole process group, which may be a
     // shell or a test). Then wait for every one, SIGCHLD blocked so that the
     // handler cannot reap the pid we are waiting for.
-    void stop_all(iom::Counters& c) {
+    void stop_all(iom::Counters& k) {
         sigset_t chld;
         sigemptyset(&chld);
         sigaddset(&chld, SIGCHLD);
         sigprocmask(SIG_BLOCK, &chld, nullptr);
-        collect(c);
+        collect(k);
         for (const auto& [pid, slot] : slot_of) kill(pid, SIGTERM);
         for (const auto& [pid, slot] : slot_of) {
             while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) continue;
-            c += slots[slot];
+            k += slots[slot];
         }
         slot_of.clear();
         iom::trace("every child has exited");
@@ -146,7 +146,7 @@ struct Children {
     _exit(0);
 }
 
-void serve(const iom::ServerOptions& opt, iom::Counters& c) {
+void serve(const iom::ServerOptions& opt, iom::Counters& k) {
     Children kids(opt.max_connections);
     reaped = std::vector<std::atomic<pid_t>>(opt.max_connections + 1);
     struct sigaction sa {};
@@ -163,26 +163,21 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
     while (!iom::stop_requested()) {
         iom::trace("accept(fd {}) blocks the parent until a client connects (or a child exits)", listener.get());
         int fd = accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
-        kids.collect(c);
+        kids.collect(k);
         if (fd < 0) {
-            if (errno == EINTR) {  // a SIGCHLD (or a stop): not an error — accept again
+            const int err = errno;
+            if (err == EINTR) {  // a SIGCHLD (or a stop): not an error — accept again
                 iom::trace("accept -> EINTR: a signal interrupted it");
-                ++c.wakeups;
+                ++k.wakeups;
             }
-            if (errno == EINTR || errno == ECONNABORTED || iom::stop_requested()) continue;
-            if (errno == EMFILE || errno == ENFILE) {
-                ++c.accept_errors;
-                c.refused += reserve.shed_all(listener.get());  // every client waiting now
-                iom::ReserveFd::wait_for_client(listener.get());  // retrying at once would spin
-                continue;
-            }
-            iom::throw_sys("accept on fd {}", listener.get());
+            iom::blocking::after_failed_accept(err, listener.get(), reserve, k);  // blocking/serve_client.hpp
+            continue;
         }
         iom::Fd conn(fd);
-        ++c.accepts;
+        ++k.accepts;
         if (kids.slot_of.size() >= opt.max_connections) {  // the bound on processes
             iom::trace("fd {}: {} children already serving: refused, closed at once", fd, kids.slot_of.size());
-            ++c.refused;
+            ++k.refused;
             continue;
         }
         std::size_t slot = kids.free_slots.back();
@@ -191,16 +186,16 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
         if (pid == 0) run_child(std::move(conn), listener, kids.slots[slot], opt);
         if (pid < 0) {  // no process to be had (EAGAIN, ENOMEM): refuse this one, carry on
             iom::trace("fork failed ({}): fd {} refused", errno, fd);
-            ++c.refused;
+            ++k.refused;
             continue;
         }
         kids.free_slots.pop_back();  // the parent: `conn` closes our copy; the child's keeps the connection
         kids.slot_of.emplace(pid, slot);
         iom::trace("accept -> fd {}: child {} serves it; {} children", fd, pid, kids.slot_of.size());
-        c.peak_threads = c.peak_connections = std::max<std::uint64_t>(c.peak_threads, kids.slot_of.size());
+        k.peak_threads = k.peak_connections = std::max<std::uint64_t>(k.peak_threads, kids.slot_of.size());
     }
 
-    kids.stop_all(c);
+    kids.stop_all(k);
 }
 
 }  // namespace

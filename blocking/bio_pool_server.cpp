@@ -40,7 +40,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -61,11 +60,11 @@ public:
 
     // The acceptor: false if the queue is full (the caller refuses the socket).
     // `limit` bounds the connections held at once, served and queued alike.
-    bool push(int fd, std::size_t limit, iom::Counters& c) {
+    bool push(int fd, std::size_t limit, iom::Counters& k) {
         std::lock_guard lock(m_);
         if (fds_.size() >= capacity_ || busy_ + fds_.size() >= limit) return false;
         fds_.push_back(fd);
-        c.peak_connections = std::max<std::uint64_t>(c.peak_connections, busy_ + fds_.size());
+        k.peak_connections = std::max<std::uint64_t>(k.peak_connections, busy_ + fds_.size());
         ready_.notify_one();
         return true;
     }
@@ -127,7 +126,7 @@ void worker(SocketQueue& queue, const iom::ServerOptions& opt) {
     queue.merge(mine);
 }
 
-void serve(const iom::ServerOptions& opt, const PoolOptions& pool, iom::Counters& c) {
+void serve(const iom::ServerOptions& opt, const PoolOptions& pool, iom::Counters& k) {
     iom::Fd listener = iom::open_listener(opt, /*nonblocking=*/false);
     iom::watch_for_stop(listener.get());
     iom::ReserveFd reserve;
@@ -151,28 +150,22 @@ void serve(const iom::ServerOptions& opt, const PoolOptions& pool, iom::Counters
     while (!iom::stop_requested()) {
         iom::trace("accept(fd {}) blocks the main thread until a client connects", listener.get());
         int fd = accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || iom::stop_requested()) continue;
-            if (errno == EMFILE || errno == ENFILE) {
-                ++c.accept_errors;
-                c.refused += reserve.shed_all(listener.get());  // every client waiting now
-                iom::ReserveFd::wait_for_client(listener.get());  // retrying at once would spin
-                continue;
-            }
-            iom::throw_sys("accept on fd {}", listener.get());
+        if (fd < 0) {  // a signal, a stop, or no descriptor left (blocking/serve_client.hpp)
+            iom::blocking::after_failed_accept(errno, listener.get(), reserve, k);
+            continue;
         }
         iom::Fd conn(fd);
-        ++c.accepts;
+        ++k.accepts;
         iom::set_nodelay(fd);
         iom::watch_for_stop(fd);  // queued or served, a stop must reach it
         // Queue full: refuse now rather than block the acceptor. Blocking it
         // would not make room — clients would pile up in the kernel's listen
         // backlog instead, connected (the handshake done) but unanswered, and
         // this bound would be the backlog's. Closing says "busy" at once.
-        if (!queue.push(fd, opt.max_connections, c)) {
+        if (!queue.push(fd, opt.max_connections, k)) {
             iom::unwatch_for_stop(fd);
             iom::trace("fd {}: queue full ({} waiting): refused, closed at once", fd, pool.queue);
-            ++c.refused;
+            ++k.refused;
             continue;  // `conn` closes it: the client sees EOF
         }
         iom::trace("accept -> fd {} queued for a worker", fd);
@@ -181,7 +174,7 @@ void serve(const iom::ServerOptions& opt, const PoolOptions& pool, iom::Counters
     queue.close();
     for (auto& t : workers) t.join();
     workers.clear();
-    c += queue.totals();
+    k += queue.totals();
 }
 
 }  // namespace

@@ -41,12 +41,11 @@
 
 #include <sys/socket.h>
 
-#include <cerrno>
 #include <vector>
 
 namespace {
 
-void serve(const iom::ServerOptions& opt, iom::Counters& c) {
+void serve(const iom::ServerOptions& opt, iom::Counters& k) {
     iom::Fd listener = iom::open_listener(opt, /*nonblocking=*/false);
     iom::watch_for_stop(listener.get());  // SIGTERM shuts it down: accept returns
     iom::ReserveFd reserve;
@@ -56,26 +55,20 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
     while (!iom::stop_requested()) {
         iom::trace("accept(fd {}) blocks until a client connects", listener.get());
         int fd = accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || iom::stop_requested()) continue;
-            if (errno == EMFILE || errno == ENFILE) {  // no descriptor left: shed the waiting clients
-                ++c.accept_errors;
-                c.refused += reserve.shed_all(listener.get());  // every client waiting now
-                iom::ReserveFd::wait_for_client(listener.get());  // retrying at once would spin
-                continue;
-            }
-            iom::throw_sys("accept on fd {}", listener.get());
+        if (fd < 0) {  // a signal, a stop, or no descriptor left (blocking/serve_client.hpp)
+            iom::blocking::after_failed_accept(errno, listener.get(), reserve, k);
+            continue;
         }
         iom::Fd conn(fd);
-        ++c.accepts;
-        c.peak_connections = c.peak_threads = 1;
+        ++k.accepts;
+        k.peak_connections = k.peak_threads = 1;
         iom::trace("accept -> fd {} from {}", fd, iom::PeerOf{fd});
         iom::set_nodelay(fd);
         iom::watch_for_stop(fd);
         // The echo loop (blocking/serve_client.hpp, shared by every blocking
         // server): recv, transform, send, until this client closes. Every
         // other client waits in the backlog meanwhile.
-        iom::blocking::serve_client(fd, opt, buf, c, "the whole process");
+        iom::blocking::serve_client(fd, opt, buf, k, "the whole process");
         iom::unwatch_for_stop(fd);
     }
 }

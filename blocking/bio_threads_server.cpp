@@ -39,7 +39,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -122,7 +121,7 @@ private:
     std::uint64_t next_id_ = 0;
 };
 
-void serve(const iom::ServerOptions& opt, iom::Counters& c) {
+void serve(const iom::ServerOptions& opt, iom::Counters& k) {
     iom::Fd listener = iom::open_listener(opt, /*nonblocking=*/false);
     iom::watch_for_stop(listener.get());  // SIGTERM shuts it down: accept returns
     iom::ReserveFd reserve;
@@ -133,24 +132,18 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
         iom::trace("accept(fd {}) blocks the main thread until a client connects", listener.get());
         int fd = accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
         crew.join_finished();  // free the stacks of the threads whose clients left
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || iom::stop_requested()) continue;
-            if (errno == EMFILE || errno == ENFILE) {  // no descriptor left: shed the waiting clients
-                ++c.accept_errors;
-                c.refused += reserve.shed_all(listener.get());  // every client waiting now
-                iom::ReserveFd::wait_for_client(listener.get());  // retrying at once would spin
-                continue;
-            }
-            iom::throw_sys("accept on fd {}", listener.get());
+        if (fd < 0) {  // a signal, a stop, or no descriptor left (blocking/serve_client.hpp)
+            iom::blocking::after_failed_accept(errno, listener.get(), reserve, k);
+            continue;
         }
         iom::Fd conn(fd);
-        ++c.accepts;
+        ++k.accepts;
         iom::trace("accept -> fd {}", fd);
         // The bound on threads: without it every connection costs a thread,
         // whatever the machine can take.
         if (crew.live() >= opt.max_connections) {
             iom::trace("fd {}: {} threads already serving: refused, closed at once", fd, opt.max_connections);
-            ++c.refused;
+            ++k.refused;
             continue;  // `conn` closes it: the client sees EOF
         }
         iom::set_nodelay(fd);
@@ -159,14 +152,14 @@ void serve(const iom::ServerOptions& opt, iom::Counters& c) {
             std::size_t live = crew.start(fd, opt);
             conn.release();  // the client's thread owns the socket now
             iom::trace("fd {}: a thread of its own; {} client threads now", fd, live);
-            c.peak_threads = c.peak_connections = std::max<std::uint64_t>(c.peak_threads, live);
+            k.peak_threads = k.peak_connections = std::max<std::uint64_t>(k.peak_threads, live);
         } catch (const std::system_error& e) {  // the system ran out of threads (EAGAIN): refuse, carry on
             iom::unwatch_for_stop(fd);  // `conn` closes it: the client sees EOF
             iom::trace("fd {}: no thread to be had ({}): refused", fd, e.what());
-            ++c.refused;
+            ++k.refused;
         }
     }
-    c += crew.join_all();
+    k += crew.join_all();
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 // What differs between the blocking models is *who* runs this loop — the
 // only process (bio_server), a thread of its own (bio_threads_server), a
 // child process (bio_fork_server), a pool worker (bio_pool_server) — and so
-// what else can happen while it waits. `who` says it in the trace.
+// what else can happen while it waits. `who` says it in the trace. Below it,
+// what every blocking acceptor does when accept fails (after_failed_accept).
 //
 // WHERE IT WAITS. recv() sleeps through both phases of a read: until data
 // arrives, then while the kernel copies it into `buf`. send() returns once
@@ -21,6 +22,8 @@
 #pragma once
 
 #include "common/counters.hpp"
+#include "common/error.hpp"
+#include "common/reserve_fd.hpp"
 #include "common/server.hpp"
 #include "common/shutdown.hpp"
 #include "common/trace.hpp"
@@ -51,36 +54,36 @@ inline void set_idle_timeout(int fd, double seconds) {
 
 // recv or send failed: a timeout (EAGAIN, only possible with --idle-timeout)
 // or a real error. Either way this client is done; count which.
-inline void count_failure(int fd, const char* call, Counters& c) {
+inline void count_failure(int fd, const char* call, Counters& k) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
         trace("{}(fd {}) -> timed out: idle for --idle-timeout, closing", call, fd);
-        ++c.idle_timeouts;
+        ++k.idle_timeouts;
     } else {
         trace("{}(fd {}) -> error {}", call, fd, errno);
-        ++c.resets;
+        ++k.resets;
     }
 }
 
 // Echo to one client until it closes. Returns when it leaves (or errs, or idles).
-inline void serve_client(int fd, const ServerOptions& opt, std::vector<char>& buf, Counters& c,
+inline void serve_client(int fd, const ServerOptions& opt, std::vector<char>& buf, Counters& k,
                          std::string_view who) {
     set_idle_timeout(fd, opt.idle_timeout);
     for (;;) {
         trace("recv(fd {}) blocks {}: waiting for data, then the kernel copies it", fd, who);
         ssize_t n = recv(fd, buf.data(), buf.size(), 0);
-        ++c.recv_calls;
+        ++k.recv_calls;
         if (n < 0) {
             if (errno == EINTR && !stop_requested()) continue;  // a signal, not a stop
-            count_failure(fd, "recv", c);
+            count_failure(fd, "recv", k);
             return;
         }
         if (n == 0) {  // the peer closed (or half-closed) its side: we are done
             trace("recv(fd {}) -> 0: the client closed", fd);
-            ++c.closed;
+            ++k.closed;
             return;
         }
         trace("recv(fd {}) -> {} bytes copied into our buffer", fd, n);
-        c.recv_bytes += static_cast<std::size_t>(n);
+        k.recv_bytes += static_cast<std::size_t>(n);
 
         simulate_work(opt.work_us);  // a slow handler delays everyone who waits on this loop's runner
         echo_transform(opt.echo, {buf.data(), static_cast<std::size_t>(n)});
@@ -91,17 +94,36 @@ inline void serve_client(int fd, const ServerOptions& opt, std::vector<char>& bu
         for (ssize_t sent = 0; sent < n;) {
             trace("send(fd {}, {} bytes) blocks {} while the send buffer is full", fd, n - sent, who);
             ssize_t w = send(fd, buf.data() + sent, static_cast<std::size_t>(n - sent), MSG_NOSIGNAL);
-            ++c.send_calls;
+            ++k.send_calls;
             if (w < 0) {
                 if (errno == EINTR && !stop_requested()) continue;
-                count_failure(fd, "send", c);
+                count_failure(fd, "send", k);
                 return;
             }
             trace("send(fd {}) -> {} bytes", fd, w);
             sent += w;
-            c.send_bytes += static_cast<std::size_t>(w);
+            k.send_bytes += static_cast<std::size_t>(w);
         }
     }
+}
+
+// The blocking accept failed (it returned -1): what now? Every blocking
+// acceptor needs this, and none of it is the model. A signal (EINTR), a
+// stop, a client that gave up before it was taken (ECONNABORTED): go round
+// and accept again. No descriptor left (EMFILE, ENFILE): the waiting clients
+// stay queued, and a blocking accept fails at once whether or not anyone
+// waits, so retrying would spin; shed every client waiting now (accepted on
+// the reserve descriptor and closed, common/reserve_fd.hpp), then sleep
+// until the next one comes. Anything else is a real error: it throws.
+inline void after_failed_accept(int err, int listen_fd, ReserveFd& reserve, Counters& k) {
+    if (err == EINTR || err == ECONNABORTED || stop_requested()) return;
+    if (err == EMFILE || err == ENFILE) {
+        ++k.accept_errors;
+        k.refused += reserve.shed_all(listen_fd);
+        ReserveFd::wait_for_client(listen_fd);
+        return;
+    }
+    throw_errno(err, fmt::format("accept on fd {}", listen_fd));
 }
 
 }  // namespace iom::blocking

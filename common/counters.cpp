@@ -40,11 +40,11 @@ std::string Counters::to_line() const {
     return out.empty() ? "(all zero)" : out;
 }
 
-void write_stats_file(const std::string& path, std::string_view server, const Counters& c) {
+void write_stats_file(const std::string& path, std::string_view server, const Counters& k) {
     std::string tmp = path + ".tmp";
     std::FILE* f = std::fopen(tmp.c_str(), "w");
     if (!f) throw_sys("open stats file {}", tmp);
-    std::string text = fmt::format("{{\"server\": \"{}\", \"counters\": {}}}\n", server, c.to_json());
+    std::string text = fmt::format("{{\"server\": \"{}\", \"counters\": {}}}\n", server, k.to_json());
     bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
     ok = (std::fclose(f) == 0) && ok;
     if (!ok) throw_sys("write stats file {}", tmp);

@@ -68,6 +68,6 @@ struct Counters {
 
 // Write {"server": NAME, "counters": {...}} to `path`, atomically (a reader
 // never sees half a file). Throws std::system_error on failure.
-void write_stats_file(const std::string& path, std::string_view server, const Counters& c);
+void write_stats_file(const std::string& path, std::string_view server, const Counters& k);
 
 }  // namespace iom

@@ -18,9 +18,9 @@ std::string_view echo_mode_name(EchoMode m);
 // the input, because it looks at one byte at a time.
 inline void echo_transform(EchoMode mode, std::span<char> bytes) noexcept {
     if (mode == EchoMode::plain) return;
-    for (char& c : bytes) {
+    for (char& ch : bytes) {
         // 'a'..'z' -> 'A'..'Z'; one compare, no locale, every other byte untouched.
-        if (static_cast<unsigned char>(c - 'a') < 26u) c = static_cast<char>(c - ('a' - 'A'));
+        if (static_cast<unsigned char>(ch - 'a') < 26u) ch = static_cast<char>(ch - ('a' - 'A'));
     }
 }
 
