@@ -57,6 +57,7 @@
 #include <optional>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace iom::nb {
 
@@ -174,6 +175,33 @@ inline Interest pump(Connection& c, const ServerOptions& opt, Counters& k, Reads
 inline void note_idle(const Connection& c, Counters& k, double seconds) {
     trace("fd {}: no progress either way for {} s (--idle-timeout): closing", c.fd.get(), seconds);
     ++k.idle_timeouts;
+}
+
+// A sweep: one turn of pump() for every connection, asked whether or not it
+// has anything, which is how the servers that cannot tell which socket is
+// ready (nio: no one says; sigio: a plain SIGIO does not say) serve them.
+// A connection that moved a byte is stamped `now`; one that is finished, or
+// made no progress for --idle-timeout, is closed, swapped with the last one
+// (order does not matter: all are asked every sweep). Returns whether a turn
+// was cut short by the read budget with input still waiting (FAIRNESS).
+inline bool sweep(std::vector<Connection>& conns, Reads reads, const IdleClock& idle, std::int64_t now,
+                  const ServerOptions& opt, Counters& k) {
+    bool unfinished = false;
+    for (std::size_t i = 0; i < conns.size();) {
+        Interest in = pump(conns[i], opt, k, reads);
+        unfinished |= in.unfinished;
+        if (in.open && in.progressed) conns[i].last_progress = now;
+        bool idle_out = in.open && idle.on() && idle.expired(conns[i].last_progress, now);
+        if (idle_out) note_idle(conns[i], k, opt.idle_timeout);
+        if (in.open && !idle_out) {
+            ++i;
+        } else {
+            trace("close(fd {})", conns[i].fd.get());
+            std::swap(conns[i], conns.back());
+            conns.pop_back();
+        }
+    }
+    return unfinished;
 }
 
 // The next client waiting in the listener's backlog, set up to be served

@@ -76,31 +76,19 @@ void serve(const iom::ServerOptions& opt, unsigned sleep_us, iom::Counters& k) {
 
         // Ask the listener for every client the kernel has queued, without
         // ever waiting for one. On almost every sweep the answer is "nobody":
-        // accept4() at nonblocking/connection.hpp:195 returns EAGAIN.
+        // accept4() at nonblocking/connection.hpp:223 returns EAGAIN.
         while (auto conn = iom::nb::next_connection(listener.get(), reserve, conns.size(), now, opt, k,
                                                     "nio_server")) {
             conns.push_back(std::move(*conn));
             k.peak_connections = std::max<std::uint64_t>(k.peak_connections, conns.size());
         }
 
-        // Ask every connection. pump() reads, echoes and writes what it can
-        // right now, and says whether the connection is finished; one that
-        // moved nothing for --idle-timeout is finished too. Most questions
-        // hear "nothing": recv() at nonblocking/connection.hpp:101 returns
-        // EAGAIN at once (counted in recv_eagain).
-        for (std::size_t i = 0; i < conns.size();) {
-            iom::nb::Interest in = iom::nb::pump(conns[i], opt, k);
-            if (in.open && in.progressed) conns[i].last_progress = now;
-            bool idle_out = in.open && idle.on() && idle.expired(conns[i].last_progress, now);
-            if (idle_out) iom::nb::note_idle(conns[i], k, opt.idle_timeout);
-            if (in.open && !idle_out) {
-                ++i;
-            } else {
-                iom::trace("close(fd {})", conns[i].fd.get());
-                std::swap(conns[i], conns.back());  // order does not matter: all are asked every sweep
-                conns.pop_back();
-            }
-        }
+        // Ask every connection, whether or not it has anything: pump() reads,
+        // echoes and writes what it can right now. Most questions hear
+        // "nothing": recv() at nonblocking/connection.hpp:102 returns EAGAIN at
+        // once (counted in recv_eagain). A connection that is finished, or
+        // moved nothing for --idle-timeout, is closed.
+        iom::nb::sweep(conns, iom::nb::Reads::until_drained, idle, now, opt, k);
 
         if (sleep_us > 0) {
             // The only place this server sleeps, and only if asked to: it then

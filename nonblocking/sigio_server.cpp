@@ -106,8 +106,8 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
     while (!iom::stop_requested()) {
         // The sweep: we do not know which socket the signal was about, so we
         // ask all of them, each until it answers EAGAIN. The listener (one
-        // SIGIO may stand for many clients): accept4() at nonblocking/connection.hpp:195.
-        // Each connection: recv() at nonblocking/connection.hpp:101 — or until
+        // SIGIO may stand for many clients): accept4() at nonblocking/connection.hpp:223.
+        // Each connection: recv() at nonblocking/connection.hpp:102 — or until
         // its output buffer is full (then pump's send hit EAGAIN, and the
         // kernel signals when space frees).
         const std::int64_t now = idle.on() ? iom::IdleClock::now() : 0;  // --idle-timeout only
@@ -121,23 +121,10 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
             k.peak_connections = std::max<std::uint64_t>(k.peak_connections, conns.size());
         }
         k.wait_fds += 1 + conns.size();  // the listener and every connection
-        bool unfinished = false;         // a turn cut short by the read budget: its input will not be signalled
         // until_eagain: a short read is not proof of "nothing more" here; a
         // FIN queued behind the data was signalled already, never again.
-        for (std::size_t i = 0; i < conns.size();) {
-            iom::nb::Interest in = iom::nb::pump(conns[i], opt, k, iom::nb::Reads::until_eagain);
-            unfinished |= in.unfinished;
-            if (in.open && in.progressed) conns[i].last_progress = now;
-            bool idle_out = in.open && idle.on() && idle.expired(conns[i].last_progress, now);
-            if (idle_out) iom::nb::note_idle(conns[i], k, opt.idle_timeout);
-            if (in.open && !idle_out) {
-                ++i;
-            } else {
-                iom::trace("close(fd {})", conns[i].fd.get());
-                std::swap(conns[i], conns.back());
-                conns.pop_back();
-            }
-        }
+        // `unfinished`: a turn cut short by the read budget, whose input will not be signalled.
+        bool unfinished = iom::nb::sweep(conns, iom::nb::Reads::until_eagain, idle, now, opt, k);
 
         // Phase 1, for every socket at once. With --idle-timeout the wait ends
         // after a quarter of it (at most 1 s) even when no signal comes (EAGAIN),
