@@ -15,6 +15,11 @@
 // Only *how it learns readiness* differs — that is the model — so a diff of
 // two server files shows exactly their way of learning it.
 //
+// WHAT IS HERE. pump(): one turn of one connection. note_idle(): closing one
+// for --idle-timeout. sweep(): a turn for every connection, for the servers
+// that cannot tell which one is ready (nio, sigio). next_connection(): the
+// next client from the backlog, set up; registering it is the server's.
+//
 // pump() never blocks: every recv/send returns at once, with data or with
 // EAGAIN ("would block"). It keeps going until neither side can progress, or
 // until it has read kReadsPerTurn full buffers.
@@ -28,8 +33,8 @@
 // level-triggered wait (select, poll, epoll --level) reports that socket
 // again by itself, and a sweep (nio) comes back to it anyway; an
 // edge-triggered one (epoll, SIGIO) will not announce data that was already
-// there, so those servers keep the unfinished connections on a list of their
-// own, and do not sleep while it is non-empty.
+// there, so those servers do not sleep while such a connection is left:
+// epoll keeps them on a list of its own, sigio sweeps again at once.
 //
 // IDLE CONNECTIONS (--idle-timeout). Nothing here blocks, so nothing here can
 // time out by itself: the server must notice that a connection has made no
