@@ -3,11 +3,11 @@
 // some of them deliberately wrong, to prove that bench verifies what it
 // counts, spreads connections over threads, holds idle connections open and
 // always ends on time.
-#include "client/bench.hpp"
-#include "client/connection.hpp"
+#include "client/bench/bench.hpp"
+#include "client/lib/connection.hpp"
 #include "common/error.hpp"
 #include "common/net.hpp"
-#include "server_process.hpp"
+#include "built_servers.hpp"
 
 #include <sys/socket.h>
 

@@ -2,7 +2,7 @@
 // concurrent server, then everything it promises: the table, the skip rules,
 // results.json and results.csv, every chart the page shows, and the page
 // itself loading in headless Chromium with every image and no console error.
-#include "server_process.hpp"
+#include "built_servers.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
 // Every server of the build passes every case of `ioclient check`: one test
 // per (server, case), each against a fresh server process that must then
 // stop cleanly on SIGTERM with exit 0.
-#include "client/check.hpp"
-#include "server_process.hpp"
+#include "client/check/check.hpp"
+#include "built_servers.hpp"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 // sequential server and a concurrent one passes with a row each; a server
 // that echoes the wrong bytes fails it, and the failure names the server, the
 // load and the byte; --help states the rule; bad options are refused.
-#include "server_process.hpp"
+#include "built_servers.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -66,7 +66,7 @@ TEST(SoakCommand, ShortSoakOfTwoServersPassesWithARowEach) {
         EXPECT_GE(std::stol(m[8]), std::stol(m[6])) << r.out;             // the max is at least the start
         EXPECT_EQ(m[9], "ok") << r.out;
     }
-    EXPECT_NE(r.out.find("RSS at the start + max(2 MiB, 10 %)"), std::string::npos) << r.out;  // the footer
+    EXPECT_NE(r.out.find("memory at the start + max(2 MiB, 10 %)"), std::string::npos) << r.out;  // the footer
     EXPECT_NE(r.out.find("PASS"), std::string::npos) << r.out;
     std::string j = read_text(json);
     EXPECT_NE(j.find("\"passed\": true"), std::string::npos) << j;
@@ -122,7 +122,7 @@ TEST(SoakCommand, HelpExplainsTheOptionsAndTheRule) {
     auto r = run_command({ioclient_path(), "soak", "--help"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     for (const char* text : {"--duration", "--servers", "--bin-dir", "--json", "=600",
-                             "RSS at the end <= RSS at the start + max(2 MiB, 10 %)", "descriptors",
+                             "memory at the end <= memory at the start + max(2 MiB, 10 %)", "descriptors",
                              "exited 0 on SIGTERM"})
         EXPECT_NE(r.out.find(text), std::string::npos) << text << "\n" << r.out;
 }

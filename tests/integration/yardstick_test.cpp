@@ -4,7 +4,7 @@
 // (partial reads and writes, half-close, resets, many clients), and the
 // minimal client must really load a server. How fast they are is not tested
 // here: timing belongs in benchmarks.
-#include "server_process.hpp"
+#include "built_servers.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
-// The /proc readers the hostile suite measures servers with: the parsers on
+// The one /proc reader of the client (client/lib/procfs.hpp): the parsers on
 // fixed text, then each reader on this very process (and a child of it).
-#include "client/procfs.hpp"
+#include "client/lib/procfs.hpp"
 
 #include <gtest/gtest.h>
 
@@ -27,6 +27,7 @@ TEST(Procfs, ParseStatFindsParentAndCpuTicksPastAnAwkwardCommandName) {
                        "1000000 500 18446744073709551615";
     auto f = parse_stat(stat);
     ASSERT_TRUE(f);
+    EXPECT_EQ(f->state, 'S');
     EXPECT_EQ(f->ppid, 17);
     EXPECT_EQ(f->cpu_ticks, 250 + 31);
 }
@@ -39,10 +40,10 @@ TEST(Procfs, ParseStatRejectsTruncatedText) {
 
 TEST(Procfs, ParseKibFieldTakesTheExactKey) {
     std::string text = "Rss:                1796 kB\nPss_Anon:     99 kB\nPss:                 181 kB\n";
-    EXPECT_EQ(parse_kib_field(text, "Pss"), 181);
-    EXPECT_EQ(parse_kib_field(text, "Rss"), 1796);
-    EXPECT_EQ(parse_kib_field("VmRSS:\t  5120 kB\n", "VmRSS"), 5120);
-    EXPECT_FALSE(parse_kib_field(text, "VmRSS"));
+    EXPECT_EQ(parse_field(text, "Pss"), 181);
+    EXPECT_EQ(parse_field(text, "Rss"), 1796);
+    EXPECT_EQ(parse_field("VmRSS:\t  5120 kB\n", "VmRSS"), 5120);
+    EXPECT_FALSE(parse_field(text, "VmRSS"));
 }
 
 TEST(Procfs, HoldsListenerFindsThisProcessesListeningSocketOnly) {

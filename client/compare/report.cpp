@@ -2,9 +2,9 @@
 // columns of the side-by-side table (terminal and web page) and the charts
 // (each a .dat and a .gp file that gnuplot turns into an SVG, with a short
 // text: what to look for, and which claim of the classic texts it tests).
-#include "client/report.hpp"
+#include "client/compare/report.hpp"
 
-#include "client/server_process.hpp"
+#include "client/lib/server_process.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "client/check.hpp"
+#include "client/check/check.hpp"
 
 #include <fmt/format.h>
 

@@ -11,8 +11,8 @@
 // what it needs says so and is skipped, neither passed nor failed.
 #pragma once
 
-#include "client/check.hpp"
-#include "client/connection.hpp"
+#include "client/check/check.hpp"
+#include "client/lib/connection.hpp"
 #include "common/echo.hpp"
 #include "common/net.hpp"
 
@@ -37,8 +37,9 @@ struct HostileOptions {
     pid_t server_pid = 0;             // 0 = unknown: the /proc checks are skipped
     double idle_timeout = 0;          // the server's --idle-timeout in seconds; 0 = none
     std::size_t max_connections = 0;  // the server's --max-connections; 0 = unknown
-    // no-read-64mib: how much the server's anonymous memory (procfs.hpp,
-    // memory_kib: of it and its children) may grow while one client pushes 64 MiB and never reads.
+    // no-read-64mib: how much the server's memory (client/lib/procfs.hpp,
+    // memory_kib: of it and its children) may grow while one client pushes
+    // 64 MiB and never reads.
     // The default holds for every model of the suite; a caller that knows
     // the model states a tighter one (tests/integration/hostile_test.cpp).
     long memory_bound_kib = 16 << 10;

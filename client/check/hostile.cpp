@@ -1,6 +1,6 @@
-#include "client/hostile.hpp"
+#include "client/check/hostile.hpp"
 
-#include "client/procfs.hpp"
+#include "client/lib/procfs.hpp"
 #include "common/error.hpp"
 
 #include <fmt/format.h>
@@ -86,13 +86,6 @@ std::optional<std::string> served_again_error(const HostileOptions& opt) {
     return "no fresh client served within the timeout: " + last;
 }
 
-// A non-blocking connect, left in progress: many at once, no thread each.
-Fd start_connect(const Address& a) {
-    Fd fd(check_sys(socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), "socket"));
-    if (connect(fd.get(), a.sa(), a.len) < 0 && errno != EINPROGRESS) throw_sys("connect {}", a.to_string());
-    return fd;
-}
-
 std::vector<Fd> open_crowd(const Address& a, int n) {
     std::vector<Fd> crowd;
     crowd.reserve(static_cast<std::size_t>(n));
@@ -165,10 +158,10 @@ std::size_t write_until_stalled(int fd, std::size_t limit, Millis stall) {
 // while `meanwhile` runs (it must take about the window's length).
 template <typename F>
 double cpu_share_while(pid_t pid, F&& meanwhile) {
-    double c0 = tree_cpu_seconds(pid);
+    double c0 = tree_cpu_seconds(pid).value_or(0);
     auto t0 = Clock::now();
     meanwhile();
-    double c1 = tree_cpu_seconds(pid);
+    double c1 = tree_cpu_seconds(pid).value_or(0);
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     return std::max(0.0, c1 - c0) / std::max(secs, 0.001);
 }
@@ -588,7 +581,7 @@ HostileResult no_read_64mib(const HostileOptions& opt) {
                                                     : "; another client served meanwhile");
     if (!opt.server_pid) return pass(detail + "; memory not checked (pass --server-pid)");
     long growth = peak - before;
-    std::string figures = fmt::format("server memory (anonymous PSS, with children) grew {} KiB, bound {} KiB", growth,
+    std::string figures = fmt::format("server memory (procfs.hpp memory_kib, with children) grew {} KiB, bound {} KiB", growth,
                                       opt.memory_bound_kib);
     if (growth >= opt.memory_bound_kib) return fail(detail + "; " + figures);
     return pass(detail + "; " + figures);

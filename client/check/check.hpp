@@ -2,7 +2,7 @@
 // tests run against every server, case by case.
 #pragma once
 
-#include "client/connection.hpp"
+#include "client/lib/connection.hpp"
 #include "common/echo.hpp"
 #include "common/net.hpp"
 
