@@ -26,10 +26,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-HostileResult pass(std::string detail = {}) { return {Verdict::pass, std::move(detail)}; }
-HostileResult fail(std::string detail) { return {Verdict::fail, std::move(detail)}; }
-HostileResult skip(std::string detail) { return {Verdict::skip, std::move(detail)}; }
-
 // The CPU bound of the no-spin checks: a server that waits uses next to
 // nothing; one that retries a failing call in a loop uses a whole core.
 constexpr double max_cpu_share = 0.20;
@@ -288,7 +284,7 @@ void trickle(std::vector<Slow>& conns, const HostileOptions& opt, Millis drain, 
     }
 }
 
-HostileResult slowloris(const HostileOptions& opt) {
+CaseResult slowloris(const HostileOptions& opt) {
     const bool limited = opt.sequential || opt.pool;
     std::vector<Slow> conns(slow_connections);
     std::optional<Connection> active;
@@ -374,7 +370,7 @@ HostileResult slowloris(const HostileOptions& opt) {
 
 // ---------------------------------------------------------------------------
 
-HostileResult idle_timeout(const HostileOptions& opt) {
+CaseResult idle_timeout(const HostileOptions& opt) {
     if (opt.idle_timeout <= 0)
         return skip("needs the server's idle timeout: start it with --idle-timeout 1 and pass --idle-timeout 1");
     const auto t = std::chrono::duration_cast<Millis>(std::chrono::duration<double>(opt.idle_timeout));
@@ -411,7 +407,7 @@ HostileResult idle_timeout(const HostileOptions& opt) {
 
 // ---------------------------------------------------------------------------
 
-HostileResult max_connections_flood(const HostileOptions& opt) {
+CaseResult max_connections_flood(const HostileOptions& opt) {
     if (opt.max_connections == 0)
         return skip("needs the server's --max-connections: start it with --max-connections 50 and pass "
                     "--max-connections 50");
@@ -457,7 +453,7 @@ HostileResult max_connections_flood(const HostileOptions& opt) {
 
 // ---------------------------------------------------------------------------
 
-HostileResult rst_storm(const HostileOptions& opt) {
+CaseResult rst_storm(const HostileOptions& opt) {
     constexpr int storm = 200;
     const long fds_before = opt.server_pid ? tree_open_fds(opt.server_pid) : 0;
     auto active = Connection::open(opt.server);
@@ -505,7 +501,7 @@ HostileResult rst_storm(const HostileOptions& opt) {
 
 // ---------------------------------------------------------------------------
 
-HostileResult half_close_no_read(const HostileOptions& opt) {
+CaseResult half_close_no_read(const HostileOptions& opt) {
     // As much as the kernel takes: until the server's output to us, our
     // receive buffer and both send buffers are full and it stops reading us.
     // (1 MiB alone fits in loopback's buffers: the server would echo it all,
@@ -552,7 +548,7 @@ HostileResult half_close_no_read(const HostileOptions& opt) {
 // no-read-64mib: the memory a client that never reads can cost a server.
 
 constexpr std::size_t no_read_bytes = std::size_t{64} << 20;
-HostileResult no_read_64mib(const HostileOptions& opt) {
+CaseResult no_read_64mib(const HostileOptions& opt) {
     std::optional<Connection> active;
     if (!opt.sequential) {
         active.emplace(Connection::open(opt.server));
@@ -589,7 +585,7 @@ HostileResult no_read_64mib(const HostileOptions& opt) {
 
 // ---------------------------------------------------------------------------
 
-HostileResult emfile_storm(const HostileOptions& opt) {
+CaseResult emfile_storm(const HostileOptions& opt) {
     if (!opt.server_pid) return skip("needs the server's pid to lower its RLIMIT_NOFILE: pass --server-pid PID");
     constexpr int storm = 200;
     auto active = Connection::open(opt.server);
@@ -635,8 +631,8 @@ HostileResult emfile_storm(const HostileOptions& opt) {
 
 // ---------------------------------------------------------------------------
 
-HostileResult all_bytes(const HostileOptions& opt) {
-    if (auto r = run_case("all-bytes", opt.check()); !r.passed) return fail("in one send: " + r.detail);
+CaseResult all_bytes(const HostileOptions& opt) {
+    if (auto r = run_case("all-bytes", opt.check()); !r.passed()) return fail("in one send: " + r.detail);
     // The same 64 KiB again, in irregular fragments: the bytes must not care
     // where the writes were cut.
     std::string input;
@@ -712,7 +708,7 @@ private:
 constexpr auto flood_window = std::chrono::seconds(3);
 constexpr Millis flood_bound{1000};  // per round trip; served fairly, they take milliseconds
 
-HostileResult flood(const HostileOptions& opt) {
+CaseResult flood(const HostileOptions& opt) {
     auto hog = Connection::open(opt.server);
     std::optional<Flood> flood;
     flood.emplace(hog.fd());
@@ -771,34 +767,12 @@ const std::vector<HostileCase> cases = {
 
 const std::vector<HostileCase>& hostile_cases() { return cases; }
 
-HostileResult run_hostile_case(const std::string& name, const HostileOptions& opt) {
-    for (const auto& c : cases) {
-        if (c.name != name) continue;
-        try {
-            return c.run(opt);
-        } catch (const std::exception& e) {
-            return fail(e.what());
-        }
-    }
-    throw std::invalid_argument("no hostile case named " + name);
+CaseResult run_hostile_case(const std::string& name, const HostileOptions& opt) {
+    return run_named_case("hostile", cases, name, opt);
 }
 
 int run_hostile(const HostileOptions& opt, std::ostream& out, const std::vector<std::string>& only) {
-    int counts[3] = {0, 0, 0};
-    static constexpr const char* words[] = {"PASS", "FAIL", "SKIP"};
-    for (const auto& c : cases) {
-        if (!only.empty() && std::find(only.begin(), only.end(), c.name) == only.end()) continue;
-        auto t0 = Clock::now();
-        HostileResult r = run_hostile_case(c.name, opt);
-        double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-        auto v = static_cast<int>(r.verdict);
-        out << fmt::format("{} {:<22} {:6.2f}s  {}{}\n", words[v], c.name, secs, c.description,
-                           r.detail.empty() ? "" : " — " + r.detail);
-        out.flush();
-        ++counts[v];
-    }
-    out << fmt::format("hostile: {} passed, {} failed, {} skipped\n", counts[0], counts[1], counts[2]);
-    return counts[1];
+    return run_cases("hostile", cases, opt, out, only);
 }
 
 }  // namespace iom::client

@@ -18,7 +18,6 @@
 
 #include <sys/types.h>
 
-#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -48,26 +47,14 @@ struct HostileOptions {
     CheckOptions check() const { return {server, echo, sequential, timeout}; }
 };
 
-enum class Verdict { pass, fail, skip };
-
-struct HostileResult {
-    Verdict verdict = Verdict::fail;
-    std::string detail;  // why it failed or was skipped, or the figures and bound worth showing
-};
-
-struct HostileCase {
-    std::string name;                      // stable, used by tests: "slowloris", "emfile-storm", ...
-    std::string description;               // one line for humans
-    std::vector<std::string> server_args;  // start the server with these for the case to mean something
-    std::function<HostileResult(const HostileOptions&)> run;
-};
+using HostileCase = Case<HostileOptions>;  // client/lib/cases.hpp: the runner both suites share
 
 // Every case, in the order `ioclient check --hostile` runs them.
 const std::vector<HostileCase>& hostile_cases();
 
 // Run one case by name (an exception is a failure); throws
 // std::invalid_argument for an unknown name.
-HostileResult run_hostile_case(const std::string& name, const HostileOptions& opt);
+CaseResult run_hostile_case(const std::string& name, const HostileOptions& opt);
 
 // Run every case (or only those named in `only`), one line each and a
 // summary, "hostile: N passed, N failed, N skipped". Returns the number of failures.

@@ -198,8 +198,8 @@ void run_conformance(const Settings&, const ServerSpec& spec, Run& run) {
     std::string failures;
     for (const auto& c : check_cases()) {
         CaseResult r = run_case(c.name, opt);
-        (r.passed ? passed : failed)++;
-        if (!r.passed) failures += (failures.empty() ? "" : ", ") + c.name + " (" + r.detail + ")";
+        (r.passed() ? passed : failed)++;
+        if (!r.passed()) failures += (failures.empty() ? "" : ", ") + c.name + " (" + r.detail + ")";
     }
     stop(srv, run);
     run.values = {{"passed", passed}, {"failed", failed}};

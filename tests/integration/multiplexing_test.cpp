@@ -232,7 +232,7 @@ TEST(Epoll, LevelTriggeredPassesEveryConformanceCase) {
         client::CheckOptions opt;
         opt.server = server.address();
         auto r = client::run_case(c.name, opt);
-        EXPECT_TRUE(r.passed) << c.name << ": " << r.detail;
+        EXPECT_TRUE(r.passed()) << c.name << ": " << r.detail;
         EXPECT_EQ(server.stop(), 0) << c.name << server.stderr_text();
     }
 }
