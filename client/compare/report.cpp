@@ -5,6 +5,7 @@
 #include "client/compare/report.hpp"
 
 #include "client/lib/server_process.hpp"
+#include "common/json.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -295,23 +296,17 @@ std::string find_in_path(const std::string& program) {
 
 // --- text formats ---------------------------------------------------------------
 
-std::string escape(const std::string& s, bool html) {
+std::string html_escape(const std::string& s) {
     std::string out;
     for (char ch : s) {
-        if (html && ch == '<') out += "&lt;";
-        else if (html && ch == '>') out += "&gt;";
-        else if (html && ch == '&') out += "&amp;";
-        else if (ch == '"') out += html ? "&quot;" : "\\\"";
-        else if (!html && ch == '\\') out += "\\\\";
-        else if (!html && static_cast<unsigned char>(ch) < 0x20) out += fmt::format("\\u{:04x}", int(ch));
+        if (ch == '<') out += "&lt;";
+        else if (ch == '>') out += "&gt;";
+        else if (ch == '&') out += "&amp;";
+        else if (ch == '"') out += "&quot;";
         else out += ch;
     }
     return out;
 }
-
-std::string json_string(const std::string& s) { return "\"" + escape(s, false) + "\""; }
-std::string json_or_null(const std::string& s) { return s.empty() ? "null" : json_string(s); }
-std::string json_number(double v) { return std::isfinite(v) ? fmt::format("{}", v) : "null"; }
 
 std::string csv_field(const std::string& s) {
     if (s.find_first_of(",\"\n") == std::string::npos) return s;
@@ -342,25 +337,25 @@ dt { font-weight: bold; float: left; clear: left; width: 7em; } dd { margin-left
 )";
     h += fmt::format("<p>Measured by <code>{}</code> on {} ({} CPUs, kernel {}), {}. {} run: {} s per measured "
                      "run after {} s of warm-up; a fresh server process for every run.</p>\n",
-                     escape(r.command_line, true), escape(r.cpu_model, true), r.nproc, escape(r.kernel, true),
+                     html_escape(r.command_line), html_escape(r.cpu_model), r.nproc, html_escape(r.kernel),
                      r.date, r.settings.quick ? "Quick" : "Full", r.settings.duration, r.settings.warmup);
     h += "<h2>The table</h2>\n<table id=\"results\">\n<tr><th>server</th>";
     for (const auto& c : columns)
-        if (column_used(r, c)) h += fmt::format("<th title=\"{}\">{}</th>", escape(c.meaning, true), c.header);
+        if (column_used(r, c)) h += fmt::format("<th title=\"{}\">{}</th>", html_escape(c.meaning), c.header);
     h += "</tr>\n";
     for (const auto& s : r.servers) {
         h += "<tr><td>" + s.name + "</td>";
         for (const auto& c : columns) {
             if (!column_used(r, c)) continue;
             std::string why, v = cell(s, c, &why);
-            h += fmt::format("<td{}>{}</td>", why.empty() ? "" : " class=\"skip\" title=\"" + escape(why, true) + "\"",
-                             escape(v, true));
+            h += fmt::format("<td{}>{}</td>", why.empty() ? "" : " class=\"skip\" title=\"" + html_escape(why) + "\"",
+                             html_escape(v));
         }
         h += "</tr>\n";
     }
     h += "</table>\n<dl>\n";
     for (const auto& c : columns)
-        if (column_used(r, c)) h += fmt::format("<dt>{}</dt><dd>{}</dd>\n", c.header, escape(c.meaning, true));
+        if (column_used(r, c)) h += fmt::format("<dt>{}</dt><dd>{}</dd>\n", c.header, html_escape(c.meaning));
     h += "</dl>\n<h2>The charts</h2>\n";
     for (const auto& [c, ok] : drawn) {
         h += fmt::format("<section>\n<h3>{}</h3>\n", c->title);
@@ -370,9 +365,9 @@ dt { font-weight: bold; float: left; clear: left; width: 7em; } dd { margin-left
         h += fmt::format("<p>{}</p>\n</section>\n", c->text);
     }
     h += "<h2>Skipped, and why</h2>\n<ul>\n";
-    for (const auto& line : skip_lines(r)) h += "<li>" + escape(line, true) + "</li>\n";
+    for (const auto& line : skip_lines(r)) h += "<li>" + html_escape(line) + "</li>\n";
     h += "</ul>\n<h2>Notes</h2>\n<ul>\n";
-    for (const auto& line : note_lines(r)) h += "<li>" + escape(line, true) + "</li>\n";
+    for (const auto& line : note_lines(r)) h += "<li>" + html_escape(line) + "</li>\n";
     h += R"(</ul>
 <p>Everything measured: <a href="results.json">results.json</a>, <a href="results.csv">results.csv</a>.
 Each chart's data and gnuplot script are here too: <code>gnuplot NAME.gp</code> redraws NAME.svg.</p>
@@ -418,34 +413,36 @@ void print_table(const CompareResult& r, std::FILE* out) {
 }
 
 std::string to_json(const CompareResult& r) {
-    std::string j = fmt::format(
-        "{{\n\"tool\": \"ioclient compare\",\n\"command\": {},\n\"machine\": {{\"kernel\": {}, \"nproc\": {}, "
-        "\"cpu_model\": {}, \"date\": {}}},\n\"settings\": {{\"quick\": {}, \"duration_s\": {}, \"warmup_s\": {}, "
-        "\"cpu_window_s\": {}}},\n\"scenarios\": [",
-        json_string(r.command_line), json_string(r.kernel), r.nproc, json_string(r.cpu_model), json_string(r.date),
-        r.settings.quick, r.settings.duration, r.settings.warmup, r.settings.cpu_window);
-    std::vector<std::string> items;
-    for (const auto& sc : r.scenarios)
-        items.push_back(fmt::format("{{\"key\": {}, \"title\": {}}}", json_string(sc.key), json_string(sc.title)));
-    j += join(items, ", ") + "],\n\"servers\": [\n";
-    std::vector<std::string> servers;
+    auto or_null = [](const std::string& text) { return text.empty() ? Json() : Json(text); };
+    Json j = {{"tool", "ioclient compare"},
+              {"command", r.command_line},
+              {"machine", Json{{"kernel", r.kernel}, {"nproc", r.nproc}, {"cpu_model", r.cpu_model}, {"date", r.date}}},
+              {"settings", Json{{"quick", r.settings.quick},
+                                {"duration_s", r.settings.duration},
+                                {"warmup_s", r.settings.warmup},
+                                {"cpu_window_s", r.settings.cpu_window}}},
+              {"scenarios", Json::array()},
+              {"servers", Json::array()}};
+    for (const auto& sc : r.scenarios) j["scenarios"].push_back(Json{{"key", sc.key}, {"title", sc.title}});
     for (const auto& s : r.servers) {
-        std::vector<std::string> traits, runs;
-        for (const auto& t : s.traits) traits.push_back(json_string(t));
+        Json runs = Json::array();
         for (const auto& run : s.runs) {
-            std::vector<std::string> values;
-            for (const auto& [k, v] : run.values) values.push_back(json_string(k) + ": " + json_number(v));
-            runs.push_back(fmt::format(
-                "  {{\"scenario\": {}, \"load\": {{\"label\": {}, \"connections\": {}, \"size\": {}, \"idle\": {}, "
-                "\"work_us\": {}}}, \"skipped\": {}, \"error\": {}, \"note\": {}, \"values\": {{{}}}}}",
-                json_string(run.scenario), json_string(run.load.label()), run.load.connections, run.load.size,
-                run.load.idle, run.load.work_us, json_or_null(run.skipped), json_or_null(run.error),
-                json_or_null(run.note), join(values, ", ")));
+            Json values = Json::object();
+            for (const auto& [k, v] : run.values) values[k] = v;  // NaN (not measured) is written as null
+            runs.push_back(Json{{"scenario", run.scenario},
+                                {"load", Json{{"label", run.load.label()},
+                                              {"connections", run.load.connections},
+                                              {"size", run.load.size},
+                                              {"idle", run.load.idle},
+                                              {"work_us", run.load.work_us}}},
+                                {"skipped", or_null(run.skipped)},
+                                {"error", or_null(run.error)},
+                                {"note", or_null(run.note)},
+                                {"values", values}});
         }
-        servers.push_back(fmt::format("{{\"name\": {}, \"traits\": [{}], \"runs\": [\n{}]}}", json_string(s.name),
-                                      join(traits, ", "), join(runs, ",\n")));
+        j["servers"].push_back(Json{{"name", s.name}, {"traits", s.traits}, {"runs", runs}});
     }
-    return j + join(servers, ",\n") + "\n]\n}\n";
+    return json_document(j);
 }
 
 std::string to_csv(const CompareResult& r) {
