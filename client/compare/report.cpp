@@ -2,8 +2,10 @@
 // columns of the side-by-side table (terminal and web page) and the charts
 // (each a .dat and a .gp file that gnuplot turns into an SVG, with a short
 // text: what to look for, and which claim of the classic texts it tests).
+// The web page's HTML, style and script are client/compare/page.html.
 #include "client/compare/report.hpp"
 
+#include "client/compare/page.hpp"
 #include "client/lib/server_process.hpp"
 #include "common/json.hpp"
 
@@ -321,68 +323,67 @@ std::string join(const std::vector<std::string>& v, const std::string& sep) {
     return s;
 }
 
+// The page template (client/compare/page.html) with each {{name}} replaced
+// by its text. A placeholder alone on its line stands for whole lines: its
+// text ends with a newline, and with none the line disappears.
+std::string fill(std::string_view page, const std::vector<std::pair<std::string, std::string>>& parts) {
+    std::string out(page);
+    for (const auto& [name, text] : parts) {
+        const std::string key = "{{" + name + "}}";
+        auto at = out.find(key);
+        if (at == std::string::npos) throw std::logic_error("page.html has no " + key);
+        std::size_t len = key.size();
+        bool own_line = (at == 0 || out[at - 1] == '\n') && at + len < out.size() && out[at + len] == '\n';
+        if (own_line && (text.empty() || text.back() == '\n')) ++len;
+        out.replace(at, len, text);
+    }
+    return out;
+}
+
 std::string html_page(const CompareResult& r, const std::vector<std::pair<const Chart*, bool>>& drawn) {
-    std::string h = R"(<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>iomodels: every server side by side</title>
-<style>
-body { font-family: sans-serif; max-width: 1100px; margin: 1em auto; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; font-size: 0.95em; } th { background: #eee; } td.skip { color: #999; }
-th, td { border: 1px solid #bbb; padding: 3px 7px; text-align: right; }
-th:first-child, td:first-child { text-align: left; } code { background: #f4f4f4; }
-img { width: 100%; max-width: 960px; border: 1px solid #ddd; }
-dt { font-weight: bold; float: left; clear: left; width: 7em; } dd { margin-left: 8em; }
-</style></head>
-<body>
-<h1>Every I/O model side by side</h1>
-)";
-    h += fmt::format("<p>Measured by <code>{}</code> on {} ({} CPUs, kernel {}), {}. {} run: {} s per measured "
-                     "run after {} s of warm-up; a fresh server process for every run.</p>\n",
-                     html_escape(r.command_line), html_escape(r.cpu_model), r.nproc, html_escape(r.kernel),
-                     r.date, r.settings.quick ? "Quick" : "Full", r.settings.duration, r.settings.warmup);
-    h += "<h2>The table</h2>\n<table id=\"results\">\n<tr><th>server</th>";
+    std::string rows = "<tr><th>server</th>";
     for (const auto& c : columns)
-        if (column_used(r, c)) h += fmt::format("<th title=\"{}\">{}</th>", html_escape(c.meaning), c.header);
-    h += "</tr>\n";
+        if (column_used(r, c)) rows += fmt::format("<th title=\"{}\">{}</th>", html_escape(c.meaning), c.header);
+    rows += "</tr>\n";
     for (const auto& s : r.servers) {
-        h += "<tr><td>" + s.name + "</td>";
+        rows += "<tr><td>" + s.name + "</td>";
         for (const auto& c : columns) {
             if (!column_used(r, c)) continue;
             std::string why, v = cell(s, c, &why);
-            h += fmt::format("<td{}>{}</td>", why.empty() ? "" : " class=\"skip\" title=\"" + html_escape(why) + "\"",
-                             html_escape(v));
+            rows += fmt::format("<td{}>{}</td>", why.empty() ? "" : " class=\"skip\" title=\"" + html_escape(why) + "\"",
+                                html_escape(v));
         }
-        h += "</tr>\n";
+        rows += "</tr>\n";
     }
-    h += "</table>\n<dl>\n";
+    std::string legend;
     for (const auto& c : columns)
-        if (column_used(r, c)) h += fmt::format("<dt>{}</dt><dd>{}</dd>\n", c.header, html_escape(c.meaning));
-    h += "</dl>\n<h2>The charts</h2>\n";
+        if (column_used(r, c)) legend += fmt::format("<dt>{}</dt><dd>{}</dd>\n", c.header, html_escape(c.meaning));
+    std::string sections;
     for (const auto& [c, ok] : drawn) {
-        h += fmt::format("<section>\n<h3>{}</h3>\n", c->title);
-        h += ok ? fmt::format("<img src=\"{}.svg\" alt=\"{}\">\n", c->name, c->title)
-                : "<p><em>Not drawn: gnuplot is missing or failed (see what ioclient printed; "
-                  "scripts/install-deps.sh installs gnuplot-nox).</em></p>\n";
-        h += fmt::format("<p>{}</p>\n</section>\n", c->text);
+        sections += fmt::format("<section>\n<h3>{}</h3>\n", c->title);
+        sections += ok ? fmt::format("<img src=\"{}.svg\" alt=\"{}\">\n", c->name, c->title)
+                       : "<p><em>Not drawn: gnuplot is missing or failed (see what ioclient printed; "
+                         "scripts/install-deps.sh installs gnuplot-nox).</em></p>\n";
+        sections += fmt::format("<p>{}</p>\n</section>\n", c->text);
     }
-    h += "<h2>Skipped, and why</h2>\n<ul>\n";
-    for (const auto& line : skip_lines(r)) h += "<li>" + html_escape(line) + "</li>\n";
-    h += "</ul>\n<h2>Notes</h2>\n<ul>\n";
-    for (const auto& line : note_lines(r)) h += "<li>" + html_escape(line) + "</li>\n";
-    h += R"(</ul>
-<p>Everything measured: <a href="results.json">results.json</a>, <a href="results.csv">results.csv</a>.
-Each chart's data and gnuplot script are here too: <code>gnuplot NAME.gp</code> redraws NAME.svg.</p>
-<script>
-// For headless checks: the body's data-ok becomes 1 once every chart has loaded.
-window.addEventListener("load", function () {
-  var ok = Array.prototype.every.call(document.images, function (img) {
-    return img.complete && img.naturalWidth > 0;
-  });
-  document.body.dataset.ok = ok ? "1" : "0";
-});
-</script>
-</body></html>
-)";
-    return h;
+    auto items = [](const std::vector<std::string>& lines) {
+        std::string li;
+        for (const auto& line : lines) li += "<li>" + html_escape(line) + "</li>\n";
+        return li;
+    };
+    return fill(kPageTemplate, {{"command", html_escape(r.command_line)},
+                                {"cpu_model", html_escape(r.cpu_model)},
+                                {"nproc", std::to_string(r.nproc)},
+                                {"kernel", html_escape(r.kernel)},
+                                {"date", html_escape(r.date)},
+                                {"mode", r.settings.quick ? "Quick" : "Full"},
+                                {"duration", fmt::format("{}", r.settings.duration)},
+                                {"warmup", fmt::format("{}", r.settings.warmup)},
+                                {"table_rows", rows},
+                                {"legend", legend},
+                                {"charts", sections},
+                                {"skipped", items(skip_lines(r))},
+                                {"notes", items(note_lines(r))}});
 }
 
 void write_file(const fs::path& path, const std::string& text) {
