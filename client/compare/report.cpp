@@ -59,7 +59,7 @@ const Column columns[] = {
      "idle", "50c 64B +1000 idle", "fds_per_wait", 0, true},
     {"idle CPU%", "100 idle connections, no traffic: server CPU, percent of one core", "idle_cpu", "100 idle",
      "cpu_percent", 1, true},
-    {"KiB/conn", "memory (Pss of the server and its children) added per idle connection, at 1,000", "memory",
+    {"KiB/conn", "memory (anonymous Pss of the server and its children) added per idle connection, at 1,000", "memory",
      "1000 idle", "kib_per_conn", 1, true},
     {"thr/conn", "threads (or processes) added per idle connection, at 1,000", "memory", "1000 idle",
      "threads_per_conn", 2, true},
@@ -176,11 +176,14 @@ const Chart charts[] = {
      "The claim: <em>busy polling wastes CPU</em>. Confirmed if nio_server, asking every socket again and again, "
      "uses about a whole core while nothing happens, and every model that sleeps in the kernel (recv, select, "
      "poll, epoll, io_uring, a signal) uses close to none."},
-    {"memory", "Memory per connection (1,000 idle)", "KiB per connection (Pss)", "memory", "kib_per_conn", 0, false,
-     "Pss of the server and its children per idle connection: a page shared by k processes counts 1/k, so a "
-     "forking server's shared code is not counted per child; socket buffers are kernel memory, not in it. The "
-     "claim: <em>a thread per connection costs memory</em> (a stack each), a process more. Confirmed if "
-     "bio_threads_server and bio_fork_server sit well above the event loops (a struct and buffers each)."},
+    {"memory", "Memory per connection (1,000 idle)", "KiB per connection (anonymous Pss)", "memory", "kib_per_conn",
+     0, false,
+     "The anonymous memory the server and its children allocated (Pss_Anon: heap, stacks, buffers), per idle "
+     "connection. A page a forked child still shares with its parent counts 1/k in each of the k processes "
+     "sharing it, so it counts once; code and libraries, which the server did not allocate, are not in it, nor "
+     "are socket buffers (kernel memory). The claim: <em>a thread per connection costs memory</em> (a stack "
+     "each), a process more. Confirmed if bio_threads_server and bio_fork_server sit well above the event "
+     "loops (a struct and buffers each)."},
     {"syscalls", "System calls per echoed message (one client)", "system calls per message (log)", "syscalls",
      "syscalls_per_msg", 0, true,
      "Counted accept, recv, send and wait calls (io_uring: io_uring_enter only) per message echoed. Blocking "
@@ -350,8 +353,8 @@ std::string html_page(const CompareResult& r, const std::vector<std::pair<const 
         for (const auto& c : columns) {
             if (!column_used(r, c)) continue;
             std::string why, v = cell(s, c, &why);
-            rows += fmt::format("<td{}>{}</td>", why.empty() ? "" : " class=\"skip\" title=\"" + html_escape(why) + "\"",
-                                html_escape(v));
+            std::string skip = why.empty() ? "" : " class=\"skip\" title=\"" + html_escape(why) + "\"";
+            rows += fmt::format("<td{}>{}</td>", skip, html_escape(v));
         }
         rows += "</tr>\n";
     }
