@@ -1,6 +1,7 @@
-// Setting up io_uring, once, for both io_uring servers: the ring itself, and
-// for uring_server which multishot operations this kernel has (the probe)
-// and the provided-buffer ring.
+// Setting up io_uring, once, for both io_uring servers: the ring itself, a
+// free SQE even when the submission ring is full, and for uring_server which
+// multishot operations this kernel has (the probe) and the provided-buffer
+// ring.
 //
 // A provided-buffer ring: buffers lent to the kernel, which picks one only
 // when data arrives for a recv that named the group instead of a buffer
@@ -15,11 +16,14 @@
 // of them in one store.
 #pragma once
 
+#include "common/counters.hpp"
 #include "common/error.hpp"
+#include "common/trace.hpp"
 
 #include <liburing.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <memory>
@@ -39,6 +43,19 @@ inline io_uring_params init_ring(io_uring& ring, unsigned entries) {
         throw_errno(-rc, "io_uring is unavailable here (io_uring_queue_init; kernel too old, "
                          "sysctl kernel.io_uring_disabled, or a seccomp filter)");
     return p;
+}
+
+// A free SQE. The submission ring is full: hand what is queued to the kernel
+// (counted as an io_uring_enter), then retry. Its user_data is the caller's.
+inline io_uring_sqe* get_sqe(io_uring& ring, Counters& k) {
+    io_uring_sqe* s;
+    while (!(s = io_uring_get_sqe(&ring))) {
+        trace("submission ring full: io_uring_enter to submit {} SQEs", io_uring_sq_ready(&ring));
+        int n = io_uring_submit(&ring);  // something is queued: this enters the kernel
+        ++k.wait_calls;
+        k.sqes += static_cast<unsigned>(std::max(n, 0));
+    }
+    return s;
 }
 
 // The probe lists opcodes. Multishot has no bit of its own, but each came

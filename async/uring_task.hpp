@@ -105,15 +105,9 @@ public:
         io_uring_prep_cancel64(sqe(), 0, IORING_ASYNC_CANCEL_ANY);  // its own CQE (user_data 0) wakes no one
     }
 
-    // A free SQE, user_data 0. The ring is full: submit what is queued, retry.
+    // A free SQE, user_data 0 (a full ring is submitted first: uring_setup.hpp).
     io_uring_sqe* sqe() {
-        io_uring_sqe* s;
-        while (!(s = io_uring_get_sqe(&ring_))) {
-            trace("submission ring full: io_uring_enter to submit {} SQEs", io_uring_sq_ready(&ring_));
-            int n = io_uring_submit(&ring_);  // something is queued: this enters the kernel
-            ++k_.wait_calls;
-            k_.sqes += static_cast<unsigned>(std::max(n, 0));
-        }
+        io_uring_sqe* s = get_sqe(ring_, k_);
         io_uring_sqe_set_data64(s, 0);
         return s;
     }

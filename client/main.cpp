@@ -6,13 +6,13 @@
 //   ioclient bench --port 9023 ...      ping-pong load, verified, with latency percentiles
 //   ioclient compare --quick --report DIR   every server, the same scenarios, side by side
 //   ioclient soak --duration 600        every server at once, mixed load, descriptors and RSS flat
-#include "client/bench.hpp"
-#include "client/check.hpp"
-#include "client/compare.hpp"
-#include "client/connection.hpp"
-#include "client/hostile.hpp"
-#include "client/procfs.hpp"
-#include "client/soak.hpp"
+#include "client/bench/bench.hpp"
+#include "client/check/check.hpp"
+#include "client/compare/compare.hpp"
+#include "client/lib/connection.hpp"
+#include "client/check/hostile.hpp"
+#include "client/lib/procfs.hpp"
+#include "client/soak/soak.hpp"
 #include "common/server.hpp"
 
 #include <fmt/format.h>
@@ -88,10 +88,7 @@ int check(const Target& t, int sequential_choice, const HostileChoice& hostile) 
         opt.sequential = sequential_choice == 1;
     }
     if (!hostile.on) return run_check(opt, std::cout) == 0 ? 0 : 1;
-    HostileOptions h;
-    h.server = opt.server;
-    h.echo = opt.echo;
-    h.sequential = opt.sequential;
+    HostileOptions h{opt};
     h.pool = hostile.pool;
     h.server_pid = hostile.server_pid;
     h.idle_timeout = hostile.idle_timeout;

@@ -3,8 +3,8 @@
 // wrong connection), an exhausted buffer ring, multishot versus single-shot
 // SQEs, 5,000 idle connections, a client that never reads, EMFILE without a
 // spin, and io_uring being unavailable (a seccomp filter in the child).
-#include "client/connection.hpp"
-#include "server_process.hpp"
+#include "client/lib/connection.hpp"
+#include "built_servers.hpp"
 
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -348,7 +348,7 @@ TEST_P(NoRead, SixteenMiBUnreadCannotGrowTheServerAndOthersAreServed) {
     ServerProcess server(server_named(GetParam().server), with(GetParam(), ring_args));
     auto other = Connection::open(server.address());
     ASSERT_TRUE(echoes(other, "warm up"));
-    long rss0 = server.rss_kib();
+    long memory0 = server.memory_kib();
 
     auto hog = Connection::open(server.address());
     const std::string chunk(64 << 10, 'a');
@@ -371,7 +371,7 @@ TEST_P(NoRead, SixteenMiBUnreadCannotGrowTheServerAndOthersAreServed) {
         last = outq;
         std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a window to observe, not a sync
     }
-    long growth = server.rss_kib() - rss0;
+    long growth = server.memory_kib() - memory0;
     const long bound = 8 * 1024 + (ring ? 64 * 16 : 0);
     std::printf("%s: the hog sent %zu bytes unread; the server grew %ld KiB (bound %ld)\n",
                 GetParam().label.c_str(), sent, growth, bound);

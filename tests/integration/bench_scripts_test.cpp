@@ -3,7 +3,7 @@
 // that it starts both servers, loads both at once and reports the ratio; and
 // that it refuses what it cannot run. What it measures is not tested here:
 // timing belongs in benchmarks.
-#include "server_process.hpp"
+#include "built_servers.hpp"
 
 #include <gtest/gtest.h>
 

@@ -9,8 +9,8 @@
 // (bio_server's lesson, the second client waiting, is the conformance suite's
 // sequential idle-client case.) Concurrency itself, SIGPIPE and short writes
 // are covered for every server by conformance_test.cpp and contract_test.cpp.
-#include "client/connection.hpp"
-#include "server_process.hpp"
+#include "client/lib/connection.hpp"
+#include "built_servers.hpp"
 
 #include <dirent.h>
 #include <signal.h>

@@ -1,8 +1,8 @@
 // Every server of the build passes every case of `ioclient check`: one test
 // per (server, case), each against a fresh server process that must then
 // stop cleanly on SIGTERM with exit 0.
-#include "client/check.hpp"
-#include "server_process.hpp"
+#include "client/check/check.hpp"
+#include "built_servers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -28,7 +28,7 @@ TEST_P(Conformance, Case) {
     opt.server = server.address();
     opt.sequential = spec.has("sequential");
     auto result = client::run_case(name, opt);
-    EXPECT_TRUE(result.passed) << name << ": " << result.detail << "\nserver stderr:\n" << server.stderr_text();
+    EXPECT_TRUE(result.passed()) << name << ": " << result.detail << "\nserver stderr:\n" << server.stderr_text();
     EXPECT_EQ(server.stop(), 0) << server.stderr_text();
 }
 
@@ -59,7 +59,7 @@ TEST(ConformancePlain, EveryServerEchoesPlainBytes) {
         opt.sequential = spec.has("sequential");
         for (const char* name : {"one-echo", "all-bytes", "half-close"}) {
             auto r = client::run_case(name, opt);
-            EXPECT_TRUE(r.passed) << spec.name << " " << name << ": " << r.detail;
+            EXPECT_TRUE(r.passed()) << spec.name << " " << name << ": " << r.detail;
         }
         EXPECT_EQ(server.stop(), 0) << spec.name;
     }

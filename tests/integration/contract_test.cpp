@@ -3,9 +3,9 @@
 // with a client connected, blocked mid-call), one-line errors for a port in
 // use and for a bad option, SIGPIPE never fatal, and which servers serve
 // one client at a time.
-#include "client/check.hpp"
+#include "client/check/check.hpp"
 #include "common/net.hpp"
-#include "server_process.hpp"
+#include "built_servers.hpp"
 
 #include <gtest/gtest.h>
 

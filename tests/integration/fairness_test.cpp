@@ -8,8 +8,8 @@
 //
 // Here: the edge-triggered servers must then come back by themselves to the
 // input a turn left, for nobody will announce it again.
-#include "client/connection.hpp"
-#include "server_process.hpp"
+#include "client/lib/connection.hpp"
+#include "built_servers.hpp"
 
 #include <gtest/gtest.h>
 

@@ -3,8 +3,8 @@
 // options the case needs (its server_args), watched through its pid. The
 // server must pass, then stop cleanly with exit 0, and its counters must
 // show what the case did to it.
-#include "client/hostile.hpp"
-#include "server_process.hpp"
+#include "client/check/hostile.hpp"
+#include "built_servers.hpp"
 
 #include <gtest/gtest.h>
 

@@ -4,8 +4,8 @@
 // idleness. Each test starts its own server and uses one client at a time
 // (plus, where the model serves several, a second one), so the sequential
 // bio_server is tested the same way.
-#include "client/connection.hpp"
-#include "server_process.hpp"
+#include "client/lib/connection.hpp"
+#include "built_servers.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // and against an echo server nobody here wrote (socat), and check failing
 // when the server is wrong.
 #include "common/net.hpp"
-#include "server_process.hpp"
+#include "built_servers.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,9 +2,9 @@
 // binary: select's FD_SETSIZE limit, what 5,000 idle clients cost poll and
 // epoll per wait, the edge-triggered read-once stall, EMFILE without a spin,
 // a client that never reads, and level-triggered epoll's conformance.
-#include "client/check.hpp"
-#include "client/connection.hpp"
-#include "server_process.hpp"
+#include "client/check/check.hpp"
+#include "client/lib/connection.hpp"
+#include "built_servers.hpp"
 
 #include <poll.h>
 #include <linux/sockios.h>
@@ -232,7 +232,7 @@ TEST(Epoll, LevelTriggeredPassesEveryConformanceCase) {
         client::CheckOptions opt;
         opt.server = server.address();
         auto r = client::run_case(c.name, opt);
-        EXPECT_TRUE(r.passed) << c.name << ": " << r.detail;
+        EXPECT_TRUE(r.passed()) << c.name << ": " << r.detail;
         EXPECT_EQ(server.stop(), 0) << c.name << server.stderr_text();
     }
 }
@@ -288,7 +288,7 @@ TEST_P(Mux, ClientThatNeverReadsCannotGrowTheServerNorSpinIt) {
     ServerProcess server(server_named(GetParam().server), {.args = GetParam().args});
     auto other = Connection::open(server.address());
     ASSERT_TRUE(echoes(other, "warm up"));
-    long rss0 = server.rss_kib();
+    long memory0 = server.memory_kib();
 
     // Write up to 16 MiB and read nothing, for at most a few seconds: the
     // server must stop reading once its bounded output is full (backpressure).
@@ -323,7 +323,7 @@ TEST_P(Mux, ClientThatNeverReadsCannotGrowTheServerNorSpinIt) {
         last = unacked;
         std::this_thread::sleep_for(Millis(500));
     }
-    long growth = server.rss_kib() - rss0;
+    long growth = server.memory_kib() - memory0;
     EXPECT_LT(growth, 8 * 1024) << "KiB grown after the hog sent " << sent << " bytes";
     // While the hog is stuck, a server still asking to read it (or to write
     // to its full socket) would be told "ready" on every wait: a spin.

@@ -7,8 +7,8 @@
 // survive an EMFILE storm without leaving a queued client hanging, and refuse
 // clients beyond --max-connections.
 // (The conformance cases run against both automatically.)
-#include "client/connection.hpp"
-#include "server_process.hpp"
+#include "client/lib/connection.hpp"
+#include "built_servers.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -211,7 +211,7 @@ TEST_P(NonBlocking, NeverReadingClientCannotGrowMemory) {
         auto warm = Connection::open(server.address());
         expect_echo(warm, client::random_bytes(65536, 1), "warm-up client");
     }
-    long before = server.rss_kib();
+    long before = server.memory_kib();
 
     auto hog = Connection::open(server.address());
     constexpr std::size_t total = 64 << 20;  // far more than every socket buffer on the path
@@ -221,8 +221,8 @@ TEST_P(NonBlocking, NeverReadingClientCannotGrowMemory) {
     auto other = Connection::open(server.address());
     expect_echo(other, client::random_bytes(100000, 2), "another client, meanwhile");
 
-    long growth_kib = server.rss_kib() - before;
-    EXPECT_LT(growth_kib, 8 * 1024) << "RSS grew by " << growth_kib << " KiB; the writer got " << writer.sent
+    long growth_kib = server.memory_kib() - before;
+    EXPECT_LT(growth_kib, 8 * 1024) << "memory grew by " << growth_kib << " KiB; the writer got " << writer.sent
                                     << " bytes in";
     EXPECT_FALSE(writer.done);
 }

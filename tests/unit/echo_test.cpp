@@ -1,4 +1,4 @@
-#include "client/connection.hpp"
+#include "client/lib/connection.hpp"
 #include "common/echo.hpp"
 
 #include <gtest/gtest.h>

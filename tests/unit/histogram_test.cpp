@@ -1,4 +1,4 @@
-#include "client/histogram.hpp"
+#include "client/lib/histogram.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,33 +1,33 @@
-// The soak's verdict, fed numbers: the flatness rule (descriptors equal, RSS
+// The soak's verdict, fed numbers: the flatness rule (descriptors equal, memory
 // within max(2 MiB, 10 %)) and everything else that fails a server, so the
 // verdict `ioclient soak` prints can fail.
-#include "client/soak.hpp"
+#include "client/soak/soak.hpp"
 
 #include <gtest/gtest.h>
 
 namespace iom::client {
 namespace {
 
-ProcSample sample(long fds, long rss_kib, long children = 0) {
-    return ProcSample{.fds = fds, .children = children, .rss_kib = rss_kib, .threads = 1};
+ProcSample sample(long fds, long memory_kib, long children = 0) {
+    return ProcSample{.fds = fds, .children = children, .memory_kib = memory_kib, .threads = 1};
 }
 
 TEST(SoakFlatness, SameFiguresAreFlat) { EXPECT_EQ(flatness(sample(9, 4000), sample(9, 4000)), ""); }
 
-TEST(SoakFlatness, RssMayGrowTwoMiBWhenTenPercentIsLess) {
-    EXPECT_EQ(rss_bound_kib(4000), 4000 + 2048);
+TEST(SoakFlatness, MemoryMayGrowTwoMiBWhenTenPercentIsLess) {
+    EXPECT_EQ(memory_bound_kib(4000), 4000 + 2048);
     EXPECT_EQ(flatness(sample(9, 4000), sample(9, 4000 + 2048)), "");
     std::string why = flatness(sample(9, 4000), sample(9, 4000 + 2049));
-    EXPECT_NE(why.find("RSS 4000 -> 6049 KiB, above 6048 KiB"), std::string::npos) << why;
+    EXPECT_NE(why.find("memory 4000 -> 6049 KiB, above 6048 KiB"), std::string::npos) << why;
 }
 
-TEST(SoakFlatness, RssMayGrowTenPercentWhenThatIsMore) {
-    EXPECT_EQ(rss_bound_kib(100000), 110000);
+TEST(SoakFlatness, MemoryMayGrowTenPercentWhenThatIsMore) {
+    EXPECT_EQ(memory_bound_kib(100000), 110000);
     EXPECT_EQ(flatness(sample(9, 100000), sample(9, 110000)), "");
     EXPECT_NE(flatness(sample(9, 100000), sample(9, 110001)), "");
 }
 
-TEST(SoakFlatness, RssThatShrinksIsFlat) { EXPECT_EQ(flatness(sample(9, 9000), sample(9, 5000)), ""); }
+TEST(SoakFlatness, MemoryThatShrinksIsFlat) { EXPECT_EQ(flatness(sample(9, 9000), sample(9, 5000)), ""); }
 
 TEST(SoakFlatness, OneDescriptorMoreOrLessIsNotFlat) {
     std::string why = flatness(sample(9, 4000), sample(10, 4000));
@@ -44,7 +44,7 @@ TEST(SoakFlatness, ALiveChildCountsAsADescriptor) {
 TEST(SoakFlatness, BothFailuresAreNamed) {
     std::string why = flatness(sample(9, 4000), sample(12, 9000));
     EXPECT_NE(why.find("descriptors"), std::string::npos) << why;
-    EXPECT_NE(why.find("RSS"), std::string::npos) << why;
+    EXPECT_NE(why.find("memory"), std::string::npos) << why;
 }
 
 TEST(SoakFlatness, AMissingSampleIsNotFlat) {
@@ -72,8 +72,8 @@ TEST(SoakVerdict, EachFailureFailsTheServer) {
     r.loads[5].errors = 2;
     EXPECT_NE(verdict(r).find("2 connection errors"), std::string::npos) << verdict(r);
     r = clean();
-    r.end.rss_kib = 9000;
-    EXPECT_NE(verdict(r).find("not flat: RSS"), std::string::npos) << verdict(r);
+    r.end.memory_kib = 9000;
+    EXPECT_NE(verdict(r).find("not flat: memory"), std::string::npos) << verdict(r);
     r = clean();
     r.exit_code = 1;
     EXPECT_NE(verdict(r).find("exited with 1 on SIGTERM"), std::string::npos) << verdict(r);

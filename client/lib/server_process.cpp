@@ -1,8 +1,8 @@
-#include "client/server_process.hpp"
+#include "client/lib/server_process.hpp"
 
 #include "common/error.hpp"
+#include "common/json.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -11,8 +11,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <cstdlib>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -20,72 +21,13 @@
 
 namespace iom::client {
 
-namespace {
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-// Field `index` (1-based, as in proc(5)) of /proc/PID/stat.
-std::string stat_field(pid_t pid, int index) {
-    std::string text = read_file(fmt::format("/proc/{}/stat", pid));
-    auto close = text.rfind(')');  // the command name may hold spaces
-    if (close == std::string::npos) return {};
-    std::istringstream rest(text.substr(close + 2));
-    std::string field;
-    for (int i = 3; i <= index && (rest >> field); ++i) {
-    }
-    return field;
-}
-
-long status_field(pid_t pid, const std::string& key) {
-    std::istringstream in(read_file(fmt::format("/proc/{}/status", pid)));
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind(key + ":", 0) == 0) return std::strtol(line.c_str() + key.size() + 1, nullptr, 10);
-    }
-    return -1;
-}
-
-template <typename F>
-void for_each_child(pid_t parent, F&& f) {
-    DIR* d = opendir("/proc");
-    if (!d) return;
-    while (dirent* e = readdir(d)) {
-        pid_t p = static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10));
-        if (p <= 0) continue;
-        if (stat_field(p, 4) == std::to_string(parent)) f(p, stat_field(p, 3));
-    }
-    closedir(d);
-}
-
-// Add `pid` and its live descendants to `s` (children found through
-// /proc/PID/task/TID/children, so a child forked by any thread is seen).
-void add_tree(pid_t pid, bool root, ProcSample& s) {
-    if (!root) {
-        if (stat_field(pid, 3) == "Z") return;  // a zombie holds no memory and no threads
-        ++s.children;
-    }
-    s.rss_kib += std::max(0L, status_field(pid, "VmRSS"));
-    s.threads += std::max(0L, status_field(pid, "Threads"));
-    std::error_code ec;
-    for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
-        std::ifstream children(task.path() / "children");
-        for (pid_t child = 0; children >> child;) add_tree(child, false, s);
-    }
-}
-
-}  // namespace
-
 bool ServerSpec::has(const std::string& trait) const {
     return std::find(traits.begin(), traits.end(), trait) != traits.end();
 }
 
 std::vector<ServerSpec> load_manifest(const std::string& bin_dir) {
     std::vector<ServerSpec> out;
-    std::istringstream in(read_file(bin_dir + "/servers.txt"));
+    std::istringstream in(read_file(bin_dir + "/servers.txt").value_or(""));
     for (std::string line; std::getline(in, line);) {
         if (line.empty() || line[0] == '#') continue;
         auto tab = line.find('	');
@@ -117,6 +59,22 @@ std::vector<ServerSpec> select_servers(const std::string& bin_dir, const std::ve
             chosen.push_back(*it);
     }
     return chosen;
+}
+
+std::string program_dir() { return std::filesystem::read_symlink("/proc/self/exe").parent_path().string(); }
+
+std::string command_line(int argc, char** argv) {
+    std::string line;
+    for (int i = 0; i < argc; ++i) line += (i ? " " : "") + std::string(argv[i]);
+    return line;
+}
+
+std::string utc_now() {
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    char date[32];
+    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    return date;
 }
 
 ServerProcess::ServerProcess(const ServerSpec& spec, StartOptions opt) : spec_(spec) {
@@ -230,52 +188,35 @@ int ServerProcess::stop(int sig, std::chrono::milliseconds timeout) {
     return -1;
 }
 
-std::string ServerProcess::stderr_text() const { return read_file(dir_ + "/stderr.txt"); }
+std::string ServerProcess::stderr_text() const { return read_file(dir_ + "/stderr.txt").value_or(""); }
 
 std::uint64_t ServerProcess::counter(const std::string& name) const {
-    std::string json = read_file(dir_ + "/stats.json");
-    if (json.empty()) throw std::runtime_error(spec_.name + " wrote no stats file");
-    auto at = json.find("\"" + name + "\":");
-    if (at == std::string::npos) throw std::runtime_error(spec_.name + " stats have no counter " + name);
-    return std::strtoull(json.c_str() + at + name.size() + 3, nullptr, 10);
+    auto text = read_file(dir_ + "/stats.json");
+    if (!text || text->empty()) throw std::runtime_error(spec_.name + " wrote no stats file");
+    Json stats = Json::parse(*text, nullptr, false);
+    if (stats.is_discarded()) throw std::runtime_error(spec_.name + " wrote a stats file that is not JSON: " + *text);
+    const Json* counters = stats.contains("counters") ? &stats["counters"] : nullptr;
+    if (!counters || !counters->contains(name) || !(*counters)[name].is_number_unsigned())
+        throw std::runtime_error(spec_.name + " stats have no counter " + name);
+    return (*counters)[name].get<std::uint64_t>();
 }
 
-std::string ServerProcess::stats_json() const { return read_file(dir_ + "/stats.json"); }
 
-double ServerProcess::cpu_seconds() const {
-    double ticks = 0;
-    for (int field : {14, 15, 16, 17}) ticks += std::strtod(stat_field(pid_, field).c_str(), nullptr);
-    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-long ServerProcess::threads() const { return status_field(pid_, "Threads"); }
-long ServerProcess::rss_kib() const { return status_field(pid_, "VmRSS"); }
+double ServerProcess::cpu_seconds() const { return tree_cpu_seconds(pid_).value_or(0); }
+long ServerProcess::threads() const { return client::threads(pid_).value_or(-1); }
+long ServerProcess::memory_kib() const { return tree_memory_kib(pid_); }
 
 int ServerProcess::zombie_children() const {
-    int n = 0;
-    for_each_child(pid_, [&](pid_t, const std::string& state) { n += state == "Z"; });
-    return n;
+    auto c = children(pid_);
+    return static_cast<int>(std::count_if(c.begin(), c.end(), [](const Child& k) { return k.state == 'Z'; }));
 }
 
 int ServerProcess::live_children() const {
-    int n = 0;
-    for_each_child(pid_, [&](pid_t, const std::string& state) { n += state != "Z"; });
-    return n;
+    auto c = children(pid_);
+    return static_cast<int>(std::count_if(c.begin(), c.end(), [](const Child& k) { return k.state != 'Z'; }));
 }
 
-ProcSample ServerProcess::sample() const {
-    ProcSample s;
-    std::error_code ec;
-    long n = 0;
-    for (std::filesystem::directory_iterator it(fmt::format("/proc/{}/fd", pid_), ec), end; !ec && it != end;
-         it.increment(ec))
-        ++n;
-    if (ec) return s;  // gone (or not ours): every figure stays -1
-    s.fds = n;
-    s.rss_kib = s.threads = 0;
-    add_tree(pid_, true, s);
-    return s;
-}
+ProcSample ServerProcess::sample() const { return sample_tree(pid_); }
 
 RunResult run_command(const std::vector<std::string>& args, const std::string& input,
                       std::chrono::milliseconds timeout) {
@@ -318,8 +259,8 @@ RunResult run_command(const std::vector<std::string>& args, const std::string& i
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    r.out = read_file(out_path);
-    r.err = read_file(err_path);
+    r.out = read_file(out_path).value_or("");
+    r.err = read_file(err_path).value_or("");
     for (const auto& p : {in_path, out_path, err_path}) ::unlink(p.c_str());
     ::rmdir(dir.c_str());
     return r;

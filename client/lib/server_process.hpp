@@ -4,6 +4,7 @@
 // integration tests.
 #pragma once
 
+#include "client/lib/procfs.hpp"
 #include "common/net.hpp"
 
 #include <sys/resource.h>
@@ -35,13 +36,14 @@ std::vector<ServerSpec> load_manifest(const std::string& bin_dir);
 // build has, when a name is unknown or the manifest is empty.
 std::vector<ServerSpec> select_servers(const std::string& bin_dir, const std::vector<std::string>& names);
 
-// What /proc says about a server at one moment (-1: could not be read).
-struct ProcSample {
-    long fds = -1;       // entries of /proc/PID/fd: the server process's own open descriptors
-    long children = 0;   // live descendants (the forking server: one per client being served)
-    long rss_kib = -1;   // VmRSS, summed over the server and its live descendants
-    long threads = -1;   // threads, summed over the server and its live descendants
-};
+// The directory this program's binary is in: where compare and soak look for
+// servers.txt unless told (the build puts ioclient next to the servers).
+std::string program_dir();
+
+// The command, argv joined with spaces, and the time, "2026-11-22T16:13:00Z",
+// as a report records them.
+std::string command_line(int argc, char** argv);
+std::string utc_now();
 
 struct StartOptions {
     std::vector<std::string> args;            // extra command-line options
@@ -75,19 +77,18 @@ public:
     // After stop(): the counter named `name` from --stats-file (which is
     // always passed). Throws if the file or the key is missing.
     std::uint64_t counter(const std::string& name) const;
-    // After stop(): the whole stats file ({"server": ..., "counters": {...}}).
-    std::string stats_json() const;
 
-    // Live figures from /proc: user+system CPU seconds of the process (and of
-    // its reaped children, for the forking server), its threads, its RSS.
+    // Live figures from /proc (client/lib/procfs.hpp): the CPU seconds and
+    // the memory of the whole server (its process tree, reaped children
+    // included), and the threads of the server process itself.
     double cpu_seconds() const;
     long threads() const;
-    long rss_kib() const;
+    long memory_kib() const;
     // Children of the server that are zombies (exited, not reaped).
     int zombie_children() const;
     // Direct children of the server that are alive.
     int live_children() const;
-    // Descriptors, descendants, RSS and threads, read now.
+    // Descriptors, descendants, memory, threads and CPU, read now.
     ProcSample sample() const;
 
 private:

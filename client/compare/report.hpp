@@ -3,7 +3,7 @@
 // index.html that works opened from disk).
 #pragma once
 
-#include "client/compare.hpp"
+#include "client/compare/compare.hpp"
 
 #include <cstdio>
 #include <string>

@@ -2,11 +2,11 @@
 // tests run against every server, case by case.
 #pragma once
 
-#include "client/connection.hpp"
+#include "client/lib/cases.hpp"
+#include "client/lib/connection.hpp"
 #include "common/echo.hpp"
 #include "common/net.hpp"
 
-#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -22,16 +22,7 @@ struct CheckOptions {
     Millis timeout{10000};  // generous: proves something does or does not happen
 };
 
-struct CaseResult {
-    bool passed = false;
-    std::string detail;  // why it failed, or a measured figure worth showing
-};
-
-struct CheckCase {
-    std::string name;         // short, stable, used by tests: "one-echo", "half-close", ...
-    std::string description;  // one line for humans
-    std::function<CaseResult(const CheckOptions&)> run;
-};
+using CheckCase = Case<CheckOptions>;  // client/lib/cases.hpp: the runner both suites share
 
 // Every case, in the order `ioclient check` runs them.
 const std::vector<CheckCase>& check_cases();
@@ -43,8 +34,8 @@ CaseResult run_case(const std::string& name, const CheckOptions& opt);
 // a second, and sees whether the second is echoed while the first stays.
 bool detect_sequential(const CheckOptions& opt);
 
-// Run every case, printing one line per case and a summary to `out`.
-// Returns the number of failures.
+// Run every case, printing one line per case and a summary,
+// "check: N passed, N failed, 0 skipped", to `out`. Returns the number of failures.
 int run_check(const CheckOptions& opt, std::ostream& out);
 
 }  // namespace iom::client

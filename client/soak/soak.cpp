@@ -12,10 +12,11 @@
 // Rate. Each step of a cycle is followed by a pause (kPace), so the load is a
 // few MB/s per server, not as fast as it can: the soak is about staying
 // correct and flat over time, and it must not take the machine from anyone.
-#include "client/soak.hpp"
+#include "client/soak/soak.hpp"
 
-#include "client/connection.hpp"
+#include "client/lib/connection.hpp"
 #include "common/error.hpp"
+#include "common/json.hpp"
 
 #include <fmt/format.h>
 #include <poll.h>
@@ -27,9 +28,8 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
-#include <ctime>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -356,7 +356,7 @@ private:
     void take_max(const ProcSample& s) {
         r_.max.fds = std::max(r_.max.fds, s.fds);
         r_.max.children = std::max(r_.max.children, s.children);
-        r_.max.rss_kib = std::max(r_.max.rss_kib, s.rss_kib);
+        r_.max.memory_kib = std::max(r_.max.memory_kib, s.memory_kib);
         r_.max.threads = std::max(r_.max.threads, s.threads);
     }
 
@@ -390,14 +390,6 @@ private:
 
 // --- describing ------------------------------------------------------------------
 
-std::string utc_now() {
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    char date[32];
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-    return date;
-}
-
 double own_cpu_seconds() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
@@ -405,19 +397,15 @@ double own_cpu_seconds() {
     return secs(u.ru_utime) + secs(u.ru_stime);
 }
 
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (char ch : s) {
-        if (ch == '"' || ch == '\\') out += {'\\', ch};
-        else if (static_cast<unsigned char>(ch) < 0x20) out += fmt::format("\\u{:04x}", int(ch));
-        else out += ch;
-    }
-    return out + "\"";
+Json json_sample(const ProcSample& s) {
+    return {{"fds", s.fds}, {"children", s.children}, {"descriptors", descriptors(s)}, {"memory_kib", s.memory_kib},
+            {"threads", s.threads}};
 }
 
-std::string json_sample(const ProcSample& s) {
-    return fmt::format("{{\"fds\": {}, \"children\": {}, \"descriptors\": {}, \"rss_kib\": {}, \"threads\": {}}}",
-                       s.fds, s.children, descriptors(s), s.rss_kib, s.threads);
+// Seconds as the table shows them: to `places` decimals.
+double rounded(double seconds, int places) {
+    double scale = std::pow(10.0, places);
+    return std::round(seconds * scale) / scale;
 }
 
 std::string figure(long v) { return v < 0 ? "-" : std::to_string(v); }  // "-": not sampled
@@ -431,8 +419,8 @@ std::string join(const std::vector<std::string>& items, const char* sep) {
 }  // namespace
 
 const char* const kFlatRule = "flat: descriptors (the server's own, plus its live children: one per client of "
-                              "the forking server) at the end equal those at the start, and RSS at the end <= "
-                              "RSS at the start + max(2 MiB, 10 %)";
+                              "the forking server) at the end equal those at the start, and memory at the end <= "
+                              "memory at the start + max(2 MiB, 10 %)";
 
 LoadCounts SoakServerResult::total() const {
     LoadCounts t;
@@ -445,16 +433,16 @@ LoadCounts SoakServerResult::total() const {
     return t;
 }
 
-long rss_bound_kib(long rss_start_kib) { return rss_start_kib + std::max(2048L, rss_start_kib / 10); }
+long memory_bound_kib(long memory_start_kib) { return memory_start_kib + std::max(2048L, memory_start_kib / 10); }
 
 std::string flatness(const ProcSample& start, const ProcSample& end) {
     std::vector<std::string> why;
-    if (start.fds < 0 || end.fds < 0 || start.rss_kib < 0 || end.rss_kib < 0) return "not sampled";
+    if (start.fds < 0 || end.fds < 0 || start.memory_kib < 0 || end.memory_kib < 0) return "not sampled";
     if (descriptors(end) != descriptors(start))
         why.push_back(fmt::format("descriptors {} -> {}", descriptors(start), descriptors(end)));
-    if (end.rss_kib > rss_bound_kib(start.rss_kib))
-        why.push_back(fmt::format("RSS {} -> {} KiB, above {} KiB", start.rss_kib, end.rss_kib,
-                                  rss_bound_kib(start.rss_kib)));
+    if (end.memory_kib > memory_bound_kib(start.memory_kib))
+        why.push_back(fmt::format("memory {} -> {} KiB, above {} KiB", start.memory_kib, end.memory_kib,
+                                  memory_bound_kib(start.memory_kib)));
     return join(why, ", ");
 }
 
@@ -553,7 +541,7 @@ SoakResult run_soak(const SoakOptions& opt) {
 
 void print_table(const SoakResult& r, std::FILE* out) {
     fmt::print(out, "{:<18} {:>9} {:>9} {:>5} {:>5} {:>9} {:>22} {:>9} {:>7}  {}\n", "server", "messages", "MiB",
-               "fail", "err", "fds s/e", "RSS KiB start/end/max", "thr s/e", "CPU s", "verdict");
+               "fail", "err", "fds s/e", "memory KiB s/e/max", "thr s/e", "CPU s", "verdict");
     double server_cpu = 0;
     for (const auto& s : r.servers) {
         LoadCounts t = s.total();
@@ -565,7 +553,7 @@ void print_table(const SoakResult& r, std::FILE* out) {
         fmt::print(out, "{:<18} {:>9} {:>9.1f} {:>5} {:>5} {:>9} {:>22} {:>9} {:>7.1f}  {}\n", s.name, t.messages,
                    double(t.bytes) / (1 << 20), t.failures, t.errors,
                    fmt::format("{}/{}", figure(descriptors(s.start)), figure(descriptors(s.end))),
-                   fmt::format("{}/{}/{}", figure(s.start.rss_kib), figure(s.end.rss_kib), figure(s.max.rss_kib)),
+                   fmt::format("{}/{}/{}", figure(s.start.memory_kib), figure(s.end.memory_kib), figure(s.max.memory_kib)),
                    fmt::format("{}/{}", figure(s.start.threads), figure(s.end.threads)), s.cpu_seconds, verdict(s));
     }
     fmt::print(out, "\nfail: echoes that came back with different bytes; err: connection errors the soak did not "
@@ -587,40 +575,48 @@ void print_table(const SoakResult& r, std::FILE* out) {
 }
 
 std::string to_json(const SoakResult& r) {
-    std::vector<std::string> servers;
+    Json servers = Json::array();
     for (const auto& s : r.servers) {
-        std::vector<std::string> traits, args, problems, loads;
-        for (const auto& t : s.traits) traits.push_back(json_string(t));
-        for (const auto& a : s.args) args.push_back(json_string(a));
-        for (const auto& p : s.problems) problems.push_back(json_string(p));
+        Json loads = Json::object();
         for (std::size_t i = 0; i < s.loads.size(); ++i)
-            loads.push_back(fmt::format("{}: {{\"messages\": {}, \"bytes\": {}, \"failures\": {}, \"errors\": {}}}",
-                                        json_string(kLoadNames[i]), s.loads[i].messages, s.loads[i].bytes,
-                                        s.loads[i].failures, s.loads[i].errors));
+            loads[kLoadNames[i]] = {{"messages", s.loads[i].messages}, {"bytes", s.loads[i].bytes},
+                                    {"failures", s.loads[i].failures}, {"errors", s.loads[i].errors}};
         LoadCounts t = s.total();
-        servers.push_back(fmt::format(
-            "    {{\"name\": {}, \"traits\": [{}], \"args\": [{}], \"messages\": {}, \"bytes\": {}, \"failures\": {}, "
-            "\"errors\": {},\n     \"loads\": {{{}}},\n     \"start\": {}, \"end\": {}, \"max\": {},\n"
-            "     \"rss_bound_kib\": {}, \"flat\": {}, \"cpu_seconds\": {:.2f}, \"exit_code\": {}, "
-            "\"exited_early\": {}, \"start_error\": {},\n     \"verdict\": {}, \"problems\": [{}]}}",
-            json_string(s.name), join(traits, ", "), join(args, ", "), t.messages, t.bytes, t.failures, t.errors,
-            join(loads, ", "), json_sample(s.start), json_sample(s.end), json_sample(s.max),
-            rss_bound_kib(s.start.rss_kib), s.start_error.empty() && flatness(s.start, s.end).empty(), s.cpu_seconds,
-            s.exit_code, s.exited_early, s.start_error.empty() ? "null" : json_string(s.start_error),
-            json_string(verdict(s)), join(problems, ", ")));
+        servers.push_back(Json{{"name", s.name},
+                               {"traits", s.traits},
+                               {"args", s.args},
+                               {"messages", t.messages},
+                               {"bytes", t.bytes},
+                               {"failures", t.failures},
+                               {"errors", t.errors},
+                               {"loads", loads},
+                               {"start", json_sample(s.start)},
+                               {"end", json_sample(s.end)},
+                               {"max", json_sample(s.max)},
+                               {"memory_bound_kib", memory_bound_kib(s.start.memory_kib)},
+                               {"flat", s.start_error.empty() && flatness(s.start, s.end).empty()},
+                               {"cpu_seconds", rounded(s.cpu_seconds, 2)},
+                               {"exit_code", s.exit_code},
+                               {"exited_early", s.exited_early},
+                               {"start_error", s.start_error.empty() ? Json() : Json(s.start_error)},
+                               {"verdict", verdict(s)},
+                               {"problems", s.problems}});
     }
-    return fmt::format("{{\n  \"command_line\": {}, \"date\": {}, \"duration\": {}, \"elapsed\": {:.1f}, "
-                       "\"client_cpu_seconds\": {:.2f},\n  \"rule\": {},\n  \"passed\": {},\n"
-                       "  \"servers\": [\n{}\n  ]\n}}\n",
-                       json_string(r.command_line), json_string(r.date), r.duration, r.elapsed, r.client_cpu_seconds,
-                       json_string(kFlatRule), passed(r), join(servers, ",\n"));
+    return json_document(Json{{"command_line", r.command_line},
+                              {"date", r.date},
+                              {"duration", r.duration},
+                              {"elapsed", rounded(r.elapsed, 1)},
+                              {"client_cpu_seconds", rounded(r.client_cpu_seconds, 2)},
+                              {"rule", kFlatRule},
+                              {"passed", passed(r)},
+                              {"servers", servers}});
 }
 
 CLI::App* add_soak_command(CLI::App& app, SoakOptions& opt) {
     auto* cmd = app.add_subcommand(
         "soak", "Start every server at once and drive each with a mixed, verified, rate-bounded load for a set "
                 "time (ping-pong 1 B-64 KiB on long-lived connections, churn, half-close, reset mid-transfer, "
-                "1 MiB duplex, idle connections); report descriptors and RSS at start and end. Exit 0 only if "
+                "1 MiB duplex, idle connections); report descriptors and memory at start and end. Exit 0 only if "
                 "every server had no failure, stayed flat and exited 0 on SIGTERM. " +
                     std::string(kFlatRule) + ".");
     cmd->add_option("-d,--duration", opt.duration,
@@ -639,8 +635,8 @@ CLI::App* add_soak_command(CLI::App& app, SoakOptions& opt) {
 }
 
 int soak_main(SoakOptions opt, int argc, char** argv) {
-    for (int i = 0; i < argc; ++i) opt.command_line += (i ? " " : "") + std::string(argv[i]);
-    if (opt.bin_dir.empty()) opt.bin_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
+    opt.command_line = command_line(argc, argv);
+    if (opt.bin_dir.empty()) opt.bin_dir = program_dir();
     // Bad option values are said before the soak starts, not after ten minutes.
     if (!opt.json_file.empty() && !std::ofstream(opt.json_file, std::ios::app)) {
         fmt::print(stderr, "ioclient soak: --json: cannot write {}: {}\n", opt.json_file, std::strerror(errno));

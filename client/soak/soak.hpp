@@ -12,7 +12,7 @@
 // maximum, and at a quiescent end (every soak connection closed, settled).
 #pragma once
 
-#include "client/server_process.hpp"
+#include "client/lib/server_process.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -66,8 +66,10 @@ struct SoakResult {
 };
 
 // The flatness rule: descriptors (own + live children) at the end equal those
-// at the start, and RSS at the end <= RSS at the start + max(2 MiB, 10 %).
-long rss_bound_kib(long rss_start_kib);
+// at the start, and memory at the end <= memory at the start + max(2 MiB,
+// 10 %). Memory is client/lib/procfs.hpp's memory_kib, summed over the
+// server's processes: what a leak would grow.
+long memory_bound_kib(long memory_start_kib);
 inline long descriptors(const ProcSample& s) { return s.fds < 0 ? -1 : s.fds + s.children; }
 // Empty if flat; otherwise what grew, in one line.
 std::string flatness(const ProcSample& start, const ProcSample& end);

@@ -1,7 +1,7 @@
 // ioclient compare: start every server of the build, run the same scenarios
 // against each (a fresh server process per run, so its counters belong to
 // that run alone), and collect what the client measured, what the server
-// counted and what /proc says about it. client/report.hpp turns the result
+// counted and what /proc says about it. client/compare/report.hpp turns the result
 // into the terminal table, JSON, CSV, charts and a web page.
 #pragma once
 

@@ -1,4 +1,6 @@
-#include "client/connection.hpp"
+#include "client/lib/connection.hpp"
+
+#include "common/error.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -28,6 +30,22 @@ bool wait_readable(int fd, Clock::time_point deadline) {
 }  // namespace
 
 Connection Connection::open(const Address& server) { return Connection(connect_tcp(server)); }
+
+Fd start_connect(const Address& server) {
+    Fd fd(::socket(server.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) throw_sys("socket");
+    set_nodelay(fd.get());
+    if (::connect(fd.get(), server.sa(), server.len) < 0 && errno != EINPROGRESS)
+        throw_sys("connect {}", server.to_string());
+    return fd;
+}
+
+int connect_result(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+    return err;
+}
 
 bool Connection::send_all(std::string_view bytes) {
     while (!bytes.empty()) {

@@ -1,4 +1,4 @@
-#include "client/check.hpp"
+#include "client/check/check.hpp"
 
 #include <fmt/format.h>
 
@@ -15,9 +15,6 @@ namespace iom::client {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-CaseResult pass(std::string detail = {}) { return {true, std::move(detail)}; }
-CaseResult fail(std::string detail) { return {false, std::move(detail)}; }
 
 // Where two byte strings first differ, for a useful failure message.
 std::string first_difference(const std::string& want, const std::string& got) {
@@ -81,7 +78,7 @@ CaseResult concurrent_clients(const CheckOptions& opt) {
     if (opt.sequential) {
         for (int i = 0; i < n; ++i) {
             auto c = Connection::open(opt.server);
-            if (auto r = echo_once(c, random_bytes(8192, 100 + i), opt); !r.passed)
+            if (auto r = echo_once(c, random_bytes(8192, 100 + i), opt); !r.passed())
                 return fail(fmt::format("client {}: {}", i, r.detail));
         }
         return pass("sequential: 64 clients served one after another");
@@ -95,7 +92,7 @@ CaseResult concurrent_clients(const CheckOptions& opt) {
     }
     for (auto& t : threads) t.join();
     for (int i = 0; i < n; ++i)
-        if (!results[i].passed) return fail(fmt::format("client {}: {}", i, results[i].detail));
+        if (!results[i].passed()) return fail(fmt::format("client {}: {}", i, results[i].detail));
     return pass("64 clients, 64 KiB each, all connected at once");
 }
 
@@ -124,7 +121,7 @@ CaseResult reset_mid_transfer(const CheckOptions& opt) {
     }
     for (int i = 0; i < 3; ++i) {
         auto c = Connection::open(opt.server);
-        if (auto r = echo_once(c, "still there?", opt); !r.passed) return fail("after a reset: " + r.detail);
+        if (auto r = echo_once(c, "still there?", opt); !r.passed()) return fail("after a reset: " + r.detail);
     }
     return pass();
 }
@@ -134,7 +131,7 @@ CaseResult idle_client(const CheckOptions& opt) {
         // The iterative model's lesson: a second client waits, unserved,
         // until the first leaves, and is then served in full.
         auto first = Connection::open(opt.server);
-        if (auto r = echo_once(first, "first", opt); !r.passed) return fail("first client: " + r.detail);
+        if (auto r = echo_once(first, "first", opt); !r.passed()) return fail("first client: " + r.detail);
         auto second = Connection::open(opt.server);
         if (!second.send_all("second")) return fail("send failed");
         if (!second.expect_silence(Millis(500))) return fail("the second client was served while the first stayed");
@@ -148,8 +145,8 @@ CaseResult idle_client(const CheckOptions& opt) {
     auto idle = Connection::open(opt.server);
     auto active = Connection::open(opt.server);
     for (int i = 0; i < 10; ++i)
-        if (auto r = echo_once(active, fmt::format("message {}", i), opt); !r.passed) return fail(r.detail);
-    if (auto r = echo_once(idle, "awake", opt); !r.passed) return fail("the idle client, once it spoke: " + r.detail);
+        if (auto r = echo_once(active, fmt::format("message {}", i), opt); !r.passed()) return fail(r.detail);
+    if (auto r = echo_once(idle, "awake", opt); !r.passed()) return fail("the idle client, once it spoke: " + r.detail);
     return pass();
 }
 
@@ -185,15 +182,15 @@ CaseResult all_bytes(const CheckOptions& opt) {
 }
 
 const std::vector<CheckCase> cases = {
-    {"one-echo", "one short message comes back transformed", one_echo},
-    {"fragmented", "1-byte writes come back as the same stream", fragmented},
-    {"all-bytes", "every byte value 0-255 in every position comes back exactly", all_bytes},
-    {"large-payload", "4 MiB written while reading concurrently comes back exactly", large_payload},
-    {"concurrent-clients", "64 clients at once, random payloads, each verified", concurrent_clients},
-    {"half-close", "send, SHUT_WR: the whole echo, then EOF", half_close},
-    {"reset-mid-transfer", "a client resets mid-transfer; the server still serves", reset_mid_transfer},
-    {"idle-client", "an idle client does not stop another (sequential: the second waits)", idle_client},
-    {"pingpong-4k", "4 KiB ping-pong median far below the 40 ms delayed-ACK stall", pingpong_4k},
+    {"one-echo", "one short message comes back transformed", {}, one_echo},
+    {"fragmented", "1-byte writes come back as the same stream", {}, fragmented},
+    {"all-bytes", "every byte value 0-255 in every position comes back exactly", {}, all_bytes},
+    {"large-payload", "4 MiB written while reading concurrently comes back exactly", {}, large_payload},
+    {"concurrent-clients", "64 clients at once, random payloads, each verified", {}, concurrent_clients},
+    {"half-close", "send, SHUT_WR: the whole echo, then EOF", {}, half_close},
+    {"reset-mid-transfer", "a client resets mid-transfer; the server still serves", {}, reset_mid_transfer},
+    {"idle-client", "an idle client does not stop another (sequential: the second waits)", {}, idle_client},
+    {"pingpong-4k", "4 KiB ping-pong median far below the 40 ms delayed-ACK stall", {}, pingpong_4k},
 };
 
 }  // namespace
@@ -201,39 +198,17 @@ const std::vector<CheckCase> cases = {
 const std::vector<CheckCase>& check_cases() { return cases; }
 
 CaseResult run_case(const std::string& name, const CheckOptions& opt) {
-    for (const auto& c : cases) {
-        if (c.name != name) continue;
-        try {
-            return c.run(opt);
-        } catch (const std::exception& e) {
-            return fail(e.what());
-        }
-    }
-    throw std::invalid_argument("no check case named " + name);
+    return run_named_case("check", cases, name, opt);
 }
 
 bool detect_sequential(const CheckOptions& opt) {
     auto first = Connection::open(opt.server);
-    if (!echo_once(first, "1", opt).passed) throw std::runtime_error("the server does not echo");
+    if (!echo_once(first, "1", opt).passed()) throw std::runtime_error("the server does not echo");
     auto second = Connection::open(opt.server);
     second.send_all("2");
     return !second.recv_exact(1, Millis(1000)).has_value();
 }
 
-int run_check(const CheckOptions& opt, std::ostream& out) {
-    int failed = 0;
-    int passed = 0;
-    for (const auto& c : cases) {
-        auto t0 = Clock::now();
-        CaseResult r = run_case(c.name, opt);
-        double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-        out << fmt::format("{} {:<20} {:6.2f}s  {}{}\n", r.passed ? "PASS" : "FAIL", c.name, secs, c.description,
-                           r.detail.empty() ? "" : " — " + r.detail);
-        out.flush();
-        (r.passed ? passed : failed)++;
-    }
-    out << fmt::format("check: {} passed, {} failed\n", passed, failed);
-    return failed;
-}
+int run_check(const CheckOptions& opt, std::ostream& out) { return run_cases("check", cases, opt, out); }
 
 }  // namespace iom::client

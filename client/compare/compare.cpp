@@ -11,13 +11,14 @@
 // every connection before it. A server that accepts slowly (a fork per
 // connection) is thus measured with its idle connections really held, not
 // still waiting in the kernel's listen queue.
-#include "client/compare.hpp"
+#include "client/compare/compare.hpp"
 
-#include "client/bench.hpp"
-#include "client/check.hpp"
-#include "client/connection.hpp"
-#include "client/report.hpp"
-#include "client/server_process.hpp"
+#include "client/bench/bench.hpp"
+#include "client/check/check.hpp"
+#include "client/compare/report.hpp"
+#include "client/lib/connection.hpp"
+#include "client/lib/procfs.hpp"
+#include "client/lib/server_process.hpp"
 #include "common/error.hpp"
 
 #include <fmt/format.h>
@@ -29,9 +30,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -50,69 +49,7 @@ constexpr unsigned kWorkUs = 200;           // the slow handler's --work-us
 constexpr Millis kProbeTimeout{10000};      // generous: a probe proves the server took a batch
 static_assert(FD_SETSIZE == 1024, "the select skip rule's text says 1024");
 
-// --- what /proc says about a server and its children -----------------------
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-// "Key:   123 kB" in a /proc file: 123, or -1.
-double proc_field(const std::string& path, const std::string& key) {
-    std::istringstream in(slurp(path));
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind(key + ":", 0) == 0) return std::strtod(line.c_str() + key.size() + 1, nullptr);
-    return -1;
-}
-
-struct TreeSample {
-    double cpu_seconds = 0;  // user + system, of the server, its children, and its reaped children
-    double mem_kib = 0;      // Pss: a page shared by k processes counts 1/k in each
-    double tasks = 0;        // threads, summed over the server and its children
-};
-
-void add_process(pid_t pid, bool root, TreeSample& s) {  // and its children, recursively
-    std::string stat = slurp(fmt::format("/proc/{}/stat", pid));
-    auto paren = stat.rfind(')');  // the command name may hold spaces
-    if (paren == std::string::npos) return;
-    std::istringstream fields(stat.substr(paren + 1));
-    std::string f;
-    double ticks = 0;
-    for (int i = 3; i <= 17 && fields >> f; ++i)
-        if (i == 14 || i == 15 || (root && (i == 16 || i == 17))) ticks += std::strtod(f.c_str(), nullptr);
-    s.cpu_seconds += ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-    double pss = proc_field(fmt::format("/proc/{}/smaps_rollup", pid), "Pss");
-    s.mem_kib += pss >= 0 ? pss : std::max(0.0, proc_field(fmt::format("/proc/{}/status", pid), "VmRSS"));
-    s.tasks += std::max(0.0, proc_field(fmt::format("/proc/{}/status", pid), "Threads"));
-    std::error_code ec;
-    for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
-        std::ifstream children(task.path() / "children");
-        for (pid_t child = 0; children >> child;) add_process(child, false, s);
-    }
-}
-
-TreeSample sample_tree(pid_t root) {
-    TreeSample s;
-    add_process(root, true, s);
-    return s;
-}
-
 // --- idle connections, really held by the server ----------------------------
-
-Fd start_connect(const Address& a) {
-    Fd fd(::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) throw_sys("socket");
-    if (::connect(fd.get(), a.sa(), a.len) < 0 && errno != EINPROGRESS) throw_sys("connect {}", a.to_string());
-    return fd;
-}
-
-int socket_error(int fd) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    return ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ? errno : err;
-}
 
 // Wait until each of `p` reports one of its events (or an error); false at the deadline.
 bool wait_each(std::vector<pollfd>& p, Clock::time_point deadline) {
@@ -156,7 +93,7 @@ IdleSet hold_idle(const Address& server, unsigned n) {
         }
         wait_each(p, Clock::now() + kProbeTimeout);
         for (std::size_t i = idle.fds.size() - batch; i < idle.fds.size(); ++i)
-            idle.failed += socket_error(idle.fds[i].get()) != 0;
+            idle.failed += connect_result(idle.fds[i].get()) != 0;
         opened += batch;
         if (idle.all_taken) {
             ++idle.probes;
@@ -210,7 +147,7 @@ void note_idle(Run& run, const IdleSet& idle) {
                                                    "(the probe went unanswered)", run.load.idle));
 }
 
-// The ping-pong load (client/bench.hpp), after the idle connections if any.
+// The ping-pong load (client/bench/bench.hpp), after the idle connections if any.
 void measure_load(const Settings& ses, const ServerSpec& spec, Run& run, double warmup) {
     const Load& load = run.load;
     ServerProcess srv = start(spec, load);
@@ -259,8 +196,8 @@ void run_conformance(const Settings&, const ServerSpec& spec, Run& run) {
     std::string failures;
     for (const auto& c : check_cases()) {
         CaseResult r = run_case(c.name, opt);
-        (r.passed ? passed : failed)++;
-        if (!r.passed) failures += (failures.empty() ? "" : ", ") + c.name + " (" + r.detail + ")";
+        (r.passed() ? passed : failed)++;
+        if (!r.passed()) failures += (failures.empty() ? "" : ", ") + c.name + " (" + r.detail + ")";
     }
     stop(srv, run);
     run.values = {{"passed", passed}, {"failed", failed}};
@@ -271,10 +208,10 @@ void run_conformance(const Settings&, const ServerSpec& spec, Run& run) {
 void run_idle_cpu(const Settings& ses, const ServerSpec& spec, Run& run) {
     ServerProcess srv = start(spec, run.load);
     IdleSet idle = hold_idle(srv.address(), run.load.idle);
-    double before = sample_tree(srv.pid()).cpu_seconds;
+    double before = tree_cpu_seconds(srv.pid()).value_or(kNaN);
     // The measurement window: nothing happens on any connection meanwhile.
     std::this_thread::sleep_for(std::chrono::duration<double>(ses.cpu_window));
-    double used = sample_tree(srv.pid()).cpu_seconds - before;
+    double used = tree_cpu_seconds(srv.pid()).value_or(kNaN) - before;
     stop(srv, run);
     run.values = {{"cpu_percent", 100 * used / ses.cpu_window}, {"cpu_seconds", used},
                   {"window_seconds", ses.cpu_window}};
@@ -283,17 +220,19 @@ void run_idle_cpu(const Settings& ses, const ServerSpec& spec, Run& run) {
 
 void run_memory(const Settings&, const ServerSpec& spec, Run& run) {
     ServerProcess srv = start(spec, run.load);
-    TreeSample before = sample_tree(srv.pid());
+    ProcSample before = srv.sample();
     IdleSet idle = hold_idle(srv.address(), run.load.idle);
-    TreeSample after = sample_tree(srv.pid());
+    ProcSample after = srv.sample();
     stop(srv, run);
     double n = run.load.idle;
     // Held = accepted, not refused, not one of our answered probes (closed by us).
     double held = counter(srv, "accepts") - counter(srv, "refused") - (idle.probes - !idle.all_taken);
-    run.values = {{"kib_per_conn", (after.mem_kib - before.mem_kib) / n},
-                  {"threads_per_conn", (after.tasks - before.tasks) / n},
-                  {"mem_before_kib", before.mem_kib}, {"mem_after_kib", after.mem_kib},
-                  {"threads_before", before.tasks}, {"threads_after", after.tasks}, {"held", held}};
+    // Memory as client/lib/procfs.hpp defines it (memory_kib), of the whole tree.
+    run.values = {{"kib_per_conn", double(after.memory_kib - before.memory_kib) / n},
+                  {"threads_per_conn", double(after.threads - before.threads) / n},
+                  {"mem_before_kib", double(before.memory_kib)}, {"mem_after_kib", double(after.memory_kib)},
+                  {"threads_before", double(before.threads)}, {"threads_after", double(after.threads)},
+                  {"held", held}};
     if (held < n) add_note(run, fmt::format("the server kept {} of the {} connections", held, n));
     note_idle(run, idle);
 }
@@ -363,17 +302,13 @@ void describe_machine(CompareResult& r) {
     utsname u{};
     if (uname(&u) == 0) r.kernel = u.release;
     r.nproc = static_cast<unsigned>(sysconf(_SC_NPROCESSORS_ONLN));
-    std::istringstream cpu(slurp("/proc/cpuinfo"));
+    std::istringstream cpu(read_file("/proc/cpuinfo").value_or(""));
     for (std::string line; std::getline(cpu, line);) {
         if (line.rfind("model name", 0) != 0) continue;
         r.cpu_model = line.substr(line.find(':') + 2);
         break;
     }
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    char date[32];
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-    r.date = date;
+    r.date = utc_now();
 }
 
 std::string summary(const Run& run) {
@@ -450,8 +385,8 @@ CLI::App* add_compare_command(CLI::App& app, CompareOptions& opt) {
 }
 
 int compare_main(CompareOptions opt, int argc, char** argv) {
-    for (int i = 0; i < argc; ++i) opt.command_line += (i ? " " : "") + std::string(argv[i]);
-    if (opt.bin_dir.empty()) opt.bin_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
+    opt.command_line = command_line(argc, argv);
+    if (opt.bin_dir.empty()) opt.bin_dir = program_dir();
     CompareResult result = run_compare(opt);
     print_table(result, stdout);
     if (!opt.report_dir.empty()) {

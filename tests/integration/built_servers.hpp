@@ -1,10 +1,10 @@
-// The integration fixture: every server the build registers
-// (iom_add_server) is one row of all_servers(); ServerProcess (from the
-// client library, shared with `ioclient compare`) starts one on --port 0,
-// waits for its ready line, and stops it with SIGTERM.
+// The servers and binaries of this build, for the integration tests: every
+// server the build registers (iom_add_server) is one row of all_servers();
+// ServerProcess (from the client library, shared with `ioclient compare`)
+// starts one on --port 0, waits for its ready line, and stops it with SIGTERM.
 #pragma once
 
-#include "client/server_process.hpp"
+#include "client/lib/server_process.hpp"
 
 #include <gtest/gtest.h>
 

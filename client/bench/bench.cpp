@@ -21,11 +21,13 @@
 // At the end no new message starts; in-flight ones get a short grace to
 // finish (so connections close cleanly), then everything closes. A stalled
 // server only yields few messages: every wait has a deadline.
-#include "client/bench.hpp"
+#include "client/bench/bench.hpp"
 
-#include "client/connection.hpp"
-#include "client/histogram.hpp"
+#include "client/lib/connection.hpp"
+#include "client/lib/histogram.hpp"
+#include "client/lib/procfs.hpp"
 #include "common/error.hpp"
+#include "common/json.hpp"
 
 #include <fmt/format.h>
 #include <pthread.h>
@@ -40,14 +42,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <functional>
-#include <fstream>
 #include <latch>
 #include <memory>
 #include <optional>
 #include <queue>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -104,26 +103,6 @@ struct ErrorLog {
         }
     }
 };
-
-// A non-blocking socket with connect() started. Throws std::system_error
-// naming the call if it cannot even start.
-Fd start_connect(const Address& server) {
-    Fd fd(::socket(server.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) throw_sys("socket");
-    set_nodelay(fd.get());
-    if (::connect(fd.get(), server.sa(), server.len) < 0 && errno != EINPROGRESS) {
-        throw_sys("connect {}", server.to_string());
-    }
-    return fd;
-}
-
-// 0 once a non-blocking connect has succeeded, else its errno.
-int connect_result(int fd) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
-    return err;
-}
 
 std::string byte_text(unsigned char b) {
     if (b >= 0x20 && b < 0x7f) return fmt::format("0x{:02x} '{}'", b, static_cast<char>(b));
@@ -455,39 +434,6 @@ std::vector<Fd> open_idle(const BenchOptions& opt, ErrorLog& errors) {
     return idle;
 }
 
-// utime+stime (+ reaped children's cutime+cstime) of a process, in clock ticks.
-std::optional<double> stat_ticks(pid_t pid, bool with_reaped_children) {
-    std::ifstream in(fmt::format("/proc/{}/stat", pid));
-    std::string line;
-    if (!std::getline(in, line)) return std::nullopt;
-    auto paren = line.rfind(')');  // the command name may hold spaces and parentheses
-    if (paren == std::string::npos) return std::nullopt;
-    std::istringstream fields(line.substr(paren + 1));
-    std::string f;
-    double ticks = 0;
-    for (int field = 3; field <= 17 && fields >> f; ++field) {
-        if (field == 14 || field == 15 || (with_reaped_children && (field == 16 || field == 17))) {
-            ticks += std::strtod(f.c_str(), nullptr);
-        }
-    }
-    return ticks;
-}
-
-// A server's CPU seconds: its own, its reaped children's, and its live
-// children's (a forking server does its work in children that are still
-// alive at the end of the interval).
-std::optional<double> server_cpu_seconds(pid_t pid) {
-    auto ticks = stat_ticks(pid, true);
-    if (!ticks) return std::nullopt;
-    std::error_code ec;
-    for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
-        std::ifstream children(task.path() / "children");
-        pid_t child = 0;
-        while (children >> child) *ticks += stat_ticks(child, false).value_or(0);
-    }
-    return *ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
 Payload make_payload(std::size_t size, EchoMode mode) {
     Payload p;
     p.size = size;
@@ -495,24 +441,6 @@ Payload make_payload(std::size_t size, EchoMode mode) {
     p.out = random_bytes(size + kWindow, 0x1'0e5e'edULL + size);
     p.expect = expected_echo(mode, p.out);
     return p;
-}
-
-std::string json_escape(std::string_view s) {
-    std::string out;
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        switch (ch) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20 || c >= 0x7f) out += fmt::format("\\u{:04x}", c);
-                else out += ch;
-        }
-    }
-    return out;
 }
 
 }  // namespace
@@ -524,7 +452,7 @@ BenchResult run_bench(const BenchOptions& opt) {
     if (!(opt.warmup >= 0)) throw std::invalid_argument("bench: --warmup must not be negative");
     const unsigned nthreads = std::clamp(opt.threads, 1u, opt.connections);
     ensure_descriptors(opt, nthreads);
-    if (opt.server_pid > 0 && !server_cpu_seconds(opt.server_pid)) {
+    if (opt.server_pid > 0 && !tree_cpu_seconds(opt.server_pid)) {
         throw std::runtime_error(fmt::format("--server-pid {}: no such process (cannot read /proc/{}/stat)",
                                              opt.server_pid, opt.server_pid));
     }
@@ -569,9 +497,11 @@ BenchResult run_bench(const BenchOptions& opt) {
     const std::int64_t start = t0 + to_ns(opt.warmup), end = start + to_ns(opt.duration);
     if (opt.server_pid > 0) {
         std::this_thread::sleep_until(at_ns(start));
-        auto cpu0 = server_cpu_seconds(opt.server_pid);
+        // The server's CPU: every process of its tree, reaped children included
+        // (a forking server works in children, some still alive at the end).
+        auto cpu0 = tree_cpu_seconds(opt.server_pid);
         std::this_thread::sleep_until(at_ns(end));
-        auto cpu1 = server_cpu_seconds(opt.server_pid);
+        auto cpu1 = tree_cpu_seconds(opt.server_pid);
         if (cpu0 && cpu1) r.server_cpu_seconds = std::max(0.0, *cpu1 - *cpu0);
     }
     for (auto& t : threads) t.join();
@@ -607,16 +537,26 @@ BenchResult run_bench(const BenchOptions& opt) {
 }
 
 std::string to_json(const BenchResult& r) {
-    return fmt::format(
-        "{{\"messages\": {}, \"bytes\": {}, \"seconds\": {}, \"messages_per_second\": {}, "
-        "\"megabytes_per_second\": {}, \"p50_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"max_us\": {}, "
-        "\"errors\": {}, \"first_error\": \"{}\", \"server_cpu_seconds\": {}, \"server_cpu_us_per_message\": {}, "
-        "\"unanswered\": {}, \"connections\": {}, \"size\": {}, \"threads\": {}, \"idle\": {}, \"think_us\": {}, "
-        "\"echo\": \"{}\"}}",
-        r.messages, r.bytes, r.seconds, r.messages_per_second, r.megabytes_per_second, r.p50_us, r.p99_us,
-        r.p999_us, r.max_us, r.errors, json_escape(r.first_error), r.server_cpu_seconds,
-        r.server_cpu_us_per_message, r.unanswered, r.connections, r.size, r.threads, r.idle, r.think_us,
-        json_escape(r.echo));
+    return json_line(Json{{"messages", r.messages},
+                          {"bytes", r.bytes},
+                          {"seconds", r.seconds},
+                          {"messages_per_second", r.messages_per_second},
+                          {"megabytes_per_second", r.megabytes_per_second},
+                          {"p50_us", r.p50_us},
+                          {"p99_us", r.p99_us},
+                          {"p999_us", r.p999_us},
+                          {"max_us", r.max_us},
+                          {"errors", r.errors},
+                          {"first_error", r.first_error},
+                          {"server_cpu_seconds", r.server_cpu_seconds},
+                          {"server_cpu_us_per_message", r.server_cpu_us_per_message},
+                          {"unanswered", r.unanswered},
+                          {"connections", r.connections},
+                          {"size", r.size},
+                          {"threads", r.threads},
+                          {"idle", r.idle},
+                          {"think_us", r.think_us},
+                          {"echo", r.echo}});
 }
 
 std::string to_text(const BenchResult& r) {

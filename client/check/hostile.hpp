@@ -11,62 +11,44 @@
 // what it needs says so and is skipped, neither passed nor failed.
 #pragma once
 
-#include "client/check.hpp"
-#include "client/connection.hpp"
-#include "common/echo.hpp"
-#include "common/net.hpp"
+#include "client/check/check.hpp"
 
 #include <sys/types.h>
 
-#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
 
 namespace iom::client {
 
-struct HostileOptions {
-    Address server;
-    EchoMode echo = EchoMode::upper;
-    // One client at a time (bio_server): where a case's load needs
-    // concurrency, the case checks the model's limit instead.
-    bool sequential = false;
+// What the conformance cases need (the server, its echo, whether it is
+// sequential: there a case whose load needs concurrency checks the model's
+// limit instead), and what the hostile ones add.
+struct HostileOptions : CheckOptions {
     // A fixed pool of workers (bio_pool_server): each held connection holds
     // a worker, and past workers + queue new clients are refused.
     bool pool = false;
     pid_t server_pid = 0;             // 0 = unknown: the /proc checks are skipped
     double idle_timeout = 0;          // the server's --idle-timeout in seconds; 0 = none
     std::size_t max_connections = 0;  // the server's --max-connections; 0 = unknown
-    // no-read-64mib: how much the server's anonymous memory (procfs.hpp,
-    // memory_kib: of it and its children) may grow while one client pushes 64 MiB and never reads.
+    // no-read-64mib: how much the server's memory (client/lib/procfs.hpp,
+    // memory_kib: of it and its children) may grow while one client pushes
+    // 64 MiB and never reads.
     // The default holds for every model of the suite; a caller that knows
     // the model states a tighter one (tests/integration/hostile_test.cpp).
     long memory_bound_kib = 16 << 10;
-    Millis timeout{10000};            // generous: proves something does or does not happen
 
-    CheckOptions check() const { return {server, echo, sequential, timeout}; }
+    const CheckOptions& check() const { return *this; }
 };
 
-enum class Verdict { pass, fail, skip };
-
-struct HostileResult {
-    Verdict verdict = Verdict::fail;
-    std::string detail;  // why it failed or was skipped, or the figures and bound worth showing
-};
-
-struct HostileCase {
-    std::string name;                      // stable, used by tests: "slowloris", "emfile-storm", ...
-    std::string description;               // one line for humans
-    std::vector<std::string> server_args;  // start the server with these for the case to mean something
-    std::function<HostileResult(const HostileOptions&)> run;
-};
+using HostileCase = Case<HostileOptions>;  // client/lib/cases.hpp: the runner both suites share
 
 // Every case, in the order `ioclient check --hostile` runs them.
 const std::vector<HostileCase>& hostile_cases();
 
 // Run one case by name (an exception is a failure); throws
 // std::invalid_argument for an unknown name.
-HostileResult run_hostile_case(const std::string& name, const HostileOptions& opt);
+CaseResult run_hostile_case(const std::string& name, const HostileOptions& opt);
 
 // Run every case (or only those named in `only`), one line each and a
 // summary, "hostile: N passed, N failed, N skipped". Returns the number of failures.

@@ -1,4 +1,4 @@
-#include "client/procfs.hpp"
+#include "client/lib/procfs.hpp"
 
 #include <fmt/format.h>
 
@@ -9,19 +9,18 @@
 #include <charconv>
 #include <fstream>
 #include <sstream>
-#include <unordered_map>
 
 namespace iom::client {
 
-namespace {
-
-std::optional<std::string> slurp(const std::string& path) {
+std::optional<std::string> read_file(const std::string& path) {
     std::ifstream in(path);
     if (!in) return std::nullopt;
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
 }
+
+namespace {
 
 // The names in a directory that are numbers (pids, tids, descriptors).
 std::vector<long> numeric_entries(const std::string& dir, bool* ok = nullptr) {
@@ -39,6 +38,20 @@ std::vector<long> numeric_entries(const std::string& dir, bool* ok = nullptr) {
     return out;
 }
 
+std::optional<StatFields> stat_of(pid_t pid) {
+    auto text = read_file(fmt::format("/proc/{}/stat", pid));
+    if (!text) return std::nullopt;
+    return parse_stat(*text);
+}
+
+// A figure of one process, summed over the tree (a process gone meanwhile adds 0).
+template <typename T>
+T sum_over_tree(pid_t pid, std::optional<T> (*figure)(pid_t)) {
+    T sum{};
+    for (pid_t p : process_tree(pid)) sum += figure(p).value_or(T{});
+    return sum;
+}
+
 }  // namespace
 
 std::optional<StatFields> parse_stat(std::string_view stat) {
@@ -47,9 +60,10 @@ std::optional<StatFields> parse_stat(std::string_view stat) {
     std::istringstream rest{std::string(stat.substr(close + 2))};
     std::string field;
     StatFields out;
-    for (int i = 3; i <= 15; ++i) {  // field 3 (state), 4 (ppid) ... 14 (utime), 15 (stime)
+    for (int i = 3; i <= 17; ++i) {  // 3 state, 4 ppid ... 14 utime, 15 stime, 16 cutime, 17 cstime
         if (!(rest >> field)) return std::nullopt;
-        if (i != 4 && i != 14 && i != 15) continue;
+        if (i == 3) out.state = field.empty() ? '?' : field[0];
+        if (i != 4 && i < 14) continue;
         long long v = 0;
         auto [p, ec] = std::from_chars(field.data(), field.data() + field.size(), v);
         if (ec != std::errc() || p != field.data() + field.size()) return std::nullopt;
@@ -59,7 +73,7 @@ std::optional<StatFields> parse_stat(std::string_view stat) {
     return out;
 }
 
-std::optional<long> parse_kib_field(std::string_view text, std::string_view key) {
+std::optional<long> parse_field(std::string_view text, std::string_view key) {
     std::size_t at = 0;
     while (at < text.size()) {
         std::size_t eol = text.find('\n', at);
@@ -78,20 +92,23 @@ std::optional<long> parse_kib_field(std::string_view text, std::string_view key)
     return std::nullopt;
 }
 
+std::vector<Child> children(pid_t pid) {
+    std::vector<Child> out;
+    for (long tid : numeric_entries(fmt::format("/proc/{}/task", pid))) {
+        std::ifstream list(fmt::format("/proc/{}/task/{}/children", pid, tid));
+        for (pid_t child = 0; list >> child;)
+            if (auto f = stat_of(child)) out.push_back({child, f->state});
+    }
+    return out;
+}
+
 std::vector<pid_t> process_tree(pid_t pid) {
     std::vector<pid_t> out;
-    if (pid <= 0 || !slurp(fmt::format("/proc/{}/stat", pid))) return out;
-    std::unordered_multimap<pid_t, pid_t> children;  // parent -> child, every process of the system
-    for (long p : numeric_entries("/proc")) {
-        auto stat = slurp(fmt::format("/proc/{}/stat", p));
-        if (!stat) continue;  // gone meanwhile
-        if (auto f = parse_stat(*stat)) children.emplace(f->ppid, static_cast<pid_t>(p));
-    }
+    if (pid <= 0 || !stat_of(pid)) return out;
     out.push_back(pid);
-    for (std::size_t i = 0; i < out.size(); ++i) {  // breadth first: `out` grows as children are found
-        auto [first, last] = children.equal_range(out[i]);
-        for (auto it = first; it != last; ++it) out.push_back(it->second);
-    }
+    for (std::size_t i = 0; i < out.size(); ++i)  // breadth first: `out` grows as children are found
+        for (const Child& c : children(out[i]))
+            if (c.state != 'Z') out.push_back(c.pid);  // a zombie holds no memory, threads or descriptors
     return out;
 }
 
@@ -133,37 +150,47 @@ bool holds_listener(pid_t pid, std::uint16_t port) {
     return false;
 }
 
-long tree_open_fds(pid_t pid) {
-    long n = 0;
-    for (pid_t p : process_tree(pid)) n += open_fds(p).value_or(0);
-    return n;
-}
+long tree_open_fds(pid_t pid) { return sum_over_tree(pid, open_fds); }
 
 std::optional<long> memory_kib(pid_t pid) {
-    if (auto rollup = slurp(fmt::format("/proc/{}/smaps_rollup", pid)))
-        for (const char* key : {"Pss_Anon", "Pss"})
-            if (auto v = parse_kib_field(*rollup, key)) return v;
-    if (auto status = slurp(fmt::format("/proc/{}/status", pid))) return parse_kib_field(*status, "VmRSS");
-    return std::nullopt;
+    auto rollup = read_file(fmt::format("/proc/{}/smaps_rollup", pid));
+    if (!rollup) return std::nullopt;
+    if (auto v = parse_field(*rollup, "Pss_Anon")) return v;
+    return parse_field(*rollup, "Pss");
 }
 
-long tree_memory_kib(pid_t pid) {
-    long n = 0;
-    for (pid_t p : process_tree(pid)) n += memory_kib(p).value_or(0);
-    return n;
+long tree_memory_kib(pid_t pid) { return sum_over_tree(pid, memory_kib); }
+
+std::optional<long> threads(pid_t pid) {
+    auto status = read_file(fmt::format("/proc/{}/status", pid));
+    if (!status) return std::nullopt;
+    return parse_field(*status, "Threads");
 }
 
 std::optional<double> cpu_seconds(pid_t pid) {
-    auto stat = slurp(fmt::format("/proc/{}/stat", pid));
-    if (!stat) return std::nullopt;
-    auto f = parse_stat(*stat);
+    auto f = stat_of(pid);
     if (!f) return std::nullopt;
     return static_cast<double>(f->cpu_ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-double tree_cpu_seconds(pid_t pid) {
-    double s = 0;
-    for (pid_t p : process_tree(pid)) s += cpu_seconds(p).value_or(0);
+std::optional<double> tree_cpu_seconds(pid_t pid) {
+    if (!stat_of(pid)) return std::nullopt;
+    return sum_over_tree(pid, cpu_seconds);
+}
+
+ProcSample sample_tree(pid_t pid) {
+    ProcSample s;
+    auto fds = open_fds(pid);
+    if (!fds) return s;  // gone (or not ours): every figure stays -1
+    s.fds = *fds;
+    s.memory_kib = s.threads = 0;
+    s.cpu_seconds = 0;
+    for (pid_t p : process_tree(pid)) {
+        s.children += p != pid;
+        s.memory_kib += memory_kib(p).value_or(0);
+        s.threads += threads(p).value_or(0);
+        s.cpu_seconds += cpu_seconds(p).value_or(0);
+    }
     return s;
 }
 

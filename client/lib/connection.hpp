@@ -1,6 +1,7 @@
 // A blocking client connection with deadlines: what the check cases and the
-// tests use to talk to a server. (The load generator, bench, has its own
-// non-blocking loop.)
+// tests use to talk to a server. And the one non-blocking connect, for the
+// clients that open many connections at once (bench, compare's idle
+// connections, the hostile crowds) and wait for them together.
 #pragma once
 
 #include "common/echo.hpp"
@@ -48,6 +49,15 @@ private:
     explicit Connection(Fd fd) : fd_(std::move(fd)) {}
     Fd fd_;
 };
+
+// A non-blocking socket with its connect() started (TCP_NODELAY set, as
+// connect_tcp does): many at once, no thread each. The connect completes
+// when the socket turns writable; connect_result then says how. Throws
+// std::system_error naming the call if it cannot even start.
+Fd start_connect(const Address& server);
+
+// 0 once a non-blocking connect has succeeded, else its errno (SO_ERROR).
+int connect_result(int fd);
 
 // What the server sends back for `input` under `mode`.
 std::string expected_echo(EchoMode mode, std::string_view input);

@@ -1,4 +1,4 @@
-#include "server_process.hpp"
+#include "built_servers.hpp"
 
 #include <stdexcept>
 

@@ -1,6 +1,6 @@
-#include "client/hostile.hpp"
+#include "client/check/hostile.hpp"
 
-#include "client/procfs.hpp"
+#include "client/lib/procfs.hpp"
 #include "common/error.hpp"
 
 #include <fmt/format.h>
@@ -25,10 +25,6 @@ namespace iom::client {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-HostileResult pass(std::string detail = {}) { return {Verdict::pass, std::move(detail)}; }
-HostileResult fail(std::string detail) { return {Verdict::fail, std::move(detail)}; }
-HostileResult skip(std::string detail) { return {Verdict::skip, std::move(detail)}; }
 
 // The CPU bound of the no-spin checks: a server that waits uses next to
 // nothing; one that retries a failing call in a loop uses a whole core.
@@ -84,13 +80,6 @@ std::optional<std::string> served_again_error(const HostileOptions& opt) {
         sleep_for(Millis(50));
     } while (Clock::now() < deadline);
     return "no fresh client served within the timeout: " + last;
-}
-
-// A non-blocking connect, left in progress: many at once, no thread each.
-Fd start_connect(const Address& a) {
-    Fd fd(check_sys(socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), "socket"));
-    if (connect(fd.get(), a.sa(), a.len) < 0 && errno != EINPROGRESS) throw_sys("connect {}", a.to_string());
-    return fd;
 }
 
 std::vector<Fd> open_crowd(const Address& a, int n) {
@@ -165,10 +154,10 @@ std::size_t write_until_stalled(int fd, std::size_t limit, Millis stall) {
 // while `meanwhile` runs (it must take about the window's length).
 template <typename F>
 double cpu_share_while(pid_t pid, F&& meanwhile) {
-    double c0 = tree_cpu_seconds(pid);
+    double c0 = tree_cpu_seconds(pid).value_or(0);
     auto t0 = Clock::now();
     meanwhile();
-    double c1 = tree_cpu_seconds(pid);
+    double c1 = tree_cpu_seconds(pid).value_or(0);
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     return std::max(0.0, c1 - c0) / std::max(secs, 0.001);
 }
@@ -268,9 +257,7 @@ void trickle(std::vector<Slow>& conns, const HostileOptions& opt, Millis drain, 
         for (int k = 0; k < n; ++k) {
             Slow& s = conns[events[k].data.u64];
             if (!s.connected && (events[k].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-                int err = 0;
-                socklen_t len = sizeof err;
-                getsockopt(s.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+                int err = connect_result(s.fd.get());
                 s.connected = err == 0;
                 s.ended = err != 0;
                 epoll_event ev{.events = EPOLLIN, .data = events[k].data};
@@ -295,7 +282,7 @@ void trickle(std::vector<Slow>& conns, const HostileOptions& opt, Millis drain, 
     }
 }
 
-HostileResult slowloris(const HostileOptions& opt) {
+CaseResult slowloris(const HostileOptions& opt) {
     const bool limited = opt.sequential || opt.pool;
     std::vector<Slow> conns(slow_connections);
     std::optional<Connection> active;
@@ -381,7 +368,7 @@ HostileResult slowloris(const HostileOptions& opt) {
 
 // ---------------------------------------------------------------------------
 
-HostileResult idle_timeout(const HostileOptions& opt) {
+CaseResult idle_timeout(const HostileOptions& opt) {
     if (opt.idle_timeout <= 0)
         return skip("needs the server's idle timeout: start it with --idle-timeout 1 and pass --idle-timeout 1");
     const auto t = std::chrono::duration_cast<Millis>(std::chrono::duration<double>(opt.idle_timeout));
@@ -418,7 +405,7 @@ HostileResult idle_timeout(const HostileOptions& opt) {
 
 // ---------------------------------------------------------------------------
 
-HostileResult max_connections_flood(const HostileOptions& opt) {
+CaseResult max_connections_flood(const HostileOptions& opt) {
     if (opt.max_connections == 0)
         return skip("needs the server's --max-connections: start it with --max-connections 50 and pass "
                     "--max-connections 50");
@@ -464,7 +451,7 @@ HostileResult max_connections_flood(const HostileOptions& opt) {
 
 // ---------------------------------------------------------------------------
 
-HostileResult rst_storm(const HostileOptions& opt) {
+CaseResult rst_storm(const HostileOptions& opt) {
     constexpr int storm = 200;
     const long fds_before = opt.server_pid ? tree_open_fds(opt.server_pid) : 0;
     auto active = Connection::open(opt.server);
@@ -512,7 +499,7 @@ HostileResult rst_storm(const HostileOptions& opt) {
 
 // ---------------------------------------------------------------------------
 
-HostileResult half_close_no_read(const HostileOptions& opt) {
+CaseResult half_close_no_read(const HostileOptions& opt) {
     // As much as the kernel takes: until the server's output to us, our
     // receive buffer and both send buffers are full and it stops reading us.
     // (1 MiB alone fits in loopback's buffers: the server would echo it all,
@@ -559,7 +546,7 @@ HostileResult half_close_no_read(const HostileOptions& opt) {
 // no-read-64mib: the memory a client that never reads can cost a server.
 
 constexpr std::size_t no_read_bytes = std::size_t{64} << 20;
-HostileResult no_read_64mib(const HostileOptions& opt) {
+CaseResult no_read_64mib(const HostileOptions& opt) {
     std::optional<Connection> active;
     if (!opt.sequential) {
         active.emplace(Connection::open(opt.server));
@@ -588,7 +575,7 @@ HostileResult no_read_64mib(const HostileOptions& opt) {
                                                     : "; another client served meanwhile");
     if (!opt.server_pid) return pass(detail + "; memory not checked (pass --server-pid)");
     long growth = peak - before;
-    std::string figures = fmt::format("server memory (anonymous PSS, with children) grew {} KiB, bound {} KiB", growth,
+    std::string figures = fmt::format("server memory (procfs.hpp memory_kib, with children) grew {} KiB, bound {} KiB", growth,
                                       opt.memory_bound_kib);
     if (growth >= opt.memory_bound_kib) return fail(detail + "; " + figures);
     return pass(detail + "; " + figures);
@@ -596,7 +583,7 @@ HostileResult no_read_64mib(const HostileOptions& opt) {
 
 // ---------------------------------------------------------------------------
 
-HostileResult emfile_storm(const HostileOptions& opt) {
+CaseResult emfile_storm(const HostileOptions& opt) {
     if (!opt.server_pid) return skip("needs the server's pid to lower its RLIMIT_NOFILE: pass --server-pid PID");
     constexpr int storm = 200;
     auto active = Connection::open(opt.server);
@@ -642,8 +629,8 @@ HostileResult emfile_storm(const HostileOptions& opt) {
 
 // ---------------------------------------------------------------------------
 
-HostileResult all_bytes(const HostileOptions& opt) {
-    if (auto r = run_case("all-bytes", opt.check()); !r.passed) return fail("in one send: " + r.detail);
+CaseResult all_bytes(const HostileOptions& opt) {
+    if (auto r = run_case("all-bytes", opt.check()); !r.passed()) return fail("in one send: " + r.detail);
     // The same 64 KiB again, in irregular fragments: the bytes must not care
     // where the writes were cut.
     std::string input;
@@ -719,7 +706,7 @@ private:
 constexpr auto flood_window = std::chrono::seconds(3);
 constexpr Millis flood_bound{1000};  // per round trip; served fairly, they take milliseconds
 
-HostileResult flood(const HostileOptions& opt) {
+CaseResult flood(const HostileOptions& opt) {
     auto hog = Connection::open(opt.server);
     std::optional<Flood> flood;
     flood.emplace(hog.fd());
@@ -778,34 +765,12 @@ const std::vector<HostileCase> cases = {
 
 const std::vector<HostileCase>& hostile_cases() { return cases; }
 
-HostileResult run_hostile_case(const std::string& name, const HostileOptions& opt) {
-    for (const auto& c : cases) {
-        if (c.name != name) continue;
-        try {
-            return c.run(opt);
-        } catch (const std::exception& e) {
-            return fail(e.what());
-        }
-    }
-    throw std::invalid_argument("no hostile case named " + name);
+CaseResult run_hostile_case(const std::string& name, const HostileOptions& opt) {
+    return run_named_case("hostile", cases, name, opt);
 }
 
 int run_hostile(const HostileOptions& opt, std::ostream& out, const std::vector<std::string>& only) {
-    int counts[3] = {0, 0, 0};
-    static constexpr const char* words[] = {"PASS", "FAIL", "SKIP"};
-    for (const auto& c : cases) {
-        if (!only.empty() && std::find(only.begin(), only.end(), c.name) == only.end()) continue;
-        auto t0 = Clock::now();
-        HostileResult r = run_hostile_case(c.name, opt);
-        double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-        auto v = static_cast<int>(r.verdict);
-        out << fmt::format("{} {:<22} {:6.2f}s  {}{}\n", words[v], c.name, secs, c.description,
-                           r.detail.empty() ? "" : " — " + r.detail);
-        out.flush();
-        ++counts[v];
-    }
-    out << fmt::format("hostile: {} passed, {} failed, {} skipped\n", counts[0], counts[1], counts[2]);
-    return counts[1];
+    return run_cases("hostile", cases, opt, out, only);
 }
 
 }  // namespace iom::client
