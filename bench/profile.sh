@@ -107,7 +107,7 @@ if [ "$do_perf" = 1 ]; then
     echo "--- top 25 symbols, inclusive (the time in a function and everything it calls)"
     top "$tmp/$name.data" 25 --children --sort sym
     echo "--- selected entry points, inclusive: each system call, the loopback receive path (softirq), scheduling"
-    grep -E '\] (__send|__libc_recv|epoll_wait|__do_sys_io_uring_enter|io_send|io_recv|io_accept|io_cqring_wait|tcp_sendmsg|tcp_recvmsg|net_rx_action|schedule|__schedule|finish_task_switch[.a-z0-9]*|iom::mux::pump|_copy_to_iter|_copy_from_iter)$' \
+    grep -E '\] (__send|__libc_recv|epoll_wait|__do_sys_io_uring_enter|io_send|io_recv|io_accept|io_cqring_wait|tcp_sendmsg|tcp_recvmsg|net_rx_action|schedule|__schedule|finish_task_switch[.a-z0-9]*|iom::nb::pump|_copy_to_iter|_copy_from_iter)$' \
       "$tmp/report.txt" || true
   done
 fi
