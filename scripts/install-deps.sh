@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config git       # the toolchain
   libcli11-dev libfmt-dev liburing-dev        # the libraries the code uses
+  libcrypt-dev                                # crypt(3) for the FTP users file
   libgtest-dev libgmock-dev                   # the tests
   socat netcat-openbsd procps strace          # talking to servers by hand; the labs
   gnuplot-nox chromium                        # ioclient compare's charts; the headless check of its page
