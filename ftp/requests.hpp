@@ -39,6 +39,10 @@ namespace iom::ftp {
 // so the kernel keeps it inside dirfd (the user's root) — see fs.hpp. An empty
 // path means "dirfd itself" (no openat2). `name` is always ONE component
 // (never "", "." or ".."), used with a *at() call on the directory `path` names.
+// Never hand a multi-component path to statx, mkdirat, unlinkat or renameat
+// directly: they have no RESOLVE_IN_ROOT, and a symlink would lead outside.
+// Hence stat is OPENAT2(O_PATH) then STATX(fd, "", AT_EMPTY_PATH), and so on.
+// The executor adds O_CLOEXEC to every open (fs.hpp: make_open_how).
 enum class FsOp : std::uint8_t {
     open_home,  // mkdirat(dirfd, name, 0755) (EEXIST is fine); openat2(dirfd, name, O_PATH|O_DIRECTORY) -> fd
     stat,       // openat2(dirfd, path, O_PATH) + statx(fd, "", AT_EMPTY_PATH)         -> stat
