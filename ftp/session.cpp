@@ -358,7 +358,7 @@ void Session::cmd_pasv(const std::string&) {
 void Session::request_passive(Step step) {
     step_ = step;
     wait_ = Wait::passive;
-    requests_.emplace_back(PassiveRequest{local_without_port()});
+    requests_.emplace_back(PassiveRequest{local_without_port(), peer_});
 }
 
 Address Session::local_without_port() const {

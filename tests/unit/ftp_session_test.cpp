@@ -89,14 +89,16 @@ public:
     bool auto_fs = true;  // false: the test completes fs_requests.back() itself
     bool aborted = false, closed = false;
     int passives = 0;
+    std::optional<PassiveRequest> last_passive;
 
 private:
     void perform(FsRequest& r) {
         fs_requests.push_back(r);
         if (auto_fs) s().complete(execute(r));
     }
-    void perform(PassiveRequest&) {
+    void perform(PassiveRequest& p) {
         ++passives;
+        last_passive = p;
         s().complete(PassiveResult{0, 40000});
     }
     void perform(TransferRequest& t) {
@@ -128,6 +130,9 @@ TEST(FtpSession, CurlSequence) {
     spit(d.dir / "alice" / "f.txt", "hello");
     EXPECT_EQ(d.send("PWD\r\n"), "257 \"/\" is the current directory.\r\n");
     EXPECT_EQ(d.send("EPSV\r\n"), "229 Entering Extended Passive Mode (|||40000|).\r\n");
+    ASSERT_TRUE(d.last_passive);
+    EXPECT_EQ(d.last_passive->local.to_string(), "127.0.0.1:0");  // the control's local address, any port
+    EXPECT_EQ(d.last_passive->peer.to_string(), "127.0.0.1:50000");  // the only host that may connect
     EXPECT_EQ(d.send("TYPE I\r\n"), "200 Type set to I.\r\n");
     EXPECT_EQ(d.send("SIZE f.txt\r\n"), "213 5\r\n");
     std::string out = d.send("RETR f.txt\r\n");
