@@ -15,14 +15,14 @@ namespace iom::ftp {
 
 open_how make_open_how(int flags, mode_t mode) {
     open_how how{};
-    how.flags = static_cast<std::uint64_t>(flags);
+    how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
     how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;  // openat2 refuses a mode without O_CREAT
     how.resolve = resolve_flags;
     return how;
 }
 
 int open_in_root(int dirfd, const std::string& path, int flags, mode_t mode) {
-    open_how how = make_open_how(flags | O_CLOEXEC, mode);
+    open_how how = make_open_how(flags, mode);
     // glibc 2.36 has no wrapper for openat2: the system call itself.
     return static_cast<int>(::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
 }

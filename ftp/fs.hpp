@@ -28,7 +28,8 @@ namespace iom::ftp {
 // The resolve flags of every openat2 in the FTP servers.
 constexpr std::uint64_t resolve_flags = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 
-// The open_how for openat2 (what IORING_OP_OPENAT2 takes too).
+// The open_how for openat2 (what IORING_OP_OPENAT2 takes too): `flags` plus
+// O_CLOEXEC, `mode` only with O_CREAT, and resolve_flags.
 open_how make_open_how(int flags, mode_t mode);
 
 // openat2(dirfd, path, how) inside dirfd; -1 with errno set on failure.

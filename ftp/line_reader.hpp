@@ -6,9 +6,10 @@
 // (lftp sends exactly that), IAC IAC stands for one 0xFF byte, and option
 // negotiation (IAC WILL/WONT/DO/DONT x) is dropped: we negotiate nothing.
 //
-// Memory is bounded whatever the client sends: a line longer than the limit
-// is reported once as `too_long` and the rest of it is discarded up to the next
-// line end, so a client that never sends CRLF costs at most `max_line` bytes.
+// Memory is bounded whatever the client sends: a line of more than
+// `max_line` bytes before its LF (the CR counts) is reported once as
+// `too_long` and the rest of it is discarded up to the next LF, so a client
+// that never sends a line end costs at most `max_line` bytes.
 //
 // It does not interpret commands (parser.hpp does) and reads no socket.
 #pragma once

@@ -39,6 +39,10 @@ namespace iom::ftp {
 // so the kernel keeps it inside dirfd (the user's root) — see fs.hpp. An empty
 // path means "dirfd itself" (no openat2). `name` is always ONE component
 // (never "", "." or ".."), used with a *at() call on the directory `path` names.
+// Never hand a multi-component path to statx, mkdirat, unlinkat or renameat
+// directly: they have no RESOLVE_IN_ROOT, and a symlink would lead outside.
+// Hence stat is OPENAT2(O_PATH) then STATX(fd, "", AT_EMPTY_PATH), and so on.
+// The executor adds O_CLOEXEC to every open (fs.hpp: make_open_how).
 enum class FsOp : std::uint8_t {
     open_home,  // mkdirat(dirfd, name, 0755) (EEXIST is fine); openat2(dirfd, name, O_PATH|O_DIRECTORY) -> fd
     stat,       // openat2(dirfd, path, O_PATH) + statx(fd, "", AT_EMPTY_PATH)         -> stat
@@ -73,10 +77,17 @@ struct FsResult {
 
 // ---- the data connection ---------------------------------------------------
 // Listen on `local` (the control connection's local address, port 0), after
-// closing any passive listener this session had: one listener per session.
-// The listener serves one data connection: close it once that is accepted.
+// closing any passive listener (and any data connection it accepted) this
+// session had: one listener per session.
+// Accept as soon as a connection comes: clients connect right after the
+// 227/229 reply, BEFORE they send RETR or STOR. Accept only from `peer`'s host
+// (the control connection's peer; port ignored): a connection from any other
+// host is closed at once, gets no byte, and the wait goes on. Keep the one
+// accepted connection for the next TransferRequest, and close the listener
+// then: it serves one data connection.
 struct PassiveRequest {
     Address local;
+    Address peer;
 };
 struct PassiveResult {
     int error = 0;           // errno; 0: listening
@@ -86,16 +97,19 @@ struct PassiveResult {
 enum class Direction : std::uint8_t { send, receive };
 
 // Open the data connection, move the bytes, close it, report.
-//  passive: accept on the listener opened for the last PassiveRequest, ONLY
-//           from `peer`'s host (the control connection's peer; port ignored).
-//           A connection from any other host is closed at once, gets no
-//           byte, and the wait goes on. Then close the listener.
+//  passive: use the connection accepted on the last PassiveRequest's
+//           listener, or wait for it (same rule: only from `peer`'s host);
+//           the passive-connect timer runs from here until it is there
+//           (then connect_failed).
 //  active:  close any passive listener; bind to `local` (port 0), connect to
 //           `peer` (already checked: the client's own host, port >= 1024).
 // send:    from `file` (starting at `offset`; read to end of file) or, with
 //          no file, the bytes of `data` (a listing, already CRLF).
-// receive: into `file` at `offset` (pwrite; an O_APPEND file: write), at most
-//          `max_bytes` bytes (past that: too_large), until the peer closes.
+// receive: into `file` at `offset` (pwrite; an O_APPEND file: write), until
+//          the peer closes; at most `max_bytes` bytes written to the file
+//          (past that: stop, too_large).
+// Either way the data connection is closed at the end, whatever the result:
+// in stream mode its end is the end of the file.
 // ascii:   TYPE A: convert line ends (ascii.hpp) — no sendfile then.
 struct TransferRequest {
     Direction direction = Direction::send;

@@ -352,11 +352,19 @@ void Session::cmd_rest(const std::string& arg) {
 void Session::cmd_pasv(const std::string&) {
     if (epsv_all_) return reply(503, "EPSV ALL in effect: use EPSV.");
     if (!pasv_text(local_, 0)) return reply(500, "PASV cannot describe an IPv6 address; use EPSV.");
-    Address local = local_;
-    reinterpret_cast<sockaddr_in*>(&local.storage)->sin_port = 0;  // same offset in sockaddr_in6
-    step_ = Step::pasv;
+    request_passive(Step::pasv);
+}
+
+void Session::request_passive(Step step) {
+    step_ = step;
     wait_ = Wait::passive;
-    requests_.emplace_back(PassiveRequest{local});
+    requests_.emplace_back(PassiveRequest{local_without_port(), peer_});
+}
+
+Address Session::local_without_port() const {
+    Address local = local_;
+    reinterpret_cast<sockaddr_in*>(&local.storage)->sin_port = 0;  // the same offset in sockaddr_in6
+    return local;
 }
 
 void Session::cmd_epsv(const std::string& arg) {
@@ -368,11 +376,7 @@ void Session::cmd_epsv(const std::string& arg) {
     int proto = net_protocol(local_);
     if (!arg.empty() && arg != std::to_string(proto))
         return reply(522, fmt::format("Network protocol not supported, use ({}).", proto));
-    Address local = local_;
-    reinterpret_cast<sockaddr_in*>(&local.storage)->sin_port = 0;
-    step_ = Step::epsv;
-    wait_ = Wait::passive;
-    requests_.emplace_back(PassiveRequest{local});
+    request_passive(Step::epsv);
 }
 
 void Session::complete(PassiveResult r) {
@@ -399,10 +403,15 @@ void Session::cmd_port(const std::string& arg) {
     if (epsv_all_) return reply(503, "EPSV ALL in effect: use EPSV.");
     auto target = parse_port_arg(arg);
     if (!target) return reply(501, "PORT needs h1,h2,h3,h4,p1,p2.");
-    if (auto check = check_active_target(*target, peer_); check != ActiveCheck::ok) return reply(501, refusal(check));
+    set_active(*target, "PORT");
+}
+
+// PORT and EPRT: only to the client's own host and an unprivileged port (RFC 2577).
+void Session::set_active(const Address& target, std::string_view verb) {
+    if (auto check = check_active_target(target, peer_); check != ActiveCheck::ok) return reply(501, refusal(check));
     data_mode_ = DataMode::active;
-    active_target_ = *target;
-    reply(200, "PORT command successful.");
+    active_target_ = target;
+    reply(200, fmt::format("{} command successful.", verb));
 }
 
 void Session::cmd_eprt(const std::string& arg) {
@@ -411,10 +420,7 @@ void Session::cmd_eprt(const std::string& arg) {
     auto target = parse_eprt_arg(arg, supported);
     if (!supported) return reply(522, "Network protocol not supported, use (1,2).");
     if (!target) return reply(501, "EPRT needs |proto|address|port|.");
-    if (auto check = check_active_target(*target, peer_); check != ActiveCheck::ok) return reply(501, refusal(check));
-    data_mode_ = DataMode::active;
-    active_target_ = *target;
-    reply(200, "EPRT command successful.");
+    set_active(*target, "EPRT");
 }
 
 }  // namespace iom::ftp

@@ -173,6 +173,9 @@ private:
     void cmd_port(const std::string&);
     void cmd_eprt(const std::string&);
     void cmd_rest(const std::string&);
+    void request_passive(Step step);
+    Address local_without_port() const;
+    void set_active(const Address& target, std::string_view verb);
     void login_done(FsResult& r);
     void login_failed();
 

@@ -181,8 +181,7 @@ void Session::start_transfer(TransferRequest t, std::string_view preliminary) {
     }
     t.passive = data_mode_ == DataMode::passive;
     t.peer = t.passive ? peer_ : active_target_;
-    t.local = local_;
-    reinterpret_cast<sockaddr_in*>(&t.local.storage)->sin_port = 0;
+    t.local = local_without_port();
     data_mode_ = DataMode::none;  // one transfer per PASV/PORT
     abort_requested_ = false;
     reply(150, preliminary);

@@ -86,16 +86,19 @@ public:
     std::vector<FsRequest> fs_requests;
     std::vector<unsigned> delays;
     bool auto_delay = true;
+    bool auto_fs = true;  // false: the test completes fs_requests.back() itself
     bool aborted = false, closed = false;
     int passives = 0;
+    std::optional<PassiveRequest> last_passive;
 
 private:
     void perform(FsRequest& r) {
         fs_requests.push_back(r);
-        s().complete(execute(r));
+        if (auto_fs) s().complete(execute(r));
     }
-    void perform(PassiveRequest&) {
+    void perform(PassiveRequest& p) {
         ++passives;
+        last_passive = p;
         s().complete(PassiveResult{0, 40000});
     }
     void perform(TransferRequest& t) {
@@ -127,6 +130,9 @@ TEST(FtpSession, CurlSequence) {
     spit(d.dir / "alice" / "f.txt", "hello");
     EXPECT_EQ(d.send("PWD\r\n"), "257 \"/\" is the current directory.\r\n");
     EXPECT_EQ(d.send("EPSV\r\n"), "229 Entering Extended Passive Mode (|||40000|).\r\n");
+    ASSERT_TRUE(d.last_passive);
+    EXPECT_EQ(d.last_passive->local.to_string(), "127.0.0.1:0");  // the control's local address, any port
+    EXPECT_EQ(d.last_passive->peer.to_string(), "127.0.0.1:50000");  // the only host that may connect
     EXPECT_EQ(d.send("TYPE I\r\n"), "200 Type set to I.\r\n");
     EXPECT_EQ(d.send("SIZE f.txt\r\n"), "213 5\r\n");
     std::string out = d.send("RETR f.txt\r\n");
@@ -531,6 +537,55 @@ TEST(FtpSession, InputIsBoundedWhileAnOperationWaits) {
     d.s().complete(Delayed{});
     d.drain();
     EXPECT_TRUE(d.s().wants_input() || d.s().has_output());
+}
+
+TEST(FtpSession, PeerGoneWhileAFileOpensStartsNoTransfer) {
+    Driver d;
+    d.login();
+    spit(d.dir / "alice" / "f", "x");
+    d.auto_fs = false;
+    d.send("EPSV\r\nRETR f\r\n");
+    ASSERT_EQ(d.fs_requests.back().op, FsOp::open);
+    d.s().peer_closed();
+    EXPECT_FALSE(d.closed);  // the open is in flight: its completion comes first
+    d.s().complete(execute(d.fs_requests.back()));
+    d.drain();
+    EXPECT_FALSE(d.transfer);
+    EXPECT_TRUE(d.closed);
+
+    Driver u;  // the same for an upload: its fresh temporary is removed
+    u.login();
+    u.auto_fs = false;
+    u.send("EPSV\r\nSTOR g\r\n");
+    u.s().peer_closed();
+    u.s().complete(execute(u.fs_requests.back()));
+    u.auto_fs = true;
+    u.drain();
+    EXPECT_FALSE(u.transfer);
+    EXPECT_TRUE(u.closed);
+    EXPECT_EQ(std::distance(fs::directory_iterator(u.dir / "alice"), {}), 0);
+}
+
+TEST(FtpSession, UrgentAborDiscardsWhatWaitsBeforeIt) {
+    Driver d;
+    d.auto_delay = false;
+    d.send("USER alice\r\nPASS wrong\r\n");  // an operation in flight: commands wait
+    d.send("NOOP\r\nSYST\r\n");
+    d.s().urgent();  // the Telnet Synch: what came before the mark is discarded (RFC 959 4.1.3)
+    d.send("ABOR\r\n");
+    d.s().complete(Delayed{});
+    EXPECT_EQ(d.drain(), "530 Login incorrect.\r\n225 No transfer to abort.\r\n");
+}
+
+TEST(FtpSession, ANewPassiveReplacesTheOld) {
+    Driver d;
+    d.login();
+    spit(d.dir / "alice" / "f", "x");
+    d.send("PASV\r\nEPSV\r\n");
+    EXPECT_EQ(d.passives, 2);  // each PassiveRequest closes the previous listener (requests.hpp)
+    d.send("RETR f\r\n");
+    d.finish({TransferStatus::done});
+    EXPECT_EQ(d.send("RETR f\r\n").substr(0, 4), "425 ");  // one transfer per PASV/EPSV
 }
 
 TEST(FtpSession, TimeoutsClose) {
