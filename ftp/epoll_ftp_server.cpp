@@ -11,8 +11,9 @@
 // THE HANDLERS. Each session is up to three handlers in the same loop:
 //   Control   its control connection: feeds the client's lines to the Session,
 //             writes the replies, performs the Session's requests;
-//   Listener  its passive listener (PASV/EPSV): one per session, watched only
-//             while a transfer waits for its data connection;
+//   Listener  its passive listener (PASV/EPSV): one per session, it accepts
+//             the one data connection (clients connect before RETR or STOR)
+//             and closes;
 //   Transfer  its data connection: moves one file or listing, then closes.
 // Beside them, the server's listening socket and the stop eventfd.
 //
@@ -84,6 +85,7 @@
 // PASSIVE CONNECTIONS. A passive listener accepts only from the control
 // connection's peer: a connection from any other host is closed at once,
 // unserved (counter data_strangers), and the wait goes on (PITFALLS.md).
+// The client's connection is kept until its RETR, STOR or LIST comes.
 //
 // WHY MORE THAN 250 LINES. One loop, three kinds of handler per session,
 // the timers, and two ways to move a file: they are one story, and splitting
@@ -169,11 +171,12 @@ struct Handler {
 struct Server;
 struct Control;
 
-// The passive listener of one session.
+// The passive listener of one session: accepts one connection from `peer`'s host.
 struct Listener final : Handler {
-    Listener(Control& c, iom::Fd s) : owner(c) { sock = std::move(s); }
+    Listener(Control& c, iom::Fd s, const iom::Address& from) : owner(c), peer(from) { sock = std::move(s); }
     void handle(std::uint32_t events) override;
     Control& owner;
+    iom::Address peer;
 };
 
 // One data connection: opens (accepted or connected), moves the bytes, closes.
@@ -228,13 +231,14 @@ struct Control final : Handler {
     void perform(ftp::AbortRequest&);
     void perform(ftp::DelayRequest& r);
     void perform(ftp::CloseRequest&) {}  // the Session is closed(): drive() ends the session
+    void start_passive();
     void end_transfer(ftp::TransferResult r);
 
     Server& server;
-    iom::Address peer;
     ftp::Session session;
     std::string out;                     // replies not yet sent
     std::unique_ptr<Listener> listener;  // PASV/EPSV's, until its connection comes
+    iom::Fd passive_data;                // that connection, until the transfer that uses it
     std::unique_ptr<Transfer> transfer;  // the data connection in flight
     std::int64_t started, last_command;
     std::int64_t delay_until = never;    // a failed login's DelayRequest
@@ -336,7 +340,7 @@ void Server::retire(std::unique_ptr<H> h) {
 // ---- the control connection ----------------------------------------------------
 
 Control::Control(Server& s, iom::Fd fd)
-    : server(s), peer(iom::peer_address(fd.get())), session(s.site, peer, iom::local_address(fd.get())),
+    : server(s), session(s.site, iom::peer_address(fd.get()), iom::local_address(fd.get())),
       started(s.now), last_command(s.now) {
     sock = std::move(fd);
 }
@@ -447,13 +451,13 @@ void Control::perform(ftp::FsRequest& r) {
     session.complete(ftp::execute(r));
 }
 
-// PASV/EPSV: a listener on the control connection's address, port 0. Not
-// watched yet: the client connects to it before sending RETR, and the
-// connection waits in the backlog until the transfer starts.
+// PASV/EPSV: a listener on the control connection's address, port 0.
 void Control::perform(ftp::PassiveRequest& r) {
     server.retire(std::move(listener));  // one passive listener per session
+    passive_data.reset();
     try {
-        listener = std::make_unique<Listener>(*this, iom::listen_tcp(r.local, 8, /*nonblocking=*/true));
+        listener = std::make_unique<Listener>(*this, iom::listen_tcp(r.local, 8, /*nonblocking=*/true), r.peer);
+        server.watch(*listener, EPOLLIN);
         auto port = iom::local_address(listener->sock.get()).port();
         iom::trace("fd {}: passive listener fd {} on port {}", sock.get(), listener->sock.get(), port);
         session.complete(ftp::PassiveResult{.port = port});
@@ -468,11 +472,18 @@ void Control::perform(ftp::TransferRequest& r) {
     transfer = std::make_unique<Transfer>(*this, std::move(r));
     server.schedule(*transfer);  // the connect timeout
     if (transfer->req.passive) {
-        if (!listener) return end_transfer({.status = TransferStatus::connect_failed});
-        return server.watch(*listener, EPOLLIN);
+        if (passive_data) return start_passive();
+        if (!listener) end_transfer({.status = TransferStatus::connect_failed});
+        return;  // the listener hands the connection over when it comes
     }
     server.retire(std::move(listener));
+    passive_data.reset();
     if (!transfer->connect()) end_transfer({.status = TransferStatus::connect_failed, .error = errno});
+}
+
+void Control::start_passive() {
+    transfer->sock = std::move(passive_data);
+    transfer->begin();
 }
 
 void Control::perform(ftp::AbortRequest&) {
@@ -506,22 +517,27 @@ void Listener::handle(std::uint32_t) {
             int err = errno;
             if (err == EAGAIN || err == EWOULDBLOCK) return;  // the wait goes on
             if (err == EINTR || err == ECONNABORTED) continue;
-            ++server.c.accept_errors;
-            if (err == EMFILE || err == ENFILE) server.reserve.shed(sock.get());  // else it would be reported again at once
-            owner.end_transfer({.status = TransferStatus::connect_failed, .error = err});
-            return owner.drive();
+            ++server.c.accept_errors;  // out of descriptors: shed the waiting one (else: reported again at once)
+            if (err == EMFILE || err == ENFILE) server.reserve.shed(sock.get());
+            Control& control = owner;
+            server.retire(std::move(control.listener));  // no data connection for this PASV
+            if (!control.transfer) return;
+            control.end_transfer({.status = TransferStatus::connect_failed, .error = err});
+            return control.drive();
         }
         iom::Fd data(fd);
         ++server.c.accepts;
-        if (!ftp::same_host(from, owner.peer)) {  // a stranger: closed unserved, the wait goes on
+        if (!ftp::same_host(from, peer)) {  // a stranger: closed unserved, the wait goes on
             iom::trace("accept(fd {}) -> {}: not the client's host, closed", sock.get(), from.to_string());
             ++server.c.data_strangers;
             continue;
         }
         iom::trace("accept(fd {}) -> data connection fd {}", sock.get(), fd);
-        owner.transfer->sock = std::move(data);
-        owner.transfer->begin();
-        return server.retire(std::move(owner.listener));  // this handler: it served its one connection
+        Control& control = owner;
+        control.passive_data = std::move(data);
+        server.retire(std::move(control.listener));  // this handler: it served its one connection
+        if (control.transfer) control.start_passive();
+        return;
     }
 }
 
@@ -755,6 +771,7 @@ void Server::end_session(Control& s) {
     ++c.closed;
     retire(std::move(s.transfer));
     retire(std::move(s.listener));
+    s.passive_data.reset();
     auto it = sessions.find(&s);
     retire(std::move(it->second));
     sessions.erase(it);
