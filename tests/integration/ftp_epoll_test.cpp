@@ -418,6 +418,109 @@ TEST_F(EpollFtp, TwentyConcurrentCurlDownloadsCompleteWhole) {
     EXPECT_EQ(server_->counter("ftp_sessions"), static_cast<std::uint64_t>(n));
 }
 
+TEST_F(EpollFtp, NoLoginInTimeIsAnswered421AndClosed) {
+    start({"--login-timeout", "1"});
+    auto r = python(R"PY(
+import socket, sys
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=30)
+f = s.makefile('rb')
+print(f.readline()[:3].decode(), f.readline()[:3].decode(), f.readline() == b'')
+)PY");
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    EXPECT_EQ(r.out, "220 421 True\n") << "421 at --login-timeout, then the end of the connection";
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_EQ(server_->counter("idle_timeouts"), 1u);
+}
+
+TEST_F(EpollFtp, FailedLoginsAreDelayedAndAPassivePortNobodyConnectsToTimesOut) {
+    start({"--login-delay-ms", "50", "--passive-timeout", "1"});
+    write_file(home_ + "/f.bin", "x");
+    auto r = python(R"PY(
+import ftplib, socket, sys
+port = int(sys.argv[1])
+s = socket.create_connection(('127.0.0.1', port), timeout=30)
+f = s.makefile('rb')
+out = [f.readline()[:3].decode()]
+for i in range(3):
+    s.sendall(b'USER alice\r\nPASS wrong\r\n')
+    f.readline()                               # 331
+    out.append(f.readline()[:3].decode())      # after the delay: 530, 530, then 421
+out.append(str(f.readline() == b''))
+ftp = ftplib.FTP()
+ftp.connect('127.0.0.1', port, timeout=30)
+ftp.login('alice', 'secret')
+ftp.sendcmd('PASV')                            # and never connect to it
+out.append(ftp.sendcmd('RETR f.bin')[:3])
+try:
+    ftp.voidresp()
+except ftplib.error_temp as e:
+    out.append(str(e)[:3])
+out.append(ftp.sendcmd('NOOP')[:3])
+print(' '.join(out))
+)PY");
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    EXPECT_EQ(r.out, "220 530 530 421 True 150 425 200\n");
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_EQ(server_->counter("transfer_timeouts"), 1u);
+}
+
+TEST_F(EpollFtp, SessionsPastTheLimitGet421) {
+    start({"--max-sessions", "2"});
+    auto r = python(R"PY(
+import socket, sys
+port = int(sys.argv[1])
+def open_session():
+    s = socket.create_connection(('127.0.0.1', port), timeout=30)
+    return s, s.makefile('rb')
+a, fa = open_session()
+b, fb = open_session()
+out = [fa.readline()[:3].decode(), fb.readline()[:3].decode()]
+c, fc = open_session()
+out += [fc.readline()[:3].decode(), str(fc.readline() == b'')]
+a.sendall(b'QUIT\r\n')
+out += [fa.readline()[:3].decode(), str(fa.readline() == b'')]   # the session is over: room for one more
+d, fd = open_session()
+out.append(fd.readline()[:3].decode())
+print(' '.join(out))
+)PY");
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    EXPECT_EQ(r.out, "220 220 421 True 221 True 220\n");
+}
+
+TEST_F(EpollFtp, OutOfDescriptorsNewSessionsAreShedAndTheOldOnesServed) {
+    server_ = std::make_unique<ServerProcess>(
+        ftp_server_spec(), StartOptions{.args = {"--root", root_, "--user", "alice:secret"}, .nofile = 40});
+    auto r = python(R"PY(
+import socket, sys
+port = int(sys.argv[1])
+socks = [socket.create_connection(('127.0.0.1', port), timeout=30) for _ in range(60)]
+files = [s.makefile('rb') for s in socks]
+greeted = shed = 0
+for f in files:
+    try:
+        line = f.readline()
+    except ConnectionResetError:
+        line = b''
+    if line.startswith(b'220'):
+        greeted += 1
+    else:
+        shed += 1
+socks[0].sendall(b'NOOP\r\n')
+print(greeted > 0, shed > 0, files[0].readline()[:3].decode())
+)PY");
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    EXPECT_EQ(r.out, "True True 200\n") << "some sessions shed at EMFILE, the first one still served";
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_GT(server_->counter("accept_errors"), 0u);
+}
+
+TEST_F(EpollFtp, TraceShowsThatEpollRefusesARegularFile) {
+    start({"--trace"});
+    ASSERT_EQ(server_->stop(), 0);
+    EXPECT_NE(server_->stderr_text().find("epoll_ctl(ADD, a regular file) -> EPERM"), std::string::npos)
+        << server_->stderr_text();
+}
+
 TEST_F(EpollFtp, SigtermExitsZeroWithSessionsOpenAndWritesTheStats) {
     start();
     Fd idle = connect_tcp(server_->address());  // a session that is still open at SIGTERM
