@@ -461,8 +461,9 @@ void Control::perform(ftp::PassiveRequest& r) {
         auto port = iom::local_address(listener->sock.get()).port();
         iom::trace("fd {}: passive listener fd {} on port {}", sock.get(), listener->sock.get(), port);
         session.complete(ftp::PassiveResult{.port = port});
-    } catch (const std::system_error& e) {
+    } catch (const std::system_error& e) {  // out of descriptors, say: 425, the session goes on
         iom::trace("fd {}: passive listener: {}", sock.get(), e.what());
+        server.retire(std::move(listener));
         session.complete(ftp::PassiveResult{.error = e.code().value()});
     }
 }
