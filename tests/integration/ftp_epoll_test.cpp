@@ -414,11 +414,15 @@ print(c.reply(), c.reply(), c.reply())
     EXPECT_EQ(server_->counter("idle_timeouts"), 1u);
 }
 
-TEST_F(EpollFtp, FailedLoginsAreDelayedAndAPassivePortNobodyConnectsToTimesOut) {
-    start({"--login-delay-ms", "50", "--passive-timeout", "1"});
+// The loop's timers: a failed login answered after its delay, a passive
+// port nobody connects to, a download nobody reads (while another session
+// is served whole: the loop does not wait for the stalled one).
+TEST_F(EpollFtp, TimersDelayFailedLoginsAndEndWaitsThatLastTooLong) {
+    start({"--login-delay-ms", "50", "--passive-timeout", "1", "--stall-timeout", "1"});
     write_file(home_ + "/f.bin", "x");
-    const std::string out = python(by_hand + R"PY(
-import ftplib
+    write_file(home_ + "/big.bin", "");
+    fs::resize_file(home_ + "/big.bin", 64 << 20);  // more than the socket buffers hold
+    const std::string out = python(login + by_hand + R"PY(
 c = Raw()
 out = [c.reply()]
 for i in range(3):
@@ -426,21 +430,26 @@ for i in range(3):
     c.reply()                  # 331
     out.append(c.reply())      # after the delay: 530, 530, then 421
 out.append(c.reply())
-ftp = ftplib.FTP()
-ftp.connect('127.0.0.1', port, timeout=30)
-ftp.login('alice', 'secret')
-ftp.sendcmd('PASV')                            # and never connect to it
-out.append(ftp.sendcmd('RETR f.bin')[:3])
-try:
-    ftp.voidresp()
-except ftplib.error_temp as e:
-    out.append(str(e)[:3])
-out.append(ftp.sendcmd('NOOP')[:3])
+def late_reply():
+    try:
+        return ftp.voidresp()[:3]
+    except ftplib.all_errors as e:
+        return str(e)[:3]
+ftp.sendcmd('PASV')            # and never connect to it
+out += [answer('RETR f.bin'), late_reply()]
+ftp.voidcmd('TYPE I')
+stalled = ftp.transfercmd('RETR big.bin')  # never read
+other = ftplib.FTP()
+other.connect('127.0.0.1', port, timeout=30)
+other.login('alice', 'secret')
+data = []
+other.retrbinary('RETR big.bin', data.append)
+out += [str(sum(len(d) for d in data)), late_reply(), answer('NOOP')]
 print(' '.join(out))
 )PY");
-    EXPECT_EQ(out, "220 530 530 421 EOF 150 425 200\n");
+    EXPECT_EQ(out, "220 530 530 421 EOF 150 425 " + std::to_string(64 << 20) + " 426 200\n");
     ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
-    EXPECT_EQ(server_->counter("transfer_timeouts"), 1u);
+    EXPECT_EQ(server_->counter("transfer_timeouts"), 2u);
 }
 
 TEST_F(EpollFtp, SessionsPastTheLimitGet421) {
