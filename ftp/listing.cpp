@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+#include <iterator>
+
 namespace iom::ftp {
 
 namespace {

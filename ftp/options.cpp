@@ -33,8 +33,9 @@ void add_ftp_options(CLI::App& app, Config& cfg) {
                                               "checked with crypt(3)")
         ->check(CLI::ExistingFile);
     app.add_flag("--anonymous", cfg.anonymous, "Allow USER anonymous (or ftp) with any password: read-only, in ROOT/pub/");
-    app.add_flag("!--no-sendfile", cfg.sendfile, "Send files through a user-space buffer instead of sendfile(2), "
-                                                 "to compare the two (see the counters)");
+    app.add_flag_callback("--no-sendfile", [&cfg] { cfg.sendfile = false; },
+                          "Send files through a user-space buffer instead of sendfile(2), to compare the two "
+                          "(see the counters)");
 
     app.add_option("--max-line", l.max_line, "Longest command line in bytes; a longer one gets 500 and is discarded")
         ->capture_default_str()->check(CLI::Range(std::size_t{512}, std::size_t{65536}));
@@ -60,13 +61,14 @@ void add_ftp_options(CLI::App& app, Config& cfg) {
     app.add_option("--passive-timeout", l.passive_timeout, "Seconds for the client to connect to a passive port (425 after)")
         ->capture_default_str()->check(seconds(3600));
     app.add_option("--max-upload", l.max_upload, "Largest file an upload may make, in bytes (K, M, G suffixes); 552 past it")
-        ->capture_default_str()->transform(CLI::AsSizeValue(false))->check(CLI::Range(std::uint64_t{1}, ~std::uint64_t{0}));
+        ->default_str("1T")->transform(CLI::AsSizeValue(false))->check(CLI::PositiveNumber);
     app.add_option("--transfer-buffer", l.transfer_buffer, "Bytes of buffer per transfer (K, M suffixes): the bound "
                                                            "on a transfer's memory")
-        ->capture_default_str()->transform(CLI::AsSizeValue(false))->check(CLI::Range(std::size_t{4096}, std::size_t{64} << 20));
+        ->default_str("256K")->transform(CLI::AsSizeValue(false))
+        ->check(CLI::Range(std::size_t{4096}, std::size_t{64} << 20));
     app.add_option("--rate-limit", l.rate_limit, "Bytes per second per session (K, M suffixes); 0 = unlimited. On "
                                                  "loopback, what makes a progress bar visible")
-        ->capture_default_str()->transform(CLI::AsSizeValue(false));
+        ->capture_default_str()->transform(CLI::AsSizeValue(false))->type_name("BYTES/S");
 }
 
 Users load_users(const Config& cfg) {

@@ -1,7 +1,9 @@
 // One FTP session (RFC 959, 2428, 3659), as a state machine with no I/O:
 // the protocol core that epoll_ftp_server and uring_ftp_server both drive.
 //
-// The session never touches a socket, a file or a clock. The server feeds it
+// The session never touches a socket or a file and never waits (its only
+// look at a clock: LIST reads the time of day, for ls's date format; the
+// timers are the server's). The server feeds it
 // the control connection's bytes and takes back replies to write; whatever
 // else the session needs is a Request (requests.hpp) the server performs and
 // answers with complete(). That is what lets a reactor (which performs the
@@ -28,6 +30,9 @@
 //     AbortRequest (no completion of its own) and finally a CloseRequest.
 //   - CloseRequest is the last request: abort what is in flight, write the
 //     output left, close everything. Completions after it are ignored.
+//   - peer_closed() during an operation does not close at once: an FsRequest
+//     completes first; a transfer gets an AbortRequest and its TransferResult
+//     is still awaited (an upload is then put in place), then CloseRequest.
 //   - Read the control socket only while wants_input() (bounded memory: it
 //     turns false while commands wait behind an operation, after QUIT, and
 //     when the replies not yet taken pass a few KiB). Stop reading too while

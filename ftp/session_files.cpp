@@ -210,14 +210,14 @@ void Session::complete(FsResult r) {
 void Session::fs_done(FsResult& r) {
     const Entry& st = r.stat;
     if (step_ == Step::login) return login_done(r);
+    if (step_ == Step::commit && r.error) {  // the rename failed: remove the temporary, answer 451
+        result_ = {.status = TransferStatus::file_error, .bytes = result_.bytes, .error = r.error};
+        return request_fs(Step::discard, {.op = FsOp::unlink, .dirfd = upload_dir_.get(), .name = temp_name_});
+    }
     if (step_ == Step::commit || step_ == Step::discard) {
         temp_name_.clear();
         upload_dir_.reset();
-        if (step_ == Step::commit && r.error) {
-            reply(451, "The upload could not be put in place: " + error_text(r.error));
-        } else {
-            transfer_reply(result_);
-        }
+        transfer_reply(result_);
         return transfer_finished();
     }
     if (step_ == Step::stor_create && r.error == EEXIST && ++temp_tries_ < temp_attempts) return create_temp();
@@ -311,7 +311,7 @@ void Session::transfer_reply(const TransferResult& r) {
     case TransferStatus::connect_failed: reply(425, "Cannot open the data connection."); break;
     case TransferStatus::connection_lost: reply(426, "Data connection lost; transfer aborted."); break;
     case TransferStatus::stalled: reply(426, "Transfer stalled; aborted."); break;
-    case TransferStatus::no_space: reply(452, "No space left on the device; the old file is unchanged."); break;
+    case TransferStatus::no_space: reply(452, "No space left on the device."); break;
     case TransferStatus::too_large: reply(552, "Upload size limit exceeded."); break;
     case TransferStatus::file_error: reply(451, "File error: " + error_text(r.error)); break;
     }

@@ -333,6 +333,18 @@ TEST(FtpSession, StorTooLargeAndNoDataConnection) {
     EXPECT_EQ(d.send("STOR big\r\n").substr(0, 4), "425 ");  // no PASV/PORT: no transfer
 }
 
+TEST(FtpSession, StorOverADirectoryFailsAndLeavesNoTemporary) {
+    Driver d;
+    d.login();
+    fs::create_directories(d.dir / "alice" / "d");
+    d.send("EPSV\r\nSTOR d\r\n");
+    ASSERT_TRUE(d.transfer);
+    EXPECT_TRUE(d.finish({TransferStatus::done, 0}).starts_with("451 "));  // rename(file over directory) failed
+    EXPECT_EQ(d.fs_requests.back().op, FsOp::unlink);
+    EXPECT_EQ(std::distance(fs::directory_iterator(d.dir / "alice"), {}), 1);
+    EXPECT_TRUE(fs::is_directory(d.dir / "alice" / "d"));
+}
+
 TEST(FtpSession, InterruptedUploadIsFoundBySize) {
     Driver d;
     d.login();

@@ -255,9 +255,14 @@ TEST(FtpOptions, ParseAndRangeChecks) {
     EXPECT_DOUBLE_EQ(cfg.limits.idle_timeout, 1.5);
     EXPECT_EQ(cfg.server.port, 2121);
     EXPECT_TRUE(load_users(cfg).check("c", "d"));
+    Config defaults;
+    EXPECT_EQ(parse(defaults, {"--max-upload", "1T", "--transfer-buffer", "256K"}), -1);
+    EXPECT_EQ(defaults.limits.max_upload, Limits{}.max_upload);  // the defaults --help shows are the real ones
+    EXPECT_EQ(defaults.limits.transfer_buffer, Limits{}.transfer_buffer);
+    EXPECT_TRUE(defaults.sendfile);
     for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{
              {"--max-line", "10"}, {"--echo", "plain"}, {"--idle-timeout", "-1"}, {"--max-sessions", "0"},
-             {"--login-failures", "0"}, {"--transfer-buffer", "1"}}) {
+             {"--login-failures", "0"}, {"--transfer-buffer", "1"}, {"--max-upload", "0"}, {"--no-sendfile=1"}}) {
         Config c;
         ::testing::internal::CaptureStderr();
         EXPECT_EQ(parse(c, bad), 2) << bad[0];
