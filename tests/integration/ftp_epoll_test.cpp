@@ -405,6 +405,34 @@ print(' '.join(replies))
     EXPECT_EQ(out, "220 500 200 221\n");
 }
 
+// Commands from a client that never reads its replies: once the unsent
+// replies pass a few KiB the server stops reading it, so the client's sends
+// stop being taken once the socket buffers between are full. The client's
+// own buffers are small (64 KiB): a server that went on reading would take
+// its bytes faster than one a second, and all 48 MiB would go (more than the
+// server's receive buffer can hold, 32 MiB at most here: tcp_rmem).
+TEST_F(EpollFtp, AClientThatNeverReadsStopsBeingRead) {
+    start();
+    const std::string out = python(by_hand + R"PY(
+import select
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.connect(('127.0.0.1', port))
+s.setblocking(False)
+chunk, sent = b'NOOP\r\n' * 10000, 0
+while sent < 48 << 20:
+    try:
+        sent += s.send(chunk)
+    except BlockingIOError:
+        if not select.select([], [s], [], 1.0)[1]:
+            break              # nothing taken for a second: the server stopped reading
+print(sent < 48 << 20, Raw().reply())
+)PY");
+    EXPECT_EQ(out, "True 220\n") << "True: the server stopped reading the client that never reads; 220: "
+                                    "another session is still served";
+}
+
 TEST_F(EpollFtp, TypeAConvertsLineEndsBothWays) {
     start();
     write_file(home_ + "/lines.txt", "one\ntwo\n");
