@@ -94,7 +94,7 @@
 //
 // TRY IN CLASS.
 //   ./epoll_ftp_server --root /tmp/ftp --user alice:secret --trace
-//   head -c 100M /dev/urandom > /tmp/ftp/alice/big    # alice's home, made at her first login
+//   mkdir -p /tmp/ftp/alice; head -c 100M /dev/urandom > /tmp/ftp/alice/big   # alice's home
 //   curl -o /dev/null ftp://alice:secret@127.0.0.1:2121/big   # EPSV, then RETR by sendfile
 //   ./epoll_ftp_server --root /tmp/ftp --user alice:secret --rate-limit 2M   # the bars move
 //   ./epoll_ftp_server ... --no-sendfile     # then compare the counters at exit
