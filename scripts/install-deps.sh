@@ -8,8 +8,10 @@ packages=(
   g++ cmake ninja-build pkg-config git       # the toolchain
   libcli11-dev libfmt-dev liburing-dev        # the libraries the code uses
   nlohmann-json3-dev                          # JSON: the stats files, bench --json, the reports
+  libcrypt-dev                                # crypt(3) for the FTP users file
   libgtest-dev libgmock-dev                   # the tests
   socat netcat-openbsd procps strace          # talking to servers by hand; the labs
+  curl lftp python3                           # the FTP clients the FTP integration tests drive
   gnuplot-nox chromium                        # ioclient compare's charts; the headless check of its page
 )
 
