@@ -10,6 +10,7 @@ packages=(
   libcrypt-dev                                # crypt(3) for the FTP users file
   libgtest-dev libgmock-dev                   # the tests
   socat netcat-openbsd procps strace          # talking to servers by hand; the labs
+  curl lftp python3                           # the FTP clients the FTP integration tests drive
   gnuplot-nox chromium                        # ioclient compare's charts; the headless check of its page
 )
 
