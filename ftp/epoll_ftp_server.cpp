@@ -461,8 +461,9 @@ void Control::perform(ftp::PassiveRequest& r) {
         auto port = iom::local_address(listener->sock.get()).port();
         iom::trace("fd {}: passive listener fd {} on port {}", sock.get(), listener->sock.get(), port);
         session.complete(ftp::PassiveResult{.port = port});
-    } catch (const std::system_error& e) {
+    } catch (const std::system_error& e) {  // out of descriptors, say: 425, the session goes on
         iom::trace("fd {}: passive listener: {}", sock.get(), e.what());
+        server.retire(std::move(listener));
         session.complete(ftp::PassiveResult{.error = e.code().value()});
     }
 }
@@ -782,9 +783,9 @@ void show_that_files_cannot_be_waited_for(int epfd) {
     iom::Fd file(open("/proc/self/exe", O_RDONLY | O_CLOEXEC));  // a regular file: this program
     epoll_event ev{.events = EPOLLIN, .data = {.ptr = nullptr}};
     int rc = epoll_ctl(epfd, EPOLL_CTL_ADD, file.get(), &ev);
-    iom::trace("epoll_ctl(ADD, a regular file) -> {}: a file is always ready; every file read below "
-               "runs on this thread, and a page-cache miss stalls every session",
-               rc < 0 ? std::strerror(errno) : "added?");
+    iom::trace("epoll_ctl(ADD, a regular file) -> {}: a file is always ready, epoll cannot wait for it; "
+               "every file operation runs on this thread, and a page-cache miss stalls every session",
+               rc < 0 && errno == EPERM ? "EPERM" : rc < 0 ? std::strerror(errno) : "0 (unexpected)");
 }
 
 void Server::run() {

@@ -7,6 +7,7 @@
 // timeout.
 #include "server_process.hpp"
 
+#include "client/connection.hpp"
 #include "common/net.hpp"
 
 #include <gtest/gtest.h>
@@ -19,7 +20,6 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -29,20 +29,11 @@ namespace iom::test {
 namespace {
 
 namespace fs = std::filesystem;
+using client::random_bytes;
 
 const std::string curl_bin = "/usr/bin/curl";
 const std::string lftp_bin = "/usr/bin/lftp";
 const std::string python_bin = "/usr/bin/python3";
-
-std::string random_bytes(std::size_t n, std::uint64_t seed) {
-    std::mt19937_64 gen(seed);
-    std::string s(n, '\0');
-    for (std::size_t i = 0; i < n; i += 8) {
-        std::uint64_t v = gen();
-        for (std::size_t k = 0; k < 8 && i + k < n; ++k) s[i + k] = static_cast<char>(v >> (8 * k));
-    }
-    return s;
-}
 
 void write_file(const std::string& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
@@ -103,11 +94,13 @@ protected:
                             "set net:max-retries 1; set net:timeout 30; set ftp:ssl-allow no; set cmd:fail-exit yes; "
                             "open -u alice,secret -p " + port() + " 127.0.0.1; " + commands});
     }
-    // A Python script with ftplib; sys.argv[1] is the port, then `args`.
-    RunResult python(const std::string& script, std::vector<std::string> args = {}) const {
+    // What a Python script printed (sys.argv[1] is the port, then `args`),
+    // or, when it failed, its exit code and errors: a result no test expects.
+    std::string python(const std::string& script, std::vector<std::string> args = {}) const {
         std::vector<std::string> argv{python_bin, "-c", script, port()};
         argv.insert(argv.end(), args.begin(), args.end());
-        return run_command(argv);
+        RunResult r = run_command(argv);
+        return r.exit_code == 0 ? r.out : "python3: " + describe(r);
     }
 
     std::string dir_, root_, home_;
@@ -126,6 +119,34 @@ def answer(cmd):
         return ftp.sendcmd(cmd)[:3]
     except ftplib.all_errors as e:
         return str(e)[:3]
+def read_all(conn):  # a data connection, to its end
+    data = b''
+    try:
+        while True:
+            b = conn.recv(65536)
+            if not b:
+                return data
+            data += b
+    except ConnectionResetError:
+        return data
+)PY";
+
+// Scripts that speak the protocol by hand, a line at a time.
+const std::string by_hand = R"PY(
+import socket, sys
+port = int(sys.argv[1])
+class Raw:
+    def __init__(self):
+        self.s = socket.create_connection(('127.0.0.1', port), timeout=30)
+        self.f = self.s.makefile('rb')
+    def send(self, line):
+        self.s.sendall(line)
+    def reply(self):  # the code of the next reply, or EOF once the server has closed
+        try:
+            line = self.f.readline()
+        except ConnectionResetError:
+            line = b''
+        return line[:3].decode() if line else 'EOF'
 )PY";
 
 TEST_F(EpollFtp, CurlUploadsAndDownloadsWholeOverEpsvBySendfile) {
@@ -174,14 +195,13 @@ TEST_F(EpollFtp, DownloadsResumeWithCurlAndWithRestRetr) {
     EXPECT_NE(resumed.err.find("> REST 1234567"), std::string::npos) << resumed.err;
     EXPECT_TRUE(same_bytes(read_file(dir_ + "/partial.bin"), content));
 
-    auto rest = python(login + R"PY(
+    EXPECT_EQ(python(login + R"PY(
 out = open(sys.argv[2], 'wb')
 ftp.retrbinary('RETR big.bin', out.write, rest=1000000)
 out.close()
-ftp.quit()
 )PY",
-                       {dir_ + "/tail.bin"});
-    ASSERT_EQ(rest.exit_code, 0) << describe(rest);
+                     {dir_ + "/tail.bin"}),
+              "");
     EXPECT_TRUE(same_bytes(read_file(dir_ + "/tail.bin"), content.substr(1000000)));
 }
 
@@ -223,29 +243,23 @@ TEST_F(EpollFtp, AborDuringRetrIsAnswered426Then226AtOnce) {
     start({"--rate-limit", "1M"});
     const std::size_t size = 16 << 20;
     write_file(home_ + "/big.bin", random_bytes(size, 5));
-    auto r = python(login + R"PY(
+    const std::string out = python(login + R"PY(
 ftp.voidcmd('TYPE I')
 conn = ftp.transfercmd('RETR big.bin')
 total = len(conn.recv(65536))
 first = ftp.abort()              # ABOR, sent as urgent data
-while True:
-    b = conn.recv(65536)
-    if not b:
-        break
-    total += len(b)
+total += len(read_all(conn))
 conn.close()
 second = ftp.getresp()
 print(first[:3], second[:3], total, answer('NOOP'))
-ftp.quit()
 )PY");
-    ASSERT_EQ(r.exit_code, 0) << describe(r);
-    std::istringstream words(r.out);
+    std::istringstream words(out);
     std::string first, second, noop;
     std::size_t total = 0;
     words >> first >> second >> total >> noop;
-    EXPECT_EQ(first, "426") << r.out;
-    EXPECT_EQ(second, "226") << r.out;
-    EXPECT_EQ(noop, "200") << "the session goes on after ABOR: " << r.out;
+    EXPECT_EQ(first, "426") << out;
+    EXPECT_EQ(second, "226") << out;
+    EXPECT_EQ(noop, "200") << "the session goes on after ABOR: " << out;
     EXPECT_LT(total, size / 2) << "the transfer went on after ABOR";
     ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
     EXPECT_EQ(server_->counter("ftp_aborts"), 1u);
@@ -258,7 +272,7 @@ TEST_F(EpollFtp, StrangerOnThePassivePortGetsNothing) {
     write_file(home_ + "/f.bin", content);
     // The stranger (127.0.0.2) connects to the PASV port first; the client
     // (127.0.0.1) after it, then asks for the file.
-    auto r = python(login + R"PY(
+    const std::string out = python(login + R"PY(
 ftp.voidcmd('TYPE I')
 host, dport = ftplib.parse227(ftp.sendcmd('PASV'))
 stranger = socket.socket()
@@ -267,30 +281,15 @@ stranger.bind(('127.0.0.2', 0))
 stranger.connect((host, dport))
 real = socket.create_connection((host, dport), timeout=30)
 ftp.sendcmd('RETR f.bin')
-data = b''
-while True:
-    b = real.recv(65536)
-    if not b:
-        break
-    data += b
+data = read_all(real)
 real.close()
 end = ftp.voidresp()
-got = b''
-try:
-    while True:
-        b = stranger.recv(65536)
-        if not b:
-            break
-        got += b
-except ConnectionResetError:
-    pass
+got = read_all(stranger)
 open(sys.argv[2], 'wb').write(data)
 print(end[:3], len(got))
-ftp.quit()
 )PY",
                     {dir_ + "/f.bin"});
-    ASSERT_EQ(r.exit_code, 0) << describe(r);
-    EXPECT_EQ(r.out, "226 0\n") << "the stranger must get 0 bytes";
+    EXPECT_EQ(out, "226 0\n") << "the stranger must get 0 bytes";
     EXPECT_TRUE(same_bytes(read_file(dir_ + "/f.bin"), content));
     ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
     EXPECT_EQ(server_->counter("data_strangers"), 1u);
@@ -301,7 +300,7 @@ TEST_F(EpollFtp, PortToAnotherHostOrAPrivilegedPortIsRefusedAndNeverConnected) {
     write_file(home_ + "/f.bin", "bait\n");
     // Listeners where a bouncing server would connect: on 127.0.0.2, and on
     // a port below 1024 when this test may bind one.
-    auto r = python(login + R"PY(
+    const std::string out = python(login + R"PY(
 trap = socket.socket()
 trap.bind(('127.0.0.2', 0))
 trap.listen(8)
@@ -323,10 +322,8 @@ out = [answer('PORT 127,0,0,2,%d,%d' % (tport >> 8, tport & 255)), answer('RETR 
        answer('EPRT |1|127.0.0.1|%d|' % low), answer('RETR f.bin')]
 ready, _, _ = select.select(traps, [], [], 1.0)   # nothing may arrive
 print(' '.join(out), len(ready))
-ftp.quit()
 )PY");
-    ASSERT_EQ(r.exit_code, 0) << describe(r);
-    EXPECT_EQ(r.out, "501 425 501 425 501 425 501 425 0\n")
+    EXPECT_EQ(out, "501 425 501 425 501 425 501 425 0\n")
         << "PORT/EPRT refused (501), so RETR has no data connection (425), and no connection arrives";
 }
 
@@ -336,7 +333,7 @@ TEST_F(EpollFtp, PathsCannotEscapeTheHome) {
     fs::create_symlink("../secret.txt", home_ + "/up");
     fs::create_symlink(root_ + "/secret.txt", home_ + "/abs");
     fs::create_symlink("/etc", home_ + "/etc");
-    auto r = python(login + R"PY(
+    const std::string out = python(login + R"PY(
 ftp.voidcmd('TYPE I')
 res = []
 for p in ['../secret.txt', '/../secret.txt', '../../secret.txt', '/etc/passwd', 'up', 'abs', 'etc/passwd']:
@@ -350,42 +347,32 @@ for p in ['../secret.txt', '/../secret.txt', '../../secret.txt', '/etc/passwd', 
 answer('CWD ..')
 answer('CWD ../..')
 print(' '.join(res), ftp.pwd())
-ftp.quit()
 )PY");
-    ASSERT_EQ(r.exit_code, 0) << describe(r);
-    EXPECT_EQ(r.out, "550/550 550/550 550/550 550/550 550/550 550/550 550/550 /\n")
+    EXPECT_EQ(out, "550/550 550/550 550/550 550/550 550/550 550/550 550/550 /\n")
         << "every escape (.., absolute, symlinks out) must find nothing";
 }
 
 TEST_F(EpollFtp, ALongLineGets500AndTheSessionGoesOn) {
     start();
-    auto r = python(R"PY(
-import socket, sys
-s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=30)
-f = s.makefile('rb')
-replies = [f.readline()[:3].decode()]
-s.sendall(b'NOOP ' + b'x' * 5120 + b'\r\nNOOP\r\n')
-replies += [f.readline()[:3].decode(), f.readline()[:3].decode()]
-s.sendall(b'QUIT\r\n')
-replies.append(f.readline()[:3].decode())
+    const std::string out = python(by_hand + R"PY(
+c = Raw()
+replies = [c.reply()]
+c.send(b'NOOP ' + b'x' * 5120 + b'\r\nNOOP\r\n')
+replies += [c.reply(), c.reply()]
+c.send(b'QUIT\r\n')
+replies.append(c.reply())
 print(' '.join(replies))
 )PY");
-    ASSERT_EQ(r.exit_code, 0) << describe(r);
-    EXPECT_EQ(r.out, "220 500 200 221\n");
+    EXPECT_EQ(out, "220 500 200 221\n");
 }
 
 TEST_F(EpollFtp, TypeAConvertsLineEndsBothWays) {
     start();
     write_file(home_ + "/lines.txt", "one\ntwo\n");
-    auto r = python(login + R"PY(
+    const std::string out = python(login + R"PY(
 ftp.voidcmd('TYPE A')
 conn = ftp.transfercmd('RETR lines.txt')
-data = b''
-while True:
-    b = conn.recv(65536)
-    if not b:
-        break
-    data += b
+data = read_all(conn)
 conn.close()
 ftp.voidresp()
 conn = ftp.transfercmd('STOR up.txt')
@@ -393,10 +380,8 @@ conn.sendall(b'x\r\ny\r\n')
 conn.close()
 ftp.voidresp()
 print(data.hex())
-ftp.quit()
 )PY");
-    ASSERT_EQ(r.exit_code, 0) << describe(r);
-    EXPECT_EQ(r.out, "6f6e650d0a74776f0d0a\n") << "one\\r\\ntwo\\r\\n on the wire";
+    EXPECT_EQ(out, "6f6e650d0a74776f0d0a\n") << "one\\r\\ntwo\\r\\n on the wire";
     EXPECT_EQ(read_file(home_ + "/up.txt"), "x\ny\n");
 }
 
@@ -416,6 +401,91 @@ TEST_F(EpollFtp, TwentyConcurrentCurlDownloadsCompleteWhole) {
     }
     ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
     EXPECT_EQ(server_->counter("ftp_sessions"), static_cast<std::uint64_t>(n));
+}
+
+TEST_F(EpollFtp, NoLoginInTimeIsAnswered421AndClosed) {
+    start({"--login-timeout", "1"});
+    const std::string out = python(by_hand + R"PY(
+c = Raw()
+print(c.reply(), c.reply(), c.reply())
+)PY");
+    EXPECT_EQ(out, "220 421 EOF\n") << "421 at --login-timeout, then the end of the connection";
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_EQ(server_->counter("idle_timeouts"), 1u);
+}
+
+// The loop's timers: a failed login answered after its delay, a passive
+// port nobody connects to, a download nobody reads (while another session
+// is served whole: the loop does not wait for the stalled one).
+TEST_F(EpollFtp, TimersDelayFailedLoginsAndEndWaitsThatLastTooLong) {
+    start({"--login-delay-ms", "50", "--passive-timeout", "1", "--stall-timeout", "1"});
+    write_file(home_ + "/f.bin", "x");
+    write_file(home_ + "/big.bin", "");
+    fs::resize_file(home_ + "/big.bin", 64 << 20);  // more than the socket buffers hold
+    const std::string out = python(login + by_hand + R"PY(
+c = Raw()
+out = [c.reply()]
+for i in range(3):
+    c.send(b'USER alice\r\nPASS wrong\r\n')
+    c.reply()                  # 331
+    out.append(c.reply())      # after the delay: 530, 530, then 421
+out.append(c.reply())
+def late_reply():
+    try:
+        return ftp.voidresp()[:3]
+    except ftplib.all_errors as e:
+        return str(e)[:3]
+ftp.sendcmd('PASV')            # and never connect to it
+out += [answer('RETR f.bin'), late_reply()]
+ftp.voidcmd('TYPE I')
+stalled = ftp.transfercmd('RETR big.bin')  # never read
+other = ftplib.FTP()
+other.connect('127.0.0.1', port, timeout=30)
+other.login('alice', 'secret')
+data = []
+other.retrbinary('RETR big.bin', data.append)
+out += [str(sum(len(d) for d in data)), late_reply(), answer('NOOP')]
+print(' '.join(out))
+)PY");
+    EXPECT_EQ(out, "220 530 530 421 EOF 150 425 " + std::to_string(64 << 20) + " 426 200\n");
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_EQ(server_->counter("transfer_timeouts"), 2u);
+}
+
+TEST_F(EpollFtp, SessionsPastTheLimitGet421) {
+    start({"--max-sessions", "2"});
+    const std::string out = python(by_hand + R"PY(
+a, b = Raw(), Raw()
+out = [a.reply(), b.reply()]
+c = Raw()
+out += [c.reply(), c.reply()]
+a.send(b'QUIT\r\n')
+out += [a.reply(), a.reply()]  # that session is over: room for one more
+out.append(Raw().reply())
+print(' '.join(out))
+)PY");
+    EXPECT_EQ(out, "220 220 421 EOF 221 EOF 220\n");
+}
+
+TEST_F(EpollFtp, OutOfDescriptorsNewSessionsAreShedAndTheOldOnesServed) {
+    server_ = std::make_unique<ServerProcess>(
+        ftp_server_spec(), StartOptions{.args = {"--root", root_, "--user", "alice:secret"}, .nofile = 40});
+    const std::string out = python(by_hand + R"PY(
+sessions = [Raw() for _ in range(60)]
+greetings = [c.reply() for c in sessions]
+sessions[0].send(b'NOOP\r\n')
+print('220' in greetings, 'EOF' in greetings, sessions[0].reply())
+)PY");
+    EXPECT_EQ(out, "True True 200\n") << "some sessions shed at EMFILE, the first one still served";
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_GT(server_->counter("accept_errors"), 0u);
+}
+
+TEST_F(EpollFtp, TraceShowsThatEpollRefusesARegularFile) {
+    start({"--trace"});
+    ASSERT_EQ(server_->stop(), 0);
+    EXPECT_NE(server_->stderr_text().find("epoll_ctl(ADD, a regular file) -> EPERM"), std::string::npos)
+        << server_->stderr_text();
 }
 
 TEST_F(EpollFtp, SigtermExitsZeroWithSessionsOpenAndWritesTheStats) {
