@@ -11,6 +11,7 @@
 // process, a reply or a byte, with a generous timeout.
 #include "server_process.hpp"
 
+#include "client/connection.hpp"
 #include "common/net.hpp"
 
 #include <gtest/gtest.h>
@@ -33,14 +34,7 @@ namespace iom::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Bytes no two tests share: a counter through a multiplicative hash.
-std::string pattern(std::size_t n, unsigned salt) {
-    std::string s(n, '\0');
-    std::uint32_t v = salt * 2654435761u + 1;
-    for (auto& ch : s) ch = static_cast<char>((v = v * 1664525u + 1013904223u) >> 24);
-    return s;
-}
+using client::random_bytes;
 
 void put(const std::string& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary) << bytes;
@@ -103,7 +97,7 @@ protected:
 
 TEST_F(UringFtp, CurlUploadAndDownloadAreReadAndWriteSubmissionsNotSendfile) {
     start();
-    const std::string content = pattern(3 << 20, 1);
+    const std::string content = random_bytes(3 << 20, 1);
     put(dir_ + "/local.bin", content);
     auto up = curl({"-T", dir_ + "/local.bin", url("up.bin")});
     ASSERT_EQ(up.exit_code, 0) << shown(up);
@@ -142,7 +136,7 @@ TEST_F(UringFtp, AborCancelsARateLimitedRetrWith426Then226) {
     // 64 MiB at 1 MiB/s would take a minute: ABOR must end it at once.
     start({"--rate-limit", "1M"});
     const std::size_t size = 64 << 20;
-    put(home_ + "/big.bin", pattern(size, 2));
+    put(home_ + "/big.bin", random_bytes(size, 2));
     auto r = ftplib(R"PY(
 import time
 ftp.voidcmd('TYPE I')
@@ -230,7 +224,7 @@ struct Control {
 
 TEST_F(UringFtp, SigtermDuringATransferExitsZeroAndCancelsEverything) {
     start({"--rate-limit", "256K"});
-    put(home_ + "/big.bin", pattern(16 << 20, 3));
+    put(home_ + "/big.bin", random_bytes(16 << 20, 3));
     Control c{connect_tcp(server_->address()), {}};
     EXPECT_EQ(c.reply().substr(0, 3), "220");
     EXPECT_EQ(c.command("USER alice").substr(0, 3), "331");
