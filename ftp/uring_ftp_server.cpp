@@ -150,6 +150,7 @@ enum Op : std::uint64_t {
     op_accept = 1, op_pause, op_stop, op_ignore, op_ctl_recv, op_ctl_send, op_ctl_urgent, op_timer, op_fs,
     op_pasv, op_connect, op_data_send, op_data_recv, op_file_read, op_file_write,
 };
+constexpr const char* op_names[] = {"connect", "data send", "data recv", "file read", "file write"};  // from op_connect
 constexpr unsigned bit(Op op) { return 1u << op; }
 // The operations of a transfer: ABOR cancels these.
 constexpr unsigned transfer_ops =
@@ -203,6 +204,8 @@ struct alignas(16) Sess {
     void completed(Op op, int res);
     void on_ctl_recv(int res);
     void on_ctl_send(int res);
+    void on_urgent(int res);
+    void on_fs(int res);
     void on_timer();
     void arm_timer();
     std::int64_t deadline() const;
@@ -217,7 +220,12 @@ struct alignas(16) Sess {
     void pump();
     bool held(std::size_t& most);
     void moved(std::size_t n);
-    void on_transfer(Op op, int res);
+    void on_connect(int res);
+    void on_file_read(int res);
+    void on_file_write(int res);
+    void on_data_send(int res);
+    void on_data_recv(int res);
+    void data_failed(int res);
     void end(TransferStatus s, int error = 0);
 
     Server& srv;
@@ -360,6 +368,15 @@ void Sess::on_ctl_recv(int res) {
     }
 }
 
+// POLLPRI: the client's Telnet Synch (ftplib's ABOR), before the line is read.
+void Sess::on_urgent(int res) {
+    urgent_seen = true;  // watched again after the next RECV (a hang-up also ends a poll: no spin)
+    if (res > 0 && (res & POLLPRI)) {
+        iom::trace("fd {}: POLLPRI: urgent data, an ABOR on its way", ctl.get());
+        session.urgent();
+    }
+}
+
 void Sess::on_ctl_send(int res) {
     ++srv.c.send_calls;
     if (res > 0) {  // maybe short: the rest goes next, before `out`
@@ -461,8 +478,12 @@ int dir_of(const iom::Fd& parent, int dirfd) { return parent ? parent.get() : di
 // Stage by stage: `res` is the last SQE's result (-1 after an empty parent).
 // The names of requests.hpp's table, one SQE each.
 void Sess::fs_step(int res) {
+    static constexpr const char* names[] = {"open_home", "stat", "open", "create", "mkdir", "rmdir", "unlink",
+                                            "rename", "list"};
     const int stage = fs_stage++;
     const char* name = fs.name.c_str();
+    iom::trace("fd {}: {} \"{}\" \"{}\": step {} (a submission; the loop goes on)", ctl.get(),
+               names[static_cast<int>(fs.op)], fs.path, fs.name, stage);
     fs_opening = false;
     switch (fs.op) {
     case FsOp::open_home:  // MKDIRAT, OPENAT2
@@ -517,6 +538,12 @@ void Sess::fs_step(int res) {
     case FsOp::list:
         break;
     }
+}
+
+void Sess::on_fs(int res) {
+    bool exists_is_fine = fs.op == FsOp::open_home && fs_stage == 1 && res == -EEXIST;  // the home is there
+    if (res < 0 && !exists_is_fine) return fs_done(-res);
+    fs_step(res);
 }
 
 void Sess::fs_done(int error) {
@@ -680,55 +707,66 @@ void Sess::pump() {
     io_uring_prep_recv(submit(op_data_recv), t.data.get(), into, t.req.ascii ? std::min(most, cap / 2 - 1) : most, 0);
 }
 
-void Sess::on_transfer(Op op, int res) {
-    static constexpr const char* names[] = {"connect", "send", "recv", "read", "write"};
-    iom::trace("fd {}: cqe {} -> {}", ctl.get(), names[op - op_connect], res);
+// The completions of a transfer, one handler each. None runs once the
+// transfer is ending: completed() hands those CQEs to pump().
+void Sess::on_connect(int res) {
+    if (res < 0) return end(TransferStatus::connect_failed, -res);
+    begin();
+}
+
+void Sess::on_file_read(int res) {
     Xfer& t = *x;
-    if (t.ending) return pump();  // whatever it did, the transfer is over
-    const std::size_t cap = srv.cfg.limits.transfer_buffer;
-    if (op == op_connect) {
-        if (res < 0) return end(TransferStatus::connect_failed, -res);
-        return begin();
+    if (res < 0) return end(TransferStatus::file_error, -res);
+    auto n = static_cast<std::size_t>(res);
+    if (n == 0) t.eof = true;
+    t.offset += n;
+    srv.c.file_read_bytes += n, srv.c.user_copy_bytes += n;
+    const std::size_t cap = srv.cfg.limits.transfer_buffer, want = t.req.ascii ? cap / 3 : cap;
+    char* got = t.buf.get() + (cap - want);  // TYPE A: LF becomes CRLF, into the front
+    t.head = 0;
+    t.tail = t.req.ascii ? t.encoder.convert(got, n, t.buf.get()) : n;
+    pump();
+}
+
+void Sess::on_file_write(int res) {
+    if (res < 0) {
+        bool full = res == -ENOSPC || res == -EDQUOT;
+        return end(full ? TransferStatus::no_space : TransferStatus::file_error, -res);
     }
-    if (op == op_file_read || op == op_file_write) {
-        if (res < 0) {
-            bool full = op == op_file_write && (res == -ENOSPC || res == -EDQUOT);
-            return end(full ? TransferStatus::no_space : TransferStatus::file_error, -res);
-        }
-        auto n = static_cast<std::size_t>(res);
-        t.offset += n;
-        if (op == op_file_write) {
-            srv.c.file_write_bytes += n, srv.c.user_copy_bytes += n;
-            t.written += n, t.head += n;
-        } else if (n == 0) {
-            t.eof = true;
-        } else {
-            srv.c.file_read_bytes += n, srv.c.user_copy_bytes += n;
-            std::size_t want = t.req.ascii ? cap / 3 : cap;
-            char* got = t.buf.get() + (cap - want);
-            t.head = 0;
-            t.tail = t.req.ascii ? t.encoder.convert(got, n, t.buf.get()) : n;
-        }
-        return pump();
-    }
-    if (res < 0) {  // the data connection failed (a send or recv)
-        iom::trace("fd {}: data connection: {}", ctl.get(), std::strerror(-res));
-        ++srv.c.resets;
-        return end(TransferStatus::connection_lost, -res);
-    }
+    auto n = static_cast<std::size_t>(res);  // maybe short: pump() writes the rest
+    srv.c.file_write_bytes += n, srv.c.user_copy_bytes += n;
+    x->offset += n, x->written += n, x->head += n;
+    pump();
+}
+
+// A send or recv on the data connection failed: the transfer is lost.
+void Sess::data_failed(int res) {
+    iom::trace("fd {}: data connection: {}", ctl.get(), std::strerror(-res));
+    ++srv.c.resets;
+    end(TransferStatus::connection_lost, -res);
+}
+
+void Sess::on_data_send(int res) {
+    if (res < 0) return data_failed(res);
     auto n = static_cast<std::size_t>(res);
     moved(n);
-    if (op == op_data_send) {
-        srv.c.send_bytes += n;
-        t.head += n;
-        return pump();
-    }
+    srv.c.send_bytes += n;
+    x->head += n;
+    pump();
+}
+
+void Sess::on_data_recv(int res) {
+    if (res < 0) return data_failed(res);
+    Xfer& t = *x;
+    auto n = static_cast<std::size_t>(res);
+    moved(n);
     srv.c.recv_bytes += n;
+    const std::size_t cap = srv.cfg.limits.transfer_buffer;
+    t.head = 0;
     if (n == 0) {  // the client closed the data connection: the file is whole
         t.eof = true;
-        t.head = 0, t.tail = t.req.ascii ? t.decoder.finish(t.buf.get()) : 0;
-    } else {
-        t.head = 0;
+        t.tail = t.req.ascii ? t.decoder.finish(t.buf.get()) : 0;
+    } else {  // TYPE A: CRLF becomes LF, from the second half into the front
         t.tail = t.req.ascii ? t.decoder.convert(t.buf.get() + cap / 2, n, t.buf.get()) : n;
     }
     if (t.written + t.tail > t.req.max_bytes) return end(TransferStatus::too_large);
@@ -762,28 +800,26 @@ void Sess::perform(ftp::DelayRequest& r) { delay_until = srv.now + std::int64_t{
 void Sess::completed(Op op, int res) {
     armed &= ~bit(op), cancelled &= ~bit(op);
     --inflight;
+    if (op >= op_connect) iom::trace("fd {}: cqe {} -> {}", ctl.get(), op_names[op - op_connect], res);
     if (closing) {
         if (op == op_ctl_send) on_ctl_send(res);  // the last replies
         if (res >= 0 && (op == op_pasv || (op == op_fs && fs_opening))) ::close(res);
         return drive();
     }
+    if ((bit(op) & transfer_ops) && x->ending) return pump(), drive();  // whatever it did, the transfer is over
     switch (op) {
     case op_ctl_recv: on_ctl_recv(res); break;
     case op_ctl_send: on_ctl_send(res); break;
-    case op_ctl_urgent:  // the client's Telnet Synch (ftplib's ABOR), before the line is read
-        urgent_seen = true;  // watched again after the next RECV (a hang-up also ends a poll: no spin)
-        if (res > 0 && (res & POLLPRI)) {
-            iom::trace("fd {}: POLLPRI: urgent data, an ABOR on its way", ctl.get());
-            session.urgent();
-        }
-        break;
+    case op_ctl_urgent: on_urgent(res); break;
     case op_timer: on_timer(); break;
-    case op_fs:
-        if (res < 0 && !(fs.op == FsOp::open_home && fs_stage == 1 && res == -EEXIST)) fs_done(-res);
-        else fs_step(res);
-        break;
+    case op_fs: on_fs(res); break;
     case op_pasv: on_pasv(res); break;
-    default: on_transfer(op, res); break;
+    case op_connect: on_connect(res); break;
+    case op_data_send: on_data_send(res); break;
+    case op_data_recv: on_data_recv(res); break;
+    case op_file_read: on_file_read(res); break;
+    case op_file_write: on_file_write(res); break;
+    default: break;  // the server's own ops never reach a session
     }
     drive();
 }
