@@ -231,8 +231,7 @@ struct alignas(16) Sess {
     Server& srv;
     iom::Fd ctl;
     ftp::Session session;
-    unsigned armed = 0, cancelled = 0;  // bit(op): in flight; and a cancel for it submitted
-    unsigned inflight = 0;
+    unsigned armed = 0, cancelled = 0;  // bit(op): in flight (freed when none is); a cancel for it submitted
     bool closing = false, peer_gone = false, urgent_seen = false;
     std::int64_t started, last_command, delay_until = never, close_by = never, timer_at = never;
     __kernel_timespec timer_ts{};
@@ -301,7 +300,6 @@ io_uring_sqe* Server::sqe(std::uint64_t user_data) {
 
 io_uring_sqe* Sess::submit(Op op) {
     armed |= bit(op);
-    ++inflight;
     return srv.sqe(ud(this, op));
 }
 
@@ -340,7 +338,7 @@ void Sess::drive() {
         bool flushing = is(op_ctl_send) && !srv.stopping && srv.now < close_by;
         cancel_all(flushing ? ~bit(op_ctl_send) & ~bit(op_timer) : ~0u);
         if (flushing) arm_timer();
-        if (inflight == 0) srv.end_session(*this);  // deletes this
+        if (armed == 0) srv.end_session(*this);  // deletes this
         return;
     }
     // Bounded memory: no more commands while the client leaves its replies unread.
@@ -799,7 +797,6 @@ void Sess::perform(ftp::DelayRequest& r) { delay_until = srv.now + std::int64_t{
 // OPENAT brought), then drive.
 void Sess::completed(Op op, int res) {
     armed &= ~bit(op), cancelled &= ~bit(op);
-    --inflight;
     if (op >= op_connect) iom::trace("fd {}: cqe {} -> {}", ctl.get(), op_names[op - op_connect], res);
     if (closing) {
         if (op == op_ctl_send) on_ctl_send(res);  // the last replies
