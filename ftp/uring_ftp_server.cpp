@@ -594,9 +594,11 @@ void Sess::on_pasv(int res) {
         if (pasv_next) open_passive(*std::exchange(pasv_next, std::nullopt));
         return;
     }
-    if (res >= 0 && !ftp::same_host(from, pasv_peer)) {  // a stranger: closed unserved, the wait goes on
-        iom::trace("cqe accept(fd {}) -> {}: not the client's host, closed", listener.get(), from.to_string());
-        ++srv.c.data_strangers;
+    bool stranger = res >= 0 && !ftp::same_host(from, pasv_peer);
+    if (stranger || res == -ECONNABORTED || res == -EINTR) {  // a stranger is closed unserved; the wait goes on
+        iom::trace("cqe accept(fd {}) -> {}: {}", listener.get(), res,
+                   stranger ? "not the client's host, closed" : "again");
+        srv.c.data_strangers += stranger;
         from.len = sizeof from.storage;
         io_uring_prep_accept(submit(op_pasv), listener.get(), from.sa(), &from.len, SOCK_CLOEXEC);
         return;
@@ -618,7 +620,8 @@ void Sess::on_pasv(int res) {
 
 void Sess::perform(ftp::TransferRequest& r) {
     ++srv.c.ftp_transfers;
-    x = std::make_unique<Xfer>(Xfer{.req = std::move(r), .connect_by = plus_seconds(srv.now, srv.cfg.limits.passive_timeout)});
+    auto connect_by = plus_seconds(srv.now, srv.cfg.limits.passive_timeout);
+    x = std::make_unique<Xfer>(Xfer{.req = std::move(r), .connect_by = connect_by});
     x->offset = x->req.offset;
     if (x->req.passive) {
         if (passive_data) x->data = std::move(passive_data), begin();
