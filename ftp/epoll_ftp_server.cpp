@@ -94,7 +94,7 @@
 //
 // TRY IN CLASS.
 //   ./epoll_ftp_server --root /tmp/ftp --user alice:secret --trace
-//   head -c 100M /dev/urandom > /tmp/ftp/alice/big    # alice's home, made at her first login
+//   mkdir -p /tmp/ftp/alice; head -c 100M /dev/urandom > /tmp/ftp/alice/big   # alice's home
 //   curl -o /dev/null ftp://alice:secret@127.0.0.1:2121/big   # EPSV, then RETR by sendfile
 //   ./epoll_ftp_server --root /tmp/ftp --user alice:secret --rate-limit 2M   # the bars move
 //   ./epoll_ftp_server ... --no-sendfile     # then compare the counters at exit
@@ -499,7 +499,9 @@ void Control::perform(ftp::DelayRequest& r) { delay_until = server.now + std::in
 // Close the data connection, then report: the 226 must follow the close.
 // The caller drives the session afterwards.
 void Control::end_transfer(ftp::TransferResult r) {
-    iom::trace("fd {}: transfer over, {} bytes, status {}", sock.get(), r.bytes, static_cast<int>(r.status));
+    static constexpr const char* status[] = {"done", "aborted", "connect_failed", "connection_lost", "stalled",
+                                             "no_space", "too_large", "file_error"};
+    iom::trace("fd {}: transfer over, {} bytes: {}", sock.get(), r.bytes, status[static_cast<int>(r.status)]);
     server.retire(std::move(transfer));
     server.retire(std::move(listener));
     last_command = server.now;  // idleness counts from the end of the transfer
@@ -628,6 +630,7 @@ std::optional<TransferStatus> Transfer::send_some(std::size_t most) {
     }
     ssize_t sent = ::send(fd, from, n, MSG_NOSIGNAL);
     ++c.send_calls;
+    iom::trace("send(fd {}, {} bytes) -> {}", fd, n, sent);
     if (sent < 0) return socket_error(c.send_eagain);
     c.send_bytes += static_cast<std::uint64_t>(sent);
     head += static_cast<std::size_t>(sent);
@@ -642,6 +645,7 @@ bool Transfer::read_file() {
     char* into = buf.get() + (cap - want);
     ssize_t n = pread(req.file.get(), into, want, offset);
     ++server.c.file_reads;
+    iom::trace("pread(file, {} bytes) -> {}: from the page cache, or the loop waited for the disk", want, n);
     if (n < 0) {
         error = errno;
         return false;
@@ -667,6 +671,7 @@ std::optional<TransferStatus> Transfer::receive_some(std::size_t most) {
         return TransferStatus::done;
     }
     server.c.recv_bytes += static_cast<std::uint64_t>(n);
+    iom::trace("recv(fd {}) -> {} bytes, on to the file", sock.get(), n);
     moved(static_cast<std::size_t>(n));
     std::size_t len = req.ascii ? decoder.convert(into, static_cast<std::size_t>(n), buf.get()) : static_cast<std::size_t>(n);
     return write_file(buf.get(), len);
@@ -803,7 +808,7 @@ void Server::run() {
     std::array<epoll_event, 256> events;
     while (!stopper.fired && !iom::stop_requested()) {
         int timeout = wait_ms();
-        iom::trace("epoll_wait: {} sessions, next deadline in {} ms", sessions.size(), timeout);
+        iom::trace("epoll_wait: {} sessions, timeout {} ms (the earliest deadline)", sessions.size(), timeout);
         int ready = epoll_wait(epfd.get(), events.data(), static_cast<int>(events.size()), timeout);
         ++c.wait_calls;
         now = clock_now();

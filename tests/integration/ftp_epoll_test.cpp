@@ -119,6 +119,11 @@ def answer(cmd):
         return ftp.sendcmd(cmd)[:3]
     except ftplib.all_errors as e:
         return str(e)[:3]
+def late_reply():  # the reply that ends a transfer
+    try:
+        return ftp.voidresp()[:3]
+    except ftplib.all_errors as e:
+        return str(e)[:3]
 def read_all(conn):  # a data connection, to its end
     data = b''
     try:
@@ -169,6 +174,40 @@ TEST_F(EpollFtp, CurlUploadsAndDownloadsWholeOverEpsvBySendfile) {
     EXPECT_EQ(server_->counter("user_copy_bytes"), content.size()) << "only the upload passed through user space";
     EXPECT_EQ(server_->counter("file_write_bytes"), content.size());
     EXPECT_EQ(server_->counter("ftp_sessions"), 2u);
+}
+
+TEST_F(EpollFtp, ActiveModeWithCurlConnectsBackToTheClient) {
+    start();
+    const std::string content = random_bytes(2 << 20, 8);
+    write_file(dir_ + "/up.bin", content);
+    auto up = curl({"-v", "--ftp-port", "127.0.0.1", "-T", dir_ + "/up.bin", url("up.bin")});
+    ASSERT_EQ(up.exit_code, 0) << describe(up);
+    EXPECT_NE(up.err.find("> EPRT |1|127.0.0.1|"), std::string::npos) << up.err;
+    EXPECT_TRUE(same_bytes(read_file(home_ + "/up.bin"), content));
+    auto down = curl({"--ftp-port", "127.0.0.1", "--disable-eprt", "-v", "-o", dir_ + "/down.bin", url("up.bin")});
+    ASSERT_EQ(down.exit_code, 0) << describe(down);
+    EXPECT_NE(down.err.find("> PORT 127,0,0,1,"), std::string::npos) << down.err;
+    EXPECT_TRUE(same_bytes(read_file(dir_ + "/down.bin"), content));
+}
+
+TEST_F(EpollFtp, AnUploadPastMaxUploadGets552AndLeavesTheOldFile) {
+    start({"--max-upload", "100000"});
+    write_file(home_ + "/f.bin", "the old file\n");
+    write_file(dir_ + "/big.bin", random_bytes(1 << 20, 9));
+    const std::string out = python(login + R"PY(
+ftp.voidcmd('TYPE I')
+try:
+    with ftp.transfercmd('STOR f.bin') as conn:
+        conn.sendall(open(sys.argv[2], 'rb').read())
+except OSError:
+    pass  # the server may close the data connection before all of it is sent
+print(late_reply(), answer('NOOP'))
+)PY",
+                                   {dir_ + "/big.bin"});
+    EXPECT_EQ(out, "552 200\n");
+    EXPECT_EQ(read_file(home_ + "/f.bin"), "the old file\n");
+    EXPECT_EQ(std::distance(fs::directory_iterator(home_), fs::directory_iterator()), 1)
+        << "the temporary file is gone";
 }
 
 TEST_F(EpollFtp, NoSendfileCopiesThroughUserSpace) {
@@ -366,6 +405,34 @@ print(' '.join(replies))
     EXPECT_EQ(out, "220 500 200 221\n");
 }
 
+// Commands from a client that never reads its replies: once the unsent
+// replies pass a few KiB the server stops reading it, so the client's sends
+// stop being taken once the socket buffers between are full. The client's
+// own buffers are small (64 KiB): a server that went on reading would take
+// its bytes faster than one a second, and all 48 MiB would go (more than the
+// server's receive buffer can hold, 32 MiB at most here: tcp_rmem).
+TEST_F(EpollFtp, AClientThatNeverReadsStopsBeingRead) {
+    start();
+    const std::string out = python(by_hand + R"PY(
+import select
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.connect(('127.0.0.1', port))
+s.setblocking(False)
+chunk, sent = b'NOOP\r\n' * 10000, 0
+while sent < 48 << 20:
+    try:
+        sent += s.send(chunk)
+    except BlockingIOError:
+        if not select.select([], [s], [], 1.0)[1]:
+            break              # nothing taken for a second: the server stopped reading
+print(sent < 48 << 20, Raw().reply())
+)PY");
+    EXPECT_EQ(out, "True 220\n") << "True: the server stopped reading the client that never reads; 220: "
+                                    "another session is still served";
+}
+
 TEST_F(EpollFtp, TypeAConvertsLineEndsBothWays) {
     start();
     write_file(home_ + "/lines.txt", "one\ntwo\n");
@@ -430,11 +497,6 @@ for i in range(3):
     c.reply()                  # 331
     out.append(c.reply())      # after the delay: 530, 530, then 421
 out.append(c.reply())
-def late_reply():
-    try:
-        return ftp.voidresp()[:3]
-    except ftplib.all_errors as e:
-        return str(e)[:3]
 ftp.sendcmd('PASV')            # and never connect to it
 out += [answer('RETR f.bin'), late_reply()]
 ftp.voidcmd('TYPE I')
