@@ -32,17 +32,19 @@
 //   control connection      RECV, SEND; POLL_ADD(POLLPRI) for urgent data (ftplib's ABOR)
 //
 // FILES GO THROUGH A BUFFER: READ and WRITE, not splice. Each transfer owns
-// one buffer (--transfer-buffer) and one operation at a time on it: READ
-// into it, SEND from it until empty, READ again (an upload: RECV, WRITE).
-// That bounds memory per session whatever the clients do, is the same path
-// for TYPE A (which must convert in user space) and TYPE I, and the buffer
-// is the kernel's while the SQE that names it is in flight. splice
-// (file -> pipe -> socket) would save the copy, as sendfile does for the
-// reactor, but needs a pipe per transfer (two descriptors), and an io_uring
-// splice from a file is punted to an io-wq worker thread each time; the
-// copy is what the asynchronous read costs. So --no-sendfile changes
-// nothing here: there is no sendfile (sendfile_calls stays 0; file_reads
-// counts READ submissions, user_copy_bytes the copies).
+// one buffer (--transfer-buffer) in two halves, a PIPELINE: while a SEND
+// drains one half, a READ fills the other (an upload: RECV fills, WRITE
+// drains). So the disk and the network work at once, one SQE each in flight
+// — what the reactor cannot do: its read IS the loop's time. Memory per
+// session stays bounded whatever the clients do; TYPE A (converted in user
+// space) and TYPE I take the same path; and a half is the kernel's while
+// the SQE that names it is in flight. splice (file -> pipe -> socket) would
+// save the copy, as sendfile does for the reactor, but needs a pipe per
+// transfer (two descriptors), and an io_uring splice from a file is punted
+// to an io-wq worker thread each time; the copy is what the asynchronous
+// read costs. So --no-sendfile changes nothing here: there is no sendfile
+// (sendfile_calls stays 0; file_reads counts READ submissions,
+// user_copy_bytes the copies).
 //
 // TIME IS A COMPLETION TOO. Each session has ONE timer: an absolute TIMEOUT
 // SQE for its earliest deadline — login, idle, the failed-login Delay, the
@@ -175,10 +177,14 @@ struct Xfer {
     iom::Fd data;
     bool waiting = true;                   // no data connection yet (accept or connect to come)
     std::optional<TransferStatus> ending;  // decided; reported once its operations are all back
-    std::unique_ptr<char[]> buf;           // the file's bytes; the kernel's while a READ/WRITE/SEND/RECV names it
-    std::size_t head = 0, tail = 0;        // buf[head, tail) (a listing: req.data) not yet sent / written
+    std::unique_ptr<char[]> buf;           // two halves; a half is the kernel's while an SQE names it
+    struct Half {
+        char* base = nullptr;
+        std::size_t head = 0, tail = 0;    // base[head, tail): filled, not yet drained
+    } half[2];
+    unsigned fill = 0, drain = 0;          // the half the next fill goes into; the next drain comes from
     bool eof = false;                      // the file (download) or the data connection (upload) has ended
-    std::uint64_t offset, bytes = 0, written = 0;
+    std::uint64_t offset, bytes = 0, accepted = 0;  // offset: of the next file op; accepted: for the file
     int error = 0;
     ftp::AsciiEncoder encoder;
     ftp::AsciiDecoder decoder;
@@ -220,6 +226,8 @@ struct alignas(16) Sess {
     void pump();
     bool held(std::size_t& most);
     void moved(std::size_t n);
+    void filled(std::size_t n);
+    void drained(std::size_t n);
     void on_connect(int res);
     void on_file_read(int res);
     void on_file_write(int res);
@@ -638,10 +646,17 @@ void Sess::perform(ftp::TransferRequest& r) {
 }
 
 void Sess::begin() {
-    x->waiting = false;
-    x->last_progress = srv.now;
-    if (x->req.file) x->buf = std::make_unique_for_overwrite<char[]>(srv.cfg.limits.transfer_buffer);
-    else x->tail = x->req.data.size(), x->eof = true;  // a listing: the bytes are there
+    Xfer& t = *x;
+    t.waiting = false;
+    t.last_progress = srv.now;
+    const std::size_t half = srv.cfg.limits.transfer_buffer / 2;
+    if (t.req.file) {
+        t.buf = std::make_unique_for_overwrite<char[]>(2 * half);
+        t.half[0].base = t.buf.get(), t.half[1].base = t.buf.get() + half;
+    } else {  // a listing: the bytes are there, one half's worth
+        t.half[0] = {t.req.data.data(), 0, t.req.data.size()};
+        t.eof = true;
+    }
     pump();
 }
 
@@ -667,7 +682,11 @@ void Sess::moved(std::size_t n) {
     x->budget -= std::min<std::uint64_t>(x->budget, n);
 }
 
-// The next step of the transfer: one operation at a time on its buffer.
+// The next steps of the transfer: a PIPELINE of two halves. One operation
+// fills a half (a download: READ from the file; an upload: RECV) while
+// another drains the other (SEND; WRITE), so the disk and the network work
+// at the same time, each with one SQE in flight. Halves are filled and
+// drained in turn, so the bytes keep their order.
 void Sess::pump() {
     Xfer& t = *x;
     if (t.ending) {  // reported once everything it submitted is back: then the data socket closes
@@ -679,33 +698,50 @@ void Sess::pump() {
         last_command = srv.now;  // idleness counts from the end of the transfer
         return session.complete(r);
     }
-    if (t.waiting || t.throttled || (armed & transfer_ops)) return;
-    const std::size_t cap = srv.cfg.limits.transfer_buffer;
-    std::size_t most = cap;
-    if (t.req.direction == ftp::Direction::send) {
-        if (t.head == t.tail && t.eof) return end(TransferStatus::done);
-        if (t.head == t.tail) {  // READ the next piece (TYPE A: a third, converted into the front)
-            std::size_t want = t.req.ascii ? cap / 3 : cap;
-            ++srv.c.file_reads;
-            return io_uring_prep_read(submit(op_file_read), t.req.file.get(), t.buf.get() + (cap - want),
-                                      static_cast<unsigned>(want), t.offset);
+    if (t.waiting || t.throttled) return;
+    const bool download = t.req.direction == ftp::Direction::send;
+    const Op fill_op = download ? op_file_read : op_data_recv, drain_op = download ? op_data_send : op_file_write;
+    const std::size_t half = srv.cfg.limits.transfer_buffer / 2;
+    Xfer::Half& d = t.half[t.drain];
+    if (!is(drain_op) && d.head < d.tail) {
+        std::size_t most = d.tail - d.head;
+        if (!download) {  // WRITE at the offset (an O_APPEND file: at its end, whatever the offset)
+            ++srv.c.file_writes;
+            io_uring_prep_write(submit(op_file_write), t.req.file.get(), d.base + d.head, static_cast<unsigned>(most),
+                                t.offset);
+        } else if (!held(most)) {
+            ++srv.c.send_calls;
+            io_uring_prep_send(submit(op_data_send), t.data.get(), d.base + d.head, most, MSG_NOSIGNAL);
         }
-        if (held(most)) return;
-        const char* from_ = (t.req.file ? t.buf.get() : t.req.data.data()) + t.head;
-        ++srv.c.send_calls;
-        return io_uring_prep_send(submit(op_data_send), t.data.get(), from_, std::min(t.tail - t.head, most),
-                                  MSG_NOSIGNAL);
     }
-    if (t.head < t.tail) {  // WRITE what was received (the rest of a short write first)
-        ++srv.c.file_writes;
-        return io_uring_prep_write(submit(op_file_write), t.req.file.get(), t.buf.get() + t.head,
-                                   static_cast<unsigned>(t.tail - t.head), t.offset);
+    Xfer::Half& f = t.half[t.fill];
+    if (!is(fill_op) && !t.eof && f.head == f.tail && !t.throttled) {
+        if (download) {  // READ the next piece (TYPE A: a third of the half, converted into its front)
+            std::size_t want = t.req.ascii ? half / 3 : half;
+            ++srv.c.file_reads;
+            io_uring_prep_read(submit(op_file_read), t.req.file.get(), f.base + (half - want),
+                               static_cast<unsigned>(want), t.offset);
+        } else if (std::size_t most = t.req.ascii ? half / 2 - 1 : half; !held(most)) {
+            ++srv.c.recv_calls;  // TYPE A: into the second part of the half, converted into its front
+            io_uring_prep_recv(submit(op_data_recv), t.data.get(), t.req.ascii ? f.base + half / 2 : f.base, most, 0);
+        }
     }
-    if (t.eof) return end(TransferStatus::done);
-    if (held(most)) return;
-    ++srv.c.recv_calls;
-    char* into = t.req.ascii ? t.buf.get() + cap / 2 : t.buf.get();  // TYPE A: converted into the front
-    io_uring_prep_recv(submit(op_data_recv), t.data.get(), into, t.req.ascii ? std::min(most, cap / 2 - 1) : most, 0);
+    bool empty = t.half[0].head == t.half[0].tail && t.half[1].head == t.half[1].tail;
+    if (t.eof && empty && !(armed & transfer_ops)) end(TransferStatus::done);
+}
+
+// A fill completed into t.half[t.fill]: `n` bytes there now; the next fill takes the other half.
+void Sess::filled(std::size_t n) {
+    Xfer& t = *x;
+    t.half[t.fill].head = 0, t.half[t.fill].tail = n;
+    if (n > 0) t.fill ^= 1;
+}
+
+// A drain completed: `n` bytes of t.half[t.drain] are gone; emptied, the next drain takes the other.
+void Sess::drained(std::size_t n) {
+    Xfer::Half& d = x->half[x->drain];
+    d.head += n;
+    if (d.head == d.tail) d.head = d.tail = 0, x->drain ^= 1;
 }
 
 // The completions of a transfer, one handler each. None runs once the
@@ -722,10 +758,9 @@ void Sess::on_file_read(int res) {
     if (n == 0) t.eof = true;
     t.offset += n;
     srv.c.file_read_bytes += n, srv.c.user_copy_bytes += n;
-    const std::size_t cap = srv.cfg.limits.transfer_buffer, want = t.req.ascii ? cap / 3 : cap;
-    char* got = t.buf.get() + (cap - want);  // TYPE A: LF becomes CRLF, into the front
-    t.head = 0;
-    t.tail = t.req.ascii ? t.encoder.convert(got, n, t.buf.get()) : n;
+    const std::size_t half = srv.cfg.limits.transfer_buffer / 2, want = t.req.ascii ? half / 3 : half;
+    char* base = t.half[t.fill].base;  // TYPE A: LF becomes CRLF, into the front of the half
+    filled(t.req.ascii ? t.encoder.convert(base + (half - want), n, base) : n);
     pump();
 }
 
@@ -736,7 +771,8 @@ void Sess::on_file_write(int res) {
     }
     auto n = static_cast<std::size_t>(res);  // maybe short: pump() writes the rest
     srv.c.file_write_bytes += n, srv.c.user_copy_bytes += n;
-    x->offset += n, x->written += n, x->head += n;
+    x->offset += n;
+    drained(n);
     pump();
 }
 
@@ -752,7 +788,7 @@ void Sess::on_data_send(int res) {
     auto n = static_cast<std::size_t>(res);
     moved(n);
     srv.c.send_bytes += n;
-    x->head += n;
+    drained(n);
     pump();
 }
 
@@ -762,15 +798,17 @@ void Sess::on_data_recv(int res) {
     auto n = static_cast<std::size_t>(res);
     moved(n);
     srv.c.recv_bytes += n;
-    const std::size_t cap = srv.cfg.limits.transfer_buffer;
-    t.head = 0;
+    const std::size_t half = srv.cfg.limits.transfer_buffer / 2;
+    char* base = t.half[t.fill].base;
+    std::size_t len;
     if (n == 0) {  // the client closed the data connection: the file is whole
         t.eof = true;
-        t.tail = t.req.ascii ? t.decoder.finish(t.buf.get()) : 0;
-    } else {  // TYPE A: CRLF becomes LF, from the second half into the front
-        t.tail = t.req.ascii ? t.decoder.convert(t.buf.get() + cap / 2, n, t.buf.get()) : n;
+        len = t.req.ascii ? t.decoder.finish(base) : 0;
+    } else {  // TYPE A: CRLF becomes LF, from the second part of the half into its front
+        len = t.req.ascii ? t.decoder.convert(base + half / 2, n, base) : n;
     }
-    if (t.written + t.tail > t.req.max_bytes) return end(TransferStatus::too_large);
+    if ((t.accepted += len) > t.req.max_bytes) return end(TransferStatus::too_large);
+    filled(len);
     pump();
 }
 
