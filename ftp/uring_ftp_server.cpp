@@ -152,7 +152,9 @@ enum Op : std::uint64_t {
     op_accept = 1, op_pause, op_stop, op_ignore, op_ctl_recv, op_ctl_send, op_ctl_urgent, op_timer, op_fs,
     op_pasv, op_connect, op_data_send, op_data_recv, op_file_read, op_file_write,
 };
-constexpr const char* op_names[] = {"connect", "data send", "data recv", "file read", "file write"};  // from op_connect
+constexpr const char* op_names[] = {"", "accept", "pause", "stop", "ignore", "control recv", "control send",
+                                     "urgent poll", "timer", "fs", "passive accept", "connect", "data send",
+                                     "data recv", "file read", "file write"};
 constexpr unsigned bit(Op op) { return 1u << op; }
 // The operations of a transfer: ABOR cancels these.
 constexpr unsigned transfer_ops =
@@ -216,6 +218,7 @@ struct alignas(16) Sess {
     void arm_timer();
     std::int64_t deadline() const;
     void fs_step(int res);
+    io_uring_sqe* fs_sqe(const char* what);
     void fs_open(int dirfd, const std::string& path, int flags, mode_t mode);
     void fs_parent(const std::string& path);
     void fs_done(int error);
@@ -313,7 +316,7 @@ io_uring_sqe* Sess::submit(Op op) {
 
 void Sess::cancel(Op op) {
     if (!is(op) || (cancelled & bit(op))) return;
-    iom::trace("fd {}: ASYNC_CANCEL op {}", ctl.get(), static_cast<int>(op));
+    iom::trace("fd {}: ASYNC_CANCEL of its {}", ctl.get(), op_names[op]);
     cancelled |= bit(op);
     srv.cancel(ud(this, op));
 }
@@ -465,9 +468,18 @@ void Sess::perform(ftp::FsRequest& r) {
     fs_step(0);
 }
 
+// The next SQE of the FsRequest's chain, `what` for --trace.
+io_uring_sqe* Sess::fs_sqe(const char* what) {
+    static constexpr const char* names[] = {"open_home", "stat", "open", "create", "mkdir", "rmdir", "unlink",
+                                            "rename", "list"};
+    iom::trace("fd {}: {} \"{}\" \"{}\": {} submitted, the loop goes on", ctl.get(), names[static_cast<int>(fs.op)],
+               fs.path, fs.name, what);
+    return submit(op_fs);
+}
+
 void Sess::fs_open(int dirfd, const std::string& path, int flags, mode_t mode) {
     how = ftp::make_open_how(flags, mode);  // RESOLVE_IN_ROOT: the kernel keeps the path inside dirfd
-    io_uring_prep_openat2(submit(op_fs), dirfd, path.c_str(), &how);
+    io_uring_prep_openat2(fs_sqe("OPENAT2"), dirfd, path.c_str(), &how);
     fs_opening = true;
 }
 
@@ -484,16 +496,12 @@ int dir_of(const iom::Fd& parent, int dirfd) { return parent ? parent.get() : di
 // Stage by stage: `res` is the last SQE's result (-1 after an empty parent).
 // The names of requests.hpp's table, one SQE each.
 void Sess::fs_step(int res) {
-    static constexpr const char* names[] = {"open_home", "stat", "open", "create", "mkdir", "rmdir", "unlink",
-                                            "rename", "list"};
     const int stage = fs_stage++;
     const char* name = fs.name.c_str();
-    iom::trace("fd {}: {} \"{}\" \"{}\": step {} (a submission; the loop goes on)", ctl.get(),
-               names[static_cast<int>(fs.op)], fs.path, fs.name, stage);
     fs_opening = false;
     switch (fs.op) {
     case FsOp::open_home:  // MKDIRAT, OPENAT2
-        if (stage == 0) return io_uring_prep_mkdirat(submit(op_fs), fs.dirfd, name, 0755);
+        if (stage == 0) return io_uring_prep_mkdirat(fs_sqe("MKDIRAT"), fs.dirfd, name, 0755);
         if (stage == 1) return fs_open(fs.dirfd, fs.name, O_PATH | O_DIRECTORY, 0);
         fs_result.fd.reset(res);
         return fs_done(0);
@@ -502,7 +510,7 @@ void Sess::fs_step(int res) {
         if (stage == 0) return fs_open(fs.dirfd, fs.path, fs.op == FsOp::open ? fs.flags : O_PATH, fs.mode);
         if (stage == 1) {
             fs_result.fd.reset(res);
-            return io_uring_prep_statx(submit(op_fs), res, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx);
+            return io_uring_prep_statx(fs_sqe("STATX"), res, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx);
         }
         fs_result.stat = ftp::entry_from_statx(stx, ftp::last_component(fs.path));
         if (fs.op == FsOp::stat) fs_result.fd.reset();
@@ -511,7 +519,7 @@ void Sess::fs_step(int res) {
         if (stage == 0) return fs_parent(fs.path);
         if (stage == 1) {
             keep(res, fs_dir1);
-            io_uring_prep_openat(submit(op_fs), dir_of(fs_dir1, fs.dirfd), name, fs.flags | O_CLOEXEC, fs.mode);
+            io_uring_prep_openat(fs_sqe("OPENAT"), dir_of(fs_dir1, fs.dirfd), name, fs.flags | O_CLOEXEC, fs.mode);
             fs_opening = true;
             return;
         }
@@ -525,8 +533,8 @@ void Sess::fs_step(int res) {
         if (stage == 1) {
             keep(res, fs_dir1);
             int dir = dir_of(fs_dir1, fs.dirfd);
-            if (fs.op == FsOp::mkdir) return io_uring_prep_mkdirat(submit(op_fs), dir, name, fs.mode);
-            return io_uring_prep_unlinkat(submit(op_fs), dir, name, fs.op == FsOp::rmdir ? AT_REMOVEDIR : 0);
+            if (fs.op == FsOp::mkdir) return io_uring_prep_mkdirat(fs_sqe("MKDIRAT"), dir, name, fs.mode);
+            return io_uring_prep_unlinkat(fs_sqe("UNLINKAT"), dir, name, fs.op == FsOp::rmdir ? AT_REMOVEDIR : 0);
         }
         return fs_done(0);
     case FsOp::rename:  // OPENAT2 of both parents, RENAMEAT
@@ -537,7 +545,7 @@ void Sess::fs_step(int res) {
         }
         if (stage == 2) {
             keep(res, fs_dir2);
-            return io_uring_prep_renameat(submit(op_fs), dir_of(fs_dir1, fs.dirfd), name,
+            return io_uring_prep_renameat(fs_sqe("RENAMEAT"), dir_of(fs_dir1, fs.dirfd), name,
                                           dir_of(fs_dir2, fs.dirfd), fs.name2.c_str(), 0);
         }
         return fs_done(0);
@@ -838,7 +846,7 @@ void Sess::perform(ftp::DelayRequest& r) { delay_until = srv.now + std::int64_t{
 // OPENAT brought), then drive.
 void Sess::completed(Op op, int res) {
     armed &= ~bit(op), cancelled &= ~bit(op);
-    if (op >= op_connect) iom::trace("fd {}: cqe {} -> {}", ctl.get(), op_names[op - op_connect], res);
+    if (op >= op_connect) iom::trace("fd {}: cqe {} -> {}", ctl.get(), op_names[op], res);
     if (closing) {
         if (op == op_ctl_send) on_ctl_send(res);  // the last replies
         if (res >= 0 && (op == op_pasv || (op == op_fs && fs_opening))) ::close(res);
