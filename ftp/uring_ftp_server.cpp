@@ -639,6 +639,11 @@ void Sess::perform(ftp::TransferRequest& r) {
     auto connect_by = plus_seconds(srv.now, srv.cfg.limits.passive_timeout);
     x = std::make_unique<Xfer>(Xfer{.req = std::move(r), .connect_by = connect_by});
     x->offset = x->req.offset;
+    // The core opens with O_NONBLOCK (a FIFO must not hang the open). On a
+    // filesystem that cannot read without waiting, io_uring would then answer
+    // a READ with EAGAIN instead of waiting for the disk itself: drop the flag.
+    if (int fl = x->req.file ? fcntl(x->req.file.get(), F_GETFL) : -1; fl >= 0 && (fl & O_NONBLOCK))
+        fcntl(x->req.file.get(), F_SETFL, fl & ~O_NONBLOCK);
     if (x->req.passive) {
         if (passive_data) x->data = std::move(passive_data), begin();
         else if (!is(op_pasv) || listener_retired) end(TransferStatus::connect_failed);
