@@ -46,13 +46,17 @@ Entry entry_from_statx(const struct statx& st, std::string name) {
     return e;
 }
 
-namespace {
-
 std::string last_component(const std::string& path) {
     auto slash = path.rfind('/');
     std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
     return name.empty() ? "/" : name;
 }
+
+bool one_component(const std::string& name) {
+    return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos;
+}
+
+namespace {
 
 // statx of an open descriptor into `e`; an errno value on failure.
 int stat_fd(int fd, std::string name, Entry& e) {
@@ -60,10 +64,6 @@ int stat_fd(int fd, std::string name, Entry& e) {
     if (::statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &st) < 0) return errno;
     e = entry_from_statx(st, std::move(name));
     return 0;
-}
-
-bool one_component(const std::string& name) {
-    return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos;
 }
 
 // The directory `path` names inside `dirfd` (or dirfd itself for an empty

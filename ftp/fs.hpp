@@ -42,6 +42,11 @@ Fd open_site_root(const std::string& dir);
 // An Entry from statx (both servers: the sync executor and io_uring's STATX).
 Entry entry_from_statx(const struct statx& st, std::string name);
 
+// The name an Entry of `path` gets: its last component ("/" for the root).
+std::string last_component(const std::string& path);
+// One path component: not "", ".", ".." and no '/'. The *at() calls take only these.
+bool one_component(const std::string& name);
+
 // Perform `req` (synchronously). Never throws for a filesystem error: it is
 // FsResult::error.
 FsResult execute(const FsRequest& req);
