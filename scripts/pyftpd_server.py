@@ -7,6 +7,7 @@ exactly "listening on HOST:PORT" on stdout, SIGTERM exits 0; --stats-file is
 accepted and written empty (pyftpdlib counts nothing we could report).
 
   scripts/pyftpd_server.py --port 0 --root DIR --user alice:secret [--anonymous] [--no-epsv]
+                           [--auth-failed-delay S]
 
 Each --user gets DIR as its root, with every permission; --anonymous gives
 read-only access to DIR. --no-epsv makes it answer EPSV with 500, as an old
@@ -31,6 +32,8 @@ def main():
     p.add_argument("--user", action="append", default=[], help="NAME:PASSWORD (repeatable)")
     p.add_argument("--anonymous", action="store_true", help="read-only anonymous access to --root")
     p.add_argument("--no-epsv", action="store_true", help="refuse EPSV (500), as a server without RFC 2428")
+    p.add_argument("--auth-failed-delay", type=float, default=3.0,
+                   help="seconds before answering a wrong password (pyftpdlib's default: 3)")
     p.add_argument("--stats-file", help="written at exit (empty counters)")
     a = p.parse_args()
 
@@ -46,6 +49,7 @@ def main():
         pass
 
     Handler.authorizer = auth
+    Handler.auth_failed_timeout = a.auth_failed_delay
     if a.no_epsv:
         Handler.proto_cmds = {k: v for k, v in FTPHandler.proto_cmds.items() if k != "EPSV"}
     server = FTPServer((a.host, a.port), Handler)
