@@ -7,7 +7,7 @@ exactly "listening on HOST:PORT" on stdout, SIGTERM exits 0; --stats-file is
 accepted and written empty (pyftpdlib counts nothing we could report).
 
   scripts/pyftpd_server.py --port 0 --root DIR --user alice:secret [--anonymous] [--no-epsv]
-                           [--auth-failed-delay S]
+                           [--auth-failed-delay S] [--rate-limit BYTES]
 
 Each --user gets DIR as its root, with every permission; --anonymous gives
 read-only access to DIR. --no-epsv makes it answer EPSV with 500, as an old
@@ -20,7 +20,7 @@ import signal
 import sys
 
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.handlers import FTPHandler, ThrottledDTPHandler
 from pyftpdlib.servers import FTPServer
 
 
@@ -34,6 +34,8 @@ def main():
     p.add_argument("--no-epsv", action="store_true", help="refuse EPSV (500), as a server without RFC 2428")
     p.add_argument("--auth-failed-delay", type=float, default=3.0,
                    help="seconds before answering a wrong password (pyftpdlib's default: 3)")
+    p.add_argument("--rate-limit", type=int, default=0,
+                   help="bytes per second per data connection, each way (0: no limit), so a bar can be watched")
     p.add_argument("--stats-file", help="written at exit (empty counters)")
     a = p.parse_args()
 
@@ -50,6 +52,11 @@ def main():
 
     Handler.authorizer = auth
     Handler.auth_failed_timeout = a.auth_failed_delay
+    if a.rate_limit:
+        class Throttled(ThrottledDTPHandler):
+            read_limit = a.rate_limit
+            write_limit = a.rate_limit
+        Handler.dtp_handler = Throttled
     if a.no_epsv:
         Handler.proto_cmds = {k: v for k, v in FTPHandler.proto_cmds.items() if k != "EPSV"}
     server = FTPServer((a.host, a.port), Handler)

@@ -18,22 +18,24 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// One transfer's bar on stderr: redrawn in place at most every 100 ms on a
-// terminal, a line every 2 s otherwise, and a last frame at the end.
+// One transfer's bar on stderr: a frame at most every 100 ms, redrawn in
+// place on a terminal, a line every 2 s otherwise, and a last frame at the end.
 class Meter {
 public:
     Meter(std::string label, std::uint64_t total, std::uint64_t start, ProgressMode mode)
         : mode_(resolve(mode)),
           bar_(std::move(label), total, mode_ == ProgressMode::bar ? terminal_width(STDERR_FILENO) - 1 : 72),
-          printer_(mode_ == ProgressMode::bar, 2.0),
-          start_(start) {}
+          printer_(mode_ == ProgressMode::bar, 2.0) {
+        rate_.add(0, start);
+    }
 
     void update(std::uint64_t done, bool last = false) {
         if (mode_ == ProgressMode::none) return;
-        double now = std::chrono::duration<double>(Clock::now() - t0_).count();
-        if (!last && mode_ == ProgressMode::bar && now - drawn_ < 0.1) return;
-        drawn_ = now;
-        std::string out = printer_.frame({bar_.line(done, now, start_)}, now, last);
+        double now = seconds();
+        if (!last && now - sampled_ < 0.1) return;
+        sampled_ = now;
+        rate_.add(now, done);
+        std::string out = printer_.frame({bar_.line(done, rate_.rate())}, now, last);
         std::fwrite(out.data(), 1, out.size(), stderr);
         std::fflush(stderr);
     }
@@ -43,9 +45,9 @@ private:
     ProgressMode mode_;
     ProgressBar bar_;
     ProgressPrinter printer_;
-    std::uint64_t start_;
+    RateWindow rate_;
     Clock::time_point t0_ = Clock::now();
-    double drawn_ = -1;
+    double sampled_ = 0;
 };
 
 ClientOptions client_options(double timeout, bool pasv) {

@@ -44,7 +44,6 @@ constexpr const char* kPhaseNames[] = {"login", "get", "put", "check", "done", "
 struct Live {
     std::atomic<Phase> phase{Phase::login};
     std::atomic<std::uint64_t> op_total{0}, op_done{0}, bytes{0};
-    std::atomic<double> op_start{0};  // seconds after the load's start
 };
 
 std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser
@@ -80,7 +79,6 @@ private:
     void start(Phase phase, std::uint64_t total) {
         live_.op_done = 0;
         live_.op_total = total;
-        live_.op_start = since(plan_.t0);
         live_.phase = phase;
     }
     void moved(std::size_t n) {
@@ -173,7 +171,7 @@ Plan make_plan(const LoadOptions& opt, LoadResult& r) {
             r.sha256_source = "given";
         } else if (!opt.local_root.empty()) {
             p.sha256 = sha256_of_file(opt.local_root + p.file);
-            r.sha256_source = "local";
+            r.sha256_source = "local copy";
         } else {
             Sha256 h;
             std::uint64_t got = c.retrieve(p.file, 0, [&](std::string_view b) { h.update(b); });
@@ -194,9 +192,10 @@ Plan make_plan(const LoadOptions& opt, LoadResult& r) {
 }
 
 // The bars: a line per session (as many as the terminal has rows for) and
-// the total; in line mode only the total.
+// the total; in line mode only the total. The rates are windowed: `rates`
+// holds one window per session and one for the total, fed each frame.
 std::vector<std::string> frame_lines(const LoadOptions& opt, const Plan& plan, const std::vector<Live>& live,
-                                     double now, bool in_place) {
+                                     std::vector<RateWindow>& rates, double now, bool in_place) {
     std::vector<std::string> lines;
     const std::size_t width = in_place ? terminal_width(STDERR_FILENO) - 1 : 72;
     std::size_t rows = 24;
@@ -204,16 +203,19 @@ std::vector<std::string> frame_lines(const LoadOptions& opt, const Plan& plan, c
     const std::size_t shown = in_place ? std::min(live.size(), rows - 2) : 0;
     const int digits = static_cast<int>(std::to_string(live.size()).size());
     std::uint64_t bytes = 0;
-    for (const auto& l : live) bytes += l.bytes;
-    for (std::size_t i = 0; i < shown; ++i) {
+    for (std::size_t i = 0; i < live.size(); ++i) {
         const Live& l = live[i];
+        bytes += l.bytes;
+        rates[i].add(now, l.bytes);
+        if (i >= shown) continue;
         ProgressBar bar(fmt::format("s{:0{}} {:<6}", i + 1, digits, kPhaseNames[static_cast<int>(l.phase.load())]),
                         l.op_total, width);
-        lines.push_back(bar.line(l.op_done, now - l.op_start));
+        lines.push_back(bar.line(l.op_done, rates[i].rate()));
     }
     if (shown < live.size() && in_place) lines.push_back(fmt::format("... and {} more sessions", live.size() - shown));
     const std::uint64_t total = opt.duration > 0 ? 0 : live.size() * (plan.file_size + 2 * plan.put);
-    lines.push_back(ProgressBar(fmt::format("total {} sessions", live.size()), total, width).line(bytes, now));
+    rates.back().add(now, bytes);
+    lines.push_back(ProgressBar(fmt::format("total {} sessions", live.size()), total, width).line(bytes, rates.back().rate()));
     return lines;
 }
 
@@ -261,6 +263,8 @@ LoadResult run_load(const LoadOptions& opt) {
     // one finishes, so the timeout only paces the frames.
     const ProgressMode mode = resolve(opt.progress);
     ProgressPrinter printer(mode == ProgressMode::bar, 2.0);
+    std::vector<RateWindow> rates(opt.sessions + 1);
+    for (auto& w : rates) w.add(0, 0);
     for (bool all = false; !all;) {
         {
             std::unique_lock lock(m);
@@ -268,7 +272,7 @@ LoadResult run_load(const LoadOptions& opt) {
                               [&] { return finished == opt.sessions; });
         }
         if (mode == ProgressMode::none) continue;
-        std::string out = printer.frame(frame_lines(opt, plan, live, since(plan.t0), mode == ProgressMode::bar),
+        std::string out = printer.frame(frame_lines(opt, plan, live, rates, since(plan.t0), mode == ProgressMode::bar),
                                         since(plan.t0), all);
         std::fwrite(out.data(), 1, out.size(), stderr);
         std::fflush(stderr);
@@ -288,7 +292,7 @@ LoadResult run_load(const LoadOptions& opt) {
 std::string to_text(const LoadResult& r) {
     std::string out = fmt::format("ftp load {}: {} sessions, {:.2f} s\n", r.url, r.sessions, r.seconds);
     if (!r.file.empty())
-        out += fmt::format("  downloads  {} verified whole ({}, {}, SHA-256 {} from the {})\n", r.downloads, r.file,
+        out += fmt::format("  downloads  {} verified whole ({}, {}, SHA-256 {}... from the {})\n", r.downloads, r.file,
                            format_bytes(r.file_size), r.sha256.substr(0, 16), r.sha256_source);
     if (r.put) out += fmt::format("  uploads    {} verified whole ({} each, read back)\n", r.uploads, format_bytes(r.put));
     double lo = 0, hi = 0;
@@ -298,8 +302,8 @@ std::string to_text(const LoadResult& r) {
         lo = i == 0 ? rate : std::min(lo, rate);
         hi = std::max(hi, rate);
     }
-    out += fmt::format("  moved      {}: {} aggregate; per session {} mean ({} min, {} max)\n", format_bytes(r.bytes),
-                       format_rate(r.aggregate_rate()), format_rate(r.session_rate_mean()), format_rate(lo),
+    out += fmt::format("  moved      {}, {} in all\n", format_bytes(r.bytes), format_rate(r.aggregate_rate()));
+    out += fmt::format("  a session  {} mean ({} min, {} max)\n", format_rate(r.session_rate_mean()), format_rate(lo),
                        format_rate(hi));
     out += fmt::format("  failures   {}\n", r.failures);
     for (const auto& s : r.per_session)

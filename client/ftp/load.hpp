@@ -58,7 +58,7 @@ struct LoadResult {
     unsigned sessions = 0;
     std::string file;               // --get
     std::uint64_t file_size = 0;
-    std::string sha256, sha256_source;  // "given", "local" or "first download"
+    std::string sha256, sha256_source;  // "given", "local copy" or "first download"
     std::uint64_t put = 0;
     double seconds = 0;             // wall time of the sessions, all of them
     std::uint64_t bytes = 0;

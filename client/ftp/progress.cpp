@@ -38,9 +38,7 @@ std::string format_duration(double seconds) {
 ProgressBar::ProgressBar(std::string label, std::uint64_t total, std::size_t width)
     : label_(std::move(label)), total_(total), width_(width) {}
 
-std::string ProgressBar::line(std::uint64_t done, double seconds, std::uint64_t start) const {
-    const std::uint64_t moved = done > start ? done - start : 0;
-    const double rate = seconds > 0 ? static_cast<double>(moved) / seconds : -1;
+std::string ProgressBar::line(std::uint64_t done, double rate) const {
     std::string percent = "", left = "--:--";
     if (total_ > 0) {
         // Floor, so 100% means every byte: 99.96% must not read 100%.
@@ -66,6 +64,21 @@ std::string ProgressBar::line(std::uint64_t done, double seconds, std::uint64_t 
     // Pad, or cut, to exactly the width.
     out.resize(width_, ' ');
     return out;
+}
+
+void RateWindow::add(double now, std::uint64_t bytes) {
+    samples_.push_back({now, bytes});
+    // Keep one sample older than the window, so the window is always spanned.
+    std::size_t drop = 0;
+    while (drop + 1 < samples_.size() && samples_[drop + 1].t <= now - window_) ++drop;
+    samples_.erase(samples_.begin(), samples_.begin() + static_cast<std::ptrdiff_t>(drop));
+}
+
+double RateWindow::rate() const {
+    if (samples_.size() < 2 || samples_.back().t <= samples_.front().t) return -1;
+    if (samples_.back().bytes < samples_.front().bytes) return -1;  // a counter that went back: no rate
+    return static_cast<double>(samples_.back().bytes - samples_.front().bytes) /
+           (samples_.back().t - samples_.front().t);
 }
 
 std::string ProgressPrinter::frame(const std::vector<std::string>& lines, double now, bool last) {

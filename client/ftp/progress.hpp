@@ -35,17 +35,38 @@ public:
     void set_total(std::uint64_t total) { total_ = total; }
     std::uint64_t total() const { return total_; }
 
-    // The line for `done` bytes after `seconds`, exactly width() columns:
+    // The line for `done` bytes moving at `rate` bytes per second (negative:
+    // unknown), exactly width() columns:
     //   label [#########.........]  45%  12.3 MiB  4.1 MiB/s  0:02
-    // The rate counts only what moved in this run: `start` bytes were there
-    // before it (a resumed transfer), and are not transferred at that rate.
-    std::string line(std::uint64_t done, double seconds, std::uint64_t start = 0) const;
+    // The time left is what remains at that rate.
+    std::string line(std::uint64_t done, double rate) const;
     std::size_t width() const { return width_; }
 
 private:
     std::string label_;
     std::uint64_t total_;
     std::size_t width_;
+};
+
+// The rate over the last `window` seconds: what a bar shows. An average
+// since the start would be wrong twice: the first blocks fill socket
+// buffers at memory speed, and a transfer that slows down would be shown
+// fast for a long time.
+class RateWindow {
+public:
+    explicit RateWindow(double window = 5.0) : window_(window) {}
+    // `bytes` in all (a running total) at time `now` (seconds).
+    void add(double now, std::uint64_t bytes);
+    // Bytes per second over the window; negative until two samples span time.
+    double rate() const;
+
+private:
+    struct Sample {
+        double t;
+        std::uint64_t bytes;
+    };
+    double window_;
+    std::vector<Sample> samples_;
 };
 
 class ProgressPrinter {

@@ -40,16 +40,16 @@ TEST(FtpClientProgress, FixedWidthWhateverTheFigures) {
         for (std::uint64_t total : {0ULL, 1ULL, 1000ULL, 5ULL << 30}) {
             ProgressBar bar("a-rather-long-file-name-that-goes-on.bin", total, width);
             for (std::uint64_t done : {0ULL, 1ULL, 999ULL, 5ULL << 29, 5ULL << 30})
-                for (double t : {0.0, 0.001, 1.0, 1e6})
-                    EXPECT_EQ(bar.line(done, t).size(), width) << width << " " << total << " " << done << " " << t;
+                for (double rate : {-1.0, 0.0, 0.001, 1.0, 1e6, 1e19})
+                    EXPECT_EQ(bar.line(done, rate).size(), width) << width << " " << total << " " << done << " " << rate;
         }
     }
 }
 
 TEST(FtpClientProgress, LineShowsPercentBytesRateAndTimeLeft) {
     ProgressBar bar("f.bin", 100ULL << 20, 80);
-    // 25 MiB in 2.5 s: 10 MiB/s, 75 MiB left: 7.5 s, shown as 0:08.
-    std::string line = bar.line(25ULL << 20, 2.5);
+    // 25 MiB done at 10 MiB/s: 75 MiB left, 7.5 s, shown as 0:08.
+    std::string line = bar.line(25ULL << 20, 10.0 * (1 << 20));
     EXPECT_EQ(line.rfind("f.bin [", 0), 0u) << line;
     EXPECT_NE(line.find(" 25% "), std::string::npos) << line;
     EXPECT_NE(line.find("25.0 MiB"), std::string::npos) << line;
@@ -61,12 +61,26 @@ TEST(FtpClientProgress, LineShowsPercentBytesRateAndTimeLeft) {
     EXPECT_EQ(std::count(cells.begin(), cells.end(), '#'), static_cast<long>(cells.size() / 4)) << line;
 }
 
-TEST(FtpClientProgress, ResumedBytesDoNotCountTowardsTheRate) {
+TEST(FtpClientProgress, RateOverTheWindowOnly) {
+    RateWindow w(3.0);
+    EXPECT_LT(w.rate(), 0) << "no rate before two samples";
+    w.add(0, 90ULL << 20);  // a resumed transfer: 90 MiB were there before
+    EXPECT_LT(w.rate(), 0);
+    w.add(1, 100ULL << 20);
+    EXPECT_DOUBLE_EQ(w.rate(), 10.0 * (1 << 20)) << "the bytes already there are no part of the rate";
+    // A burst at the start, then a steady 1 MiB/s: after the window has
+    // passed, the burst no longer counts.
+    for (int t = 2; t <= 10; ++t) w.add(t, (100ULL << 20) + static_cast<std::uint64_t>(t - 1) * (1 << 20));
+    EXPECT_DOUBLE_EQ(w.rate(), 1.0 * (1 << 20));
+    w.add(11, 0);
+    EXPECT_LT(w.rate(), 0) << "a counter that went back has no rate";
+}
+
+TEST(FtpClientProgress, ResumedTransferShowsTheRestAtTheRate) {
     ProgressBar bar("f", 100ULL << 20, 80);
-    // 90 MiB were there before; 10 MiB arrived in 1 s.
-    std::string line = bar.line(100ULL << 20, 1.0, 90ULL << 20);
-    EXPECT_NE(line.find("10.0 MiB/s"), std::string::npos) << line;
+    std::string line = bar.line(100ULL << 20, 10.0 * (1 << 20));
     EXPECT_NE(line.find("100%"), std::string::npos) << line;
+    EXPECT_NE(line.find("0:00"), std::string::npos) << line;
 }
 
 TEST(FtpClientProgress, NeverRoundsUpToOneHundred) {
@@ -76,7 +90,7 @@ TEST(FtpClientProgress, NeverRoundsUpToOneHundred) {
 
 TEST(FtpClientProgress, UnknownTotal) {
     ProgressBar bar("listing", 0, 60);
-    std::string line = bar.line(2048, 1.0);
+    std::string line = bar.line(2048, 2048);
     EXPECT_EQ(line.size(), 60u);
     EXPECT_EQ(line.find('%'), std::string::npos) << line;
     EXPECT_NE(line.find("2.00 KiB/s"), std::string::npos) << line;
