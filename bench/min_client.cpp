@@ -7,7 +7,8 @@
 // next. It verifies nothing but the length: no byte comparison, no latency
 // histogram, no clock read per message (the clock is read once per
 // epoll_wait). Deliberately independent of the project's code (no common/,
-// no client/): a bug there cannot make both clients agree.
+// no client/): a bug there cannot make both clients agree. For the same
+// reason its one line of JSON is a printf, not common/json.hpp.
 //
 //   min_client HOST PORT CONNECTIONS SIZE DURATION WARMUP
 //   -> {"messages": N, "seconds": D, "messages_per_second": R}

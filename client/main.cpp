@@ -90,10 +90,7 @@ int check(const Target& t, int sequential_choice, const HostileChoice& hostile) 
         opt.sequential = sequential_choice == 1;
     }
     if (!hostile.on) return run_check(opt, std::cout) == 0 ? 0 : 1;
-    HostileOptions h;
-    h.server = opt.server;
-    h.echo = opt.echo;
-    h.sequential = opt.sequential;
+    HostileOptions h{opt};
     h.pool = hostile.pool;
     h.server_pid = hostile.server_pid;
     h.idle_timeout = hostile.idle_timeout;

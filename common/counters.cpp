@@ -1,6 +1,7 @@
 #include "common/counters.hpp"
 
 #include "common/error.hpp"
+#include "common/json.hpp"
 
 #include <fmt/format.h>
 
@@ -20,16 +21,19 @@ Counters& Counters::operator+=(const Counters& o) noexcept {
     return *this;
 }
 
-std::string Counters::to_json() const {
-    std::string out = "{";
-    const char* sep = "";
-#define IOM_JSON(name, merge, meaning)                                    \
-    out += fmt::format("{}\"{}\": {}", sep, #name, static_cast<unsigned long long>(name)); \
-    sep = ", ";
+namespace {
+
+Json counters_json(const Counters& c) {
+    Json j = Json::object();
+#define IOM_JSON(name, merge, meaning) j[#name] = static_cast<std::uint64_t>(c.name);
     IOM_COUNTERS(IOM_JSON)
 #undef IOM_JSON
-    return out + "}";
+    return j;
 }
+
+}  // namespace
+
+std::string Counters::to_json() const { return json_line(counters_json(*this)); }
 
 std::string Counters::to_line() const {
     std::string out;
@@ -44,7 +48,7 @@ void write_stats_file(const std::string& path, std::string_view server, const Co
     std::string tmp = path + ".tmp";
     std::FILE* f = std::fopen(tmp.c_str(), "w");
     if (!f) throw_sys("open stats file {}", tmp);
-    std::string text = fmt::format("{{\"server\": \"{}\", \"counters\": {}}}\n", server, c.to_json());
+    std::string text = json_line(Json{{"server", server}, {"counters", counters_json(c)}}) + "\n";
     bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
     ok = (std::fclose(f) == 0) && ok;
     if (!ok) throw_sys("write stats file {}", tmp);

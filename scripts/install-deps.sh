@@ -7,7 +7,8 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config git       # the toolchain
   libcli11-dev libfmt-dev liburing-dev        # the libraries the code uses
-  nlohmann-json3-dev libssl-dev               # JSON output; SHA-256 (libcrypto) for ioclient ftp load
+  nlohmann-json3-dev                          # JSON: the stats files, bench --json, the reports
+  libssl-dev                                  # SHA-256 (libcrypto) for ioclient ftp load
   libgtest-dev libgmock-dev                   # the tests
   socat netcat-openbsd procps strace          # talking to servers by hand; the labs
   python3-pyftpdlib                           # an FTP server to test ioclient ftp against

@@ -3,7 +3,7 @@
 # the release preset, then start every server at once and drive each with a
 # mixed, verified, rate-bounded load for 10 minutes (ioclient soak). One row
 # per server: messages, verification failures, connection errors, descriptors
-# and RSS at start and end, and a verdict; the same as JSON in build/soak.json.
+# and memory at start and end, and a verdict; the same as JSON in build/soak.json.
 # Exit 0 only if every server had no failure, stayed flat and exited 0.
 # Usage: scripts/soak.sh [extra ioclient soak options, e.g. --duration 60 --servers epoll_server]
 set -euo pipefail

@@ -27,6 +27,7 @@
 #include "client/lib/histogram.hpp"
 #include "client/lib/procfs.hpp"
 #include "common/error.hpp"
+#include "common/json.hpp"
 
 #include <fmt/format.h>
 #include <pthread.h>
@@ -442,24 +443,6 @@ Payload make_payload(std::size_t size, EchoMode mode) {
     return p;
 }
 
-std::string json_escape(std::string_view s) {
-    std::string out;
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        switch (ch) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20 || c >= 0x7f) out += fmt::format("\\u{:04x}", c);
-                else out += ch;
-        }
-    }
-    return out;
-}
-
 }  // namespace
 
 BenchResult run_bench(const BenchOptions& opt) {
@@ -554,16 +537,26 @@ BenchResult run_bench(const BenchOptions& opt) {
 }
 
 std::string to_json(const BenchResult& r) {
-    return fmt::format(
-        "{{\"messages\": {}, \"bytes\": {}, \"seconds\": {}, \"messages_per_second\": {}, "
-        "\"megabytes_per_second\": {}, \"p50_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"max_us\": {}, "
-        "\"errors\": {}, \"first_error\": \"{}\", \"server_cpu_seconds\": {}, \"server_cpu_us_per_message\": {}, "
-        "\"unanswered\": {}, \"connections\": {}, \"size\": {}, \"threads\": {}, \"idle\": {}, \"think_us\": {}, "
-        "\"echo\": \"{}\"}}",
-        r.messages, r.bytes, r.seconds, r.messages_per_second, r.megabytes_per_second, r.p50_us, r.p99_us,
-        r.p999_us, r.max_us, r.errors, json_escape(r.first_error), r.server_cpu_seconds,
-        r.server_cpu_us_per_message, r.unanswered, r.connections, r.size, r.threads, r.idle, r.think_us,
-        json_escape(r.echo));
+    return json_line(Json{{"messages", r.messages},
+                          {"bytes", r.bytes},
+                          {"seconds", r.seconds},
+                          {"messages_per_second", r.messages_per_second},
+                          {"megabytes_per_second", r.megabytes_per_second},
+                          {"p50_us", r.p50_us},
+                          {"p99_us", r.p99_us},
+                          {"p999_us", r.p999_us},
+                          {"max_us", r.max_us},
+                          {"errors", r.errors},
+                          {"first_error", r.first_error},
+                          {"server_cpu_seconds", r.server_cpu_seconds},
+                          {"server_cpu_us_per_message", r.server_cpu_us_per_message},
+                          {"unanswered", r.unanswered},
+                          {"connections", r.connections},
+                          {"size", r.size},
+                          {"threads", r.threads},
+                          {"idle", r.idle},
+                          {"think_us", r.think_us},
+                          {"echo", r.echo}});
 }
 
 std::string to_text(const BenchResult& r) {

@@ -197,7 +197,9 @@ const std::vector<CheckCase> cases = {
 
 const std::vector<CheckCase>& check_cases() { return cases; }
 
-CaseResult run_case(const std::string& name, const CheckOptions& opt) { return run_named_case("check", cases, name, opt); }
+CaseResult run_case(const std::string& name, const CheckOptions& opt) {
+    return run_named_case("check", cases, name, opt);
+}
 
 bool detect_sequential(const CheckOptions& opt) {
     auto first = Connection::open(opt.server);

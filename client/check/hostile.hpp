@@ -12,9 +12,6 @@
 #pragma once
 
 #include "client/check/check.hpp"
-#include "client/lib/connection.hpp"
-#include "common/echo.hpp"
-#include "common/net.hpp"
 
 #include <sys/types.h>
 
@@ -24,12 +21,10 @@
 
 namespace iom::client {
 
-struct HostileOptions {
-    Address server;
-    EchoMode echo = EchoMode::upper;
-    // One client at a time (bio_server): where a case's load needs
-    // concurrency, the case checks the model's limit instead.
-    bool sequential = false;
+// What the conformance cases need (the server, its echo, whether it is
+// sequential: there a case whose load needs concurrency checks the model's
+// limit instead), and what the hostile ones add.
+struct HostileOptions : CheckOptions {
     // A fixed pool of workers (bio_pool_server): each held connection holds
     // a worker, and past workers + queue new clients are refused.
     bool pool = false;
@@ -42,9 +37,8 @@ struct HostileOptions {
     // The default holds for every model of the suite; a caller that knows
     // the model states a tighter one (tests/integration/hostile_test.cpp).
     long memory_bound_kib = 16 << 10;
-    Millis timeout{10000};            // generous: proves something does or does not happen
 
-    CheckOptions check() const { return {server, echo, sequential, timeout}; }
+    const CheckOptions& check() const { return *this; }
 };
 
 using HostileCase = Case<HostileOptions>;  // client/lib/cases.hpp: the runner both suites share

@@ -2,9 +2,12 @@
 // columns of the side-by-side table (terminal and web page) and the charts
 // (each a .dat and a .gp file that gnuplot turns into an SVG, with a short
 // text: what to look for, and which claim of the classic texts it tests).
+// The web page's HTML, style and script are client/compare/page.html.
 #include "client/compare/report.hpp"
 
+#include "client/compare/page.hpp"
 #include "client/lib/server_process.hpp"
+#include "common/json.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -56,7 +59,7 @@ const Column columns[] = {
      "idle", "50c 64B +1000 idle", "fds_per_wait", 0, true},
     {"idle CPU%", "100 idle connections, no traffic: server CPU, percent of one core", "idle_cpu", "100 idle",
      "cpu_percent", 1, true},
-    {"KiB/conn", "memory (Pss of the server and its children) added per idle connection, at 1,000", "memory",
+    {"KiB/conn", "memory (anonymous Pss of the server and its children) added per idle connection, at 1,000", "memory",
      "1000 idle", "kib_per_conn", 1, true},
     {"thr/conn", "threads (or processes) added per idle connection, at 1,000", "memory", "1000 idle",
      "threads_per_conn", 2, true},
@@ -173,11 +176,14 @@ const Chart charts[] = {
      "The claim: <em>busy polling wastes CPU</em>. Confirmed if nio_server, asking every socket again and again, "
      "uses about a whole core while nothing happens, and every model that sleeps in the kernel (recv, select, "
      "poll, epoll, io_uring, a signal) uses close to none."},
-    {"memory", "Memory per connection (1,000 idle)", "KiB per connection (Pss)", "memory", "kib_per_conn", 0, false,
-     "Pss of the server and its children per idle connection: a page shared by k processes counts 1/k, so a "
-     "forking server's shared code is not counted per child; socket buffers are kernel memory, not in it. The "
-     "claim: <em>a thread per connection costs memory</em> (a stack each), a process more. Confirmed if "
-     "bio_threads_server and bio_fork_server sit well above the event loops (a struct and buffers each)."},
+    {"memory", "Memory per connection (1,000 idle)", "KiB per connection (anonymous Pss)", "memory", "kib_per_conn",
+     0, false,
+     "The anonymous memory the server and its children allocated (Pss_Anon: heap, stacks, buffers), per idle "
+     "connection. A page a forked child still shares with its parent counts 1/k in each of the k processes "
+     "sharing it, so it counts once; code and libraries, which the server did not allocate, are not in it, nor "
+     "are socket buffers (kernel memory). The claim: <em>a thread per connection costs memory</em> (a stack "
+     "each), a process more. Confirmed if bio_threads_server and bio_fork_server sit well above the event "
+     "loops (a struct and buffers each)."},
     {"syscalls", "System calls per echoed message (one client)", "system calls per message (log)", "syscalls",
      "syscalls_per_msg", 0, true,
      "Counted accept, recv, send and wait calls (io_uring: io_uring_enter only) per message echoed. Blocking "
@@ -295,23 +301,17 @@ std::string find_in_path(const std::string& program) {
 
 // --- text formats ---------------------------------------------------------------
 
-std::string escape(const std::string& s, bool html) {
+std::string html_escape(const std::string& s) {
     std::string out;
     for (char ch : s) {
-        if (html && ch == '<') out += "&lt;";
-        else if (html && ch == '>') out += "&gt;";
-        else if (html && ch == '&') out += "&amp;";
-        else if (ch == '"') out += html ? "&quot;" : "\\\"";
-        else if (!html && ch == '\\') out += "\\\\";
-        else if (!html && static_cast<unsigned char>(ch) < 0x20) out += fmt::format("\\u{:04x}", int(ch));
+        if (ch == '<') out += "&lt;";
+        else if (ch == '>') out += "&gt;";
+        else if (ch == '&') out += "&amp;";
+        else if (ch == '"') out += "&quot;";
         else out += ch;
     }
     return out;
 }
-
-std::string json_string(const std::string& s) { return "\"" + escape(s, false) + "\""; }
-std::string json_or_null(const std::string& s) { return s.empty() ? "null" : json_string(s); }
-std::string json_number(double v) { return std::isfinite(v) ? fmt::format("{}", v) : "null"; }
 
 std::string csv_field(const std::string& s) {
     if (s.find_first_of(",\"\n") == std::string::npos) return s;
@@ -326,68 +326,67 @@ std::string join(const std::vector<std::string>& v, const std::string& sep) {
     return s;
 }
 
+// The page template (client/compare/page.html) with each {{name}} replaced
+// by its text. A placeholder alone on its line stands for whole lines: its
+// text ends with a newline, and with none the line disappears.
+std::string fill(std::string_view page, const std::vector<std::pair<std::string, std::string>>& parts) {
+    std::string out(page);
+    for (const auto& [name, text] : parts) {
+        const std::string key = "{{" + name + "}}";
+        auto at = out.find(key);
+        if (at == std::string::npos) throw std::logic_error("page.html has no " + key);
+        std::size_t len = key.size();
+        bool own_line = (at == 0 || out[at - 1] == '\n') && at + len < out.size() && out[at + len] == '\n';
+        if (own_line && (text.empty() || text.back() == '\n')) ++len;
+        out.replace(at, len, text);
+    }
+    return out;
+}
+
 std::string html_page(const CompareResult& r, const std::vector<std::pair<const Chart*, bool>>& drawn) {
-    std::string h = R"(<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>iomodels: every server side by side</title>
-<style>
-body { font-family: sans-serif; max-width: 1100px; margin: 1em auto; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; font-size: 0.95em; } th { background: #eee; } td.skip { color: #999; }
-th, td { border: 1px solid #bbb; padding: 3px 7px; text-align: right; }
-th:first-child, td:first-child { text-align: left; } code { background: #f4f4f4; }
-img { width: 100%; max-width: 960px; border: 1px solid #ddd; }
-dt { font-weight: bold; float: left; clear: left; width: 7em; } dd { margin-left: 8em; }
-</style></head>
-<body>
-<h1>Every I/O model side by side</h1>
-)";
-    h += fmt::format("<p>Measured by <code>{}</code> on {} ({} CPUs, kernel {}), {}. {} run: {} s per measured "
-                     "run after {} s of warm-up; a fresh server process for every run.</p>\n",
-                     escape(r.command_line, true), escape(r.cpu_model, true), r.nproc, escape(r.kernel, true),
-                     r.date, r.settings.quick ? "Quick" : "Full", r.settings.duration, r.settings.warmup);
-    h += "<h2>The table</h2>\n<table id=\"results\">\n<tr><th>server</th>";
+    std::string rows = "<tr><th>server</th>";
     for (const auto& c : columns)
-        if (column_used(r, c)) h += fmt::format("<th title=\"{}\">{}</th>", escape(c.meaning, true), c.header);
-    h += "</tr>\n";
+        if (column_used(r, c)) rows += fmt::format("<th title=\"{}\">{}</th>", html_escape(c.meaning), c.header);
+    rows += "</tr>\n";
     for (const auto& s : r.servers) {
-        h += "<tr><td>" + s.name + "</td>";
+        rows += "<tr><td>" + s.name + "</td>";
         for (const auto& c : columns) {
             if (!column_used(r, c)) continue;
             std::string why, v = cell(s, c, &why);
-            h += fmt::format("<td{}>{}</td>", why.empty() ? "" : " class=\"skip\" title=\"" + escape(why, true) + "\"",
-                             escape(v, true));
+            std::string skip = why.empty() ? "" : " class=\"skip\" title=\"" + html_escape(why) + "\"";
+            rows += fmt::format("<td{}>{}</td>", skip, html_escape(v));
         }
-        h += "</tr>\n";
+        rows += "</tr>\n";
     }
-    h += "</table>\n<dl>\n";
+    std::string legend;
     for (const auto& c : columns)
-        if (column_used(r, c)) h += fmt::format("<dt>{}</dt><dd>{}</dd>\n", c.header, escape(c.meaning, true));
-    h += "</dl>\n<h2>The charts</h2>\n";
+        if (column_used(r, c)) legend += fmt::format("<dt>{}</dt><dd>{}</dd>\n", c.header, html_escape(c.meaning));
+    std::string sections;
     for (const auto& [c, ok] : drawn) {
-        h += fmt::format("<section>\n<h3>{}</h3>\n", c->title);
-        h += ok ? fmt::format("<img src=\"{}.svg\" alt=\"{}\">\n", c->name, c->title)
-                : "<p><em>Not drawn: gnuplot is missing or failed (see what ioclient printed; "
-                  "scripts/install-deps.sh installs gnuplot-nox).</em></p>\n";
-        h += fmt::format("<p>{}</p>\n</section>\n", c->text);
+        sections += fmt::format("<section>\n<h3>{}</h3>\n", c->title);
+        sections += ok ? fmt::format("<img src=\"{}.svg\" alt=\"{}\">\n", c->name, c->title)
+                       : "<p><em>Not drawn: gnuplot is missing or failed (see what ioclient printed; "
+                         "scripts/install-deps.sh installs gnuplot-nox).</em></p>\n";
+        sections += fmt::format("<p>{}</p>\n</section>\n", c->text);
     }
-    h += "<h2>Skipped, and why</h2>\n<ul>\n";
-    for (const auto& line : skip_lines(r)) h += "<li>" + escape(line, true) + "</li>\n";
-    h += "</ul>\n<h2>Notes</h2>\n<ul>\n";
-    for (const auto& line : note_lines(r)) h += "<li>" + escape(line, true) + "</li>\n";
-    h += R"(</ul>
-<p>Everything measured: <a href="results.json">results.json</a>, <a href="results.csv">results.csv</a>.
-Each chart's data and gnuplot script are here too: <code>gnuplot NAME.gp</code> redraws NAME.svg.</p>
-<script>
-// For headless checks: the body's data-ok becomes 1 once every chart has loaded.
-window.addEventListener("load", function () {
-  var ok = Array.prototype.every.call(document.images, function (img) {
-    return img.complete && img.naturalWidth > 0;
-  });
-  document.body.dataset.ok = ok ? "1" : "0";
-});
-</script>
-</body></html>
-)";
-    return h;
+    auto items = [](const std::vector<std::string>& lines) {
+        std::string li;
+        for (const auto& line : lines) li += "<li>" + html_escape(line) + "</li>\n";
+        return li;
+    };
+    return fill(kPageTemplate, {{"command", html_escape(r.command_line)},
+                                {"cpu_model", html_escape(r.cpu_model)},
+                                {"nproc", std::to_string(r.nproc)},
+                                {"kernel", html_escape(r.kernel)},
+                                {"date", html_escape(r.date)},
+                                {"mode", r.settings.quick ? "Quick" : "Full"},
+                                {"duration", fmt::format("{}", r.settings.duration)},
+                                {"warmup", fmt::format("{}", r.settings.warmup)},
+                                {"table_rows", rows},
+                                {"legend", legend},
+                                {"charts", sections},
+                                {"skipped", items(skip_lines(r))},
+                                {"notes", items(note_lines(r))}});
 }
 
 void write_file(const fs::path& path, const std::string& text) {
@@ -418,34 +417,36 @@ void print_table(const CompareResult& r, std::FILE* out) {
 }
 
 std::string to_json(const CompareResult& r) {
-    std::string j = fmt::format(
-        "{{\n\"tool\": \"ioclient compare\",\n\"command\": {},\n\"machine\": {{\"kernel\": {}, \"nproc\": {}, "
-        "\"cpu_model\": {}, \"date\": {}}},\n\"settings\": {{\"quick\": {}, \"duration_s\": {}, \"warmup_s\": {}, "
-        "\"cpu_window_s\": {}}},\n\"scenarios\": [",
-        json_string(r.command_line), json_string(r.kernel), r.nproc, json_string(r.cpu_model), json_string(r.date),
-        r.settings.quick, r.settings.duration, r.settings.warmup, r.settings.cpu_window);
-    std::vector<std::string> items;
-    for (const auto& sc : r.scenarios)
-        items.push_back(fmt::format("{{\"key\": {}, \"title\": {}}}", json_string(sc.key), json_string(sc.title)));
-    j += join(items, ", ") + "],\n\"servers\": [\n";
-    std::vector<std::string> servers;
+    auto or_null = [](const std::string& text) { return text.empty() ? Json() : Json(text); };
+    Json j = {{"tool", "ioclient compare"},
+              {"command", r.command_line},
+              {"machine", Json{{"kernel", r.kernel}, {"nproc", r.nproc}, {"cpu_model", r.cpu_model}, {"date", r.date}}},
+              {"settings", Json{{"quick", r.settings.quick},
+                                {"duration_s", r.settings.duration},
+                                {"warmup_s", r.settings.warmup},
+                                {"cpu_window_s", r.settings.cpu_window}}},
+              {"scenarios", Json::array()},
+              {"servers", Json::array()}};
+    for (const auto& sc : r.scenarios) j["scenarios"].push_back(Json{{"key", sc.key}, {"title", sc.title}});
     for (const auto& s : r.servers) {
-        std::vector<std::string> traits, runs;
-        for (const auto& t : s.traits) traits.push_back(json_string(t));
+        Json runs = Json::array();
         for (const auto& run : s.runs) {
-            std::vector<std::string> values;
-            for (const auto& [k, v] : run.values) values.push_back(json_string(k) + ": " + json_number(v));
-            runs.push_back(fmt::format(
-                "  {{\"scenario\": {}, \"load\": {{\"label\": {}, \"connections\": {}, \"size\": {}, \"idle\": {}, "
-                "\"work_us\": {}}}, \"skipped\": {}, \"error\": {}, \"note\": {}, \"values\": {{{}}}}}",
-                json_string(run.scenario), json_string(run.load.label()), run.load.connections, run.load.size,
-                run.load.idle, run.load.work_us, json_or_null(run.skipped), json_or_null(run.error),
-                json_or_null(run.note), join(values, ", ")));
+            Json values = Json::object();
+            for (const auto& [k, v] : run.values) values[k] = v;  // NaN (not measured) is written as null
+            runs.push_back(Json{{"scenario", run.scenario},
+                                {"load", Json{{"label", run.load.label()},
+                                              {"connections", run.load.connections},
+                                              {"size", run.load.size},
+                                              {"idle", run.load.idle},
+                                              {"work_us", run.load.work_us}}},
+                                {"skipped", or_null(run.skipped)},
+                                {"error", or_null(run.error)},
+                                {"note", or_null(run.note)},
+                                {"values", values}});
         }
-        servers.push_back(fmt::format("{{\"name\": {}, \"traits\": [{}], \"runs\": [\n{}]}}", json_string(s.name),
-                                      join(traits, ", "), join(runs, ",\n")));
+        j["servers"].push_back(Json{{"name", s.name}, {"traits", s.traits}, {"runs", runs}});
     }
-    return j + join(servers, ",\n") + "\n]\n}\n";
+    return json_document(j);
 }
 
 std::string to_csv(const CompareResult& r) {

@@ -2,9 +2,9 @@
 
 #include "client/ftp/client.hpp"
 #include "client/ftp/sha256.hpp"
+#include "common/json.hpp"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -312,7 +312,7 @@ std::string to_text(const LoadResult& r) {
 }
 
 std::string to_json(const LoadResult& r) {
-    nlohmann::json sessions = nlohmann::json::array();
+    Json sessions = Json::array();
     for (const auto& s : r.per_session)
         sessions.push_back({{"id", s.id},
                             {"bytes", s.bytes},
@@ -322,7 +322,7 @@ std::string to_json(const LoadResult& r) {
                             {"uploads", s.uploads},
                             {"failures", s.failures},
                             {"error", s.error}});
-    nlohmann::json j = {{"url", r.url},
+    Json j = {{"url", r.url},
                         {"sessions", r.sessions},
                         {"file", r.file},
                         {"file_size", r.file_size},
@@ -337,7 +337,7 @@ std::string to_json(const LoadResult& r) {
                         {"uploads", r.uploads},
                         {"failures", r.failures},
                         {"per_session", sessions}};
-    return j.dump() + "\n";
+    return json_line(j) + "\n";
 }
 
 }  // namespace iom::client::ftp

@@ -44,6 +44,14 @@ std::optional<StatFields> stat_of(pid_t pid) {
     return parse_stat(*text);
 }
 
+// A figure of one process, summed over the tree (a process gone meanwhile adds 0).
+template <typename T>
+T sum_over_tree(pid_t pid, std::optional<T> (*figure)(pid_t)) {
+    T sum{};
+    for (pid_t p : process_tree(pid)) sum += figure(p).value_or(T{});
+    return sum;
+}
+
 }  // namespace
 
 std::optional<StatFields> parse_stat(std::string_view stat) {
@@ -142,11 +150,7 @@ bool holds_listener(pid_t pid, std::uint16_t port) {
     return false;
 }
 
-long tree_open_fds(pid_t pid) {
-    long n = 0;
-    for (pid_t p : process_tree(pid)) n += open_fds(p).value_or(0);
-    return n;
-}
+long tree_open_fds(pid_t pid) { return sum_over_tree(pid, open_fds); }
 
 std::optional<long> memory_kib(pid_t pid) {
     auto rollup = read_file(fmt::format("/proc/{}/smaps_rollup", pid));
@@ -155,11 +159,7 @@ std::optional<long> memory_kib(pid_t pid) {
     return parse_field(*rollup, "Pss");
 }
 
-long tree_memory_kib(pid_t pid) {
-    long n = 0;
-    for (pid_t p : process_tree(pid)) n += memory_kib(p).value_or(0);
-    return n;
-}
+long tree_memory_kib(pid_t pid) { return sum_over_tree(pid, memory_kib); }
 
 std::optional<long> threads(pid_t pid) {
     auto status = read_file(fmt::format("/proc/{}/status", pid));
@@ -174,11 +174,8 @@ std::optional<double> cpu_seconds(pid_t pid) {
 }
 
 std::optional<double> tree_cpu_seconds(pid_t pid) {
-    auto tree = process_tree(pid);
-    if (tree.empty()) return std::nullopt;
-    double s = 0;
-    for (pid_t p : tree) s += cpu_seconds(p).value_or(0);
-    return s;
+    if (!stat_of(pid)) return std::nullopt;
+    return sum_over_tree(pid, cpu_seconds);
 }
 
 ProcSample sample_tree(pid_t pid) {

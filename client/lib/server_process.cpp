@@ -1,6 +1,7 @@
 #include "client/lib/server_process.hpp"
 
 #include "common/error.hpp"
+#include "common/json.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -172,14 +173,16 @@ int ServerProcess::stop(int sig, std::chrono::milliseconds timeout) {
 std::string ServerProcess::stderr_text() const { return read_file(dir_ + "/stderr.txt").value_or(""); }
 
 std::uint64_t ServerProcess::counter(const std::string& name) const {
-    std::string json = read_file(dir_ + "/stats.json").value_or("");
-    if (json.empty()) throw std::runtime_error(spec_.name + " wrote no stats file");
-    auto at = json.find("\"" + name + "\":");
-    if (at == std::string::npos) throw std::runtime_error(spec_.name + " stats have no counter " + name);
-    return std::strtoull(json.c_str() + at + name.size() + 3, nullptr, 10);
+    auto text = read_file(dir_ + "/stats.json");
+    if (!text || text->empty()) throw std::runtime_error(spec_.name + " wrote no stats file");
+    Json stats = Json::parse(*text, nullptr, false);
+    if (stats.is_discarded()) throw std::runtime_error(spec_.name + " wrote a stats file that is not JSON: " + *text);
+    const Json* counters = stats.contains("counters") ? &stats["counters"] : nullptr;
+    if (!counters || !counters->contains(name) || !(*counters)[name].is_number_unsigned())
+        throw std::runtime_error(spec_.name + " stats have no counter " + name);
+    return (*counters)[name].get<std::uint64_t>();
 }
 
-std::string ServerProcess::stats_json() const { return read_file(dir_ + "/stats.json").value_or(""); }
 
 double ServerProcess::cpu_seconds() const { return tree_cpu_seconds(pid_).value_or(0); }
 long ServerProcess::threads() const { return client::threads(pid_).value_or(-1); }

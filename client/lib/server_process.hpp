@@ -68,8 +68,6 @@ public:
     // After stop(): the counter named `name` from --stats-file (which is
     // always passed). Throws if the file or the key is missing.
     std::uint64_t counter(const std::string& name) const;
-    // After stop(): the whole stats file ({"server": ..., "counters": {...}}).
-    std::string stats_json() const;
 
     // Live figures from /proc (client/lib/procfs.hpp): the CPU seconds and
     // the memory of the whole server (its process tree, reaped children

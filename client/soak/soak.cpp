@@ -16,6 +16,7 @@
 
 #include "client/lib/connection.hpp"
 #include "common/error.hpp"
+#include "common/json.hpp"
 
 #include <fmt/format.h>
 #include <poll.h>
@@ -27,6 +28,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -405,19 +407,15 @@ double own_cpu_seconds() {
     return secs(u.ru_utime) + secs(u.ru_stime);
 }
 
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (char ch : s) {
-        if (ch == '"' || ch == '\\') out += {'\\', ch};
-        else if (static_cast<unsigned char>(ch) < 0x20) out += fmt::format("\\u{:04x}", int(ch));
-        else out += ch;
-    }
-    return out + "\"";
+Json json_sample(const ProcSample& s) {
+    return {{"fds", s.fds}, {"children", s.children}, {"descriptors", descriptors(s)}, {"memory_kib", s.memory_kib},
+            {"threads", s.threads}};
 }
 
-std::string json_sample(const ProcSample& s) {
-    return fmt::format("{{\"fds\": {}, \"children\": {}, \"descriptors\": {}, \"memory_kib\": {}, \"threads\": {}}}",
-                       s.fds, s.children, descriptors(s), s.memory_kib, s.threads);
+// Seconds as the table shows them: to `places` decimals.
+double rounded(double seconds, int places) {
+    double scale = std::pow(10.0, places);
+    return std::round(seconds * scale) / scale;
 }
 
 std::string figure(long v) { return v < 0 ? "-" : std::to_string(v); }  // "-": not sampled
@@ -587,33 +585,41 @@ void print_table(const SoakResult& r, std::FILE* out) {
 }
 
 std::string to_json(const SoakResult& r) {
-    std::vector<std::string> servers;
+    Json servers = Json::array();
     for (const auto& s : r.servers) {
-        std::vector<std::string> traits, args, problems, loads;
-        for (const auto& t : s.traits) traits.push_back(json_string(t));
-        for (const auto& a : s.args) args.push_back(json_string(a));
-        for (const auto& p : s.problems) problems.push_back(json_string(p));
+        Json loads = Json::object();
         for (std::size_t i = 0; i < s.loads.size(); ++i)
-            loads.push_back(fmt::format("{}: {{\"messages\": {}, \"bytes\": {}, \"failures\": {}, \"errors\": {}}}",
-                                        json_string(kLoadNames[i]), s.loads[i].messages, s.loads[i].bytes,
-                                        s.loads[i].failures, s.loads[i].errors));
+            loads[kLoadNames[i]] = {{"messages", s.loads[i].messages}, {"bytes", s.loads[i].bytes},
+                                    {"failures", s.loads[i].failures}, {"errors", s.loads[i].errors}};
         LoadCounts t = s.total();
-        servers.push_back(fmt::format(
-            "    {{\"name\": {}, \"traits\": [{}], \"args\": [{}], \"messages\": {}, \"bytes\": {}, \"failures\": {}, "
-            "\"errors\": {},\n     \"loads\": {{{}}},\n     \"start\": {}, \"end\": {}, \"max\": {},\n"
-            "     \"memory_bound_kib\": {}, \"flat\": {}, \"cpu_seconds\": {:.2f}, \"exit_code\": {}, "
-            "\"exited_early\": {}, \"start_error\": {},\n     \"verdict\": {}, \"problems\": [{}]}}",
-            json_string(s.name), join(traits, ", "), join(args, ", "), t.messages, t.bytes, t.failures, t.errors,
-            join(loads, ", "), json_sample(s.start), json_sample(s.end), json_sample(s.max),
-            memory_bound_kib(s.start.memory_kib), s.start_error.empty() && flatness(s.start, s.end).empty(), s.cpu_seconds,
-            s.exit_code, s.exited_early, s.start_error.empty() ? "null" : json_string(s.start_error),
-            json_string(verdict(s)), join(problems, ", ")));
+        servers.push_back(Json{{"name", s.name},
+                               {"traits", s.traits},
+                               {"args", s.args},
+                               {"messages", t.messages},
+                               {"bytes", t.bytes},
+                               {"failures", t.failures},
+                               {"errors", t.errors},
+                               {"loads", loads},
+                               {"start", json_sample(s.start)},
+                               {"end", json_sample(s.end)},
+                               {"max", json_sample(s.max)},
+                               {"memory_bound_kib", memory_bound_kib(s.start.memory_kib)},
+                               {"flat", s.start_error.empty() && flatness(s.start, s.end).empty()},
+                               {"cpu_seconds", rounded(s.cpu_seconds, 2)},
+                               {"exit_code", s.exit_code},
+                               {"exited_early", s.exited_early},
+                               {"start_error", s.start_error.empty() ? Json() : Json(s.start_error)},
+                               {"verdict", verdict(s)},
+                               {"problems", s.problems}});
     }
-    return fmt::format("{{\n  \"command_line\": {}, \"date\": {}, \"duration\": {}, \"elapsed\": {:.1f}, "
-                       "\"client_cpu_seconds\": {:.2f},\n  \"rule\": {},\n  \"passed\": {},\n"
-                       "  \"servers\": [\n{}\n  ]\n}}\n",
-                       json_string(r.command_line), json_string(r.date), r.duration, r.elapsed, r.client_cpu_seconds,
-                       json_string(kFlatRule), passed(r), join(servers, ",\n"));
+    return json_document(Json{{"command_line", r.command_line},
+                              {"date", r.date},
+                              {"duration", r.duration},
+                              {"elapsed", rounded(r.elapsed, 1)},
+                              {"client_cpu_seconds", rounded(r.client_cpu_seconds, 2)},
+                              {"rule", kFlatRule},
+                              {"passed", passed(r)},
+                              {"servers", servers}});
 }
 
 CLI::App* add_soak_command(CLI::App& app, SoakOptions& opt) {

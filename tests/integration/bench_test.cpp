@@ -6,17 +6,17 @@
 #include "client/bench/bench.hpp"
 #include "client/lib/connection.hpp"
 #include "common/error.hpp"
+#include "common/json.hpp"
 #include "common/net.hpp"
 #include "built_servers.hpp"
 
 #include <sys/socket.h>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include <cctype>
 #include <chrono>
 #include <condition_variable>
-#include <map>
 #include <mutex>
 #include <set>
 #include <span>
@@ -460,88 +460,36 @@ TEST(Bench, ServerPidReportsTheServersCpu) {
 
 // --- the output --------------------------------------------------------------
 
-// A flat JSON object {"key": number|"string", ...} -> key -> raw value
-// (strings unescaped). Fails the test on anything else.
-std::map<std::string, std::string> parse_flat_json(const std::string& s) {
-    std::map<std::string, std::string> out;
-    std::size_t i = 0;
-    auto ws = [&] {
-        while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-    };
-    auto string = [&]() -> std::string {
-        EXPECT_EQ(s.at(i), '"');
-        std::string v;
-        for (++i; s.at(i) != '"'; ++i) {
-            if (s[i] != '\\') {
-                v += s[i];
-                continue;
-            }
-            char e = s.at(++i);
-            if (e == 'n') v += '\n';
-            else if (e == 't') v += '\t';
-            else if (e == 'r') v += '\r';
-            else if (e == 'u') {
-                v += static_cast<char>(std::stoi(s.substr(i + 1, 4), nullptr, 16));
-                i += 4;
-            } else v += e;
-        }
-        ++i;
-        return v;
-    };
-    ws();
-    EXPECT_EQ(s.at(i++), '{');
-    for (;;) {
-        ws();
-        std::string key = string();
-        ws();
-        EXPECT_EQ(s.at(i++), ':');
-        ws();
-        EXPECT_FALSE(out.count(key)) << "duplicate key " << key;
-        if (s.at(i) == '"') {
-            out[key] = string();
-        } else {
-            std::size_t end = s.find_first_of(",}", i);
-            std::string num = s.substr(i, end - i);
-            while (!num.empty() && std::isspace(static_cast<unsigned char>(num.back()))) num.pop_back();
-            std::size_t used = 0;
-            std::stod(num, &used);
-            EXPECT_EQ(used, num.size()) << "not a number: " << num;
-            out[key] = num;
-            i = end;
-        }
-        ws();
-        if (s.at(i) == '}') break;
-        EXPECT_EQ(s.at(i++), ',');
-    }
-    ++i;
-    ws();
-    EXPECT_EQ(i, s.size()) << "trailing text after the object";
-    return out;
-}
-
 TEST(BenchOutput, JsonIsOneObjectWithEveryField) {
     FakeServer fake(FakeServer::Mode::echo);
     BenchResult r = run_bench(short_run(fake.address()));
-    auto json = parse_flat_json(client::to_json(r));
+    const std::string text = client::to_json(r);
+    EXPECT_EQ(text.find('\n'), std::string::npos) << "one line: " << text;
+    Json json = Json::parse(text);
+    ASSERT_TRUE(json.is_object()) << text;
     std::set<std::string> keys;
-    for (auto& [k, v] : json) keys.insert(k);
+    for (auto& [k, v] : json.items()) {
+        keys.insert(k);
+        EXPECT_TRUE(v.is_number() || v.is_string()) << k << " in " << text;
+    }
     std::set<std::string> want = {"messages", "bytes", "seconds", "messages_per_second", "megabytes_per_second",
                                   "p50_us", "p99_us", "p999_us", "max_us", "errors", "first_error",
                                   "server_cpu_seconds", "server_cpu_us_per_message", "unanswered",
                                   "connections", "size", "threads", "idle", "think_us", "echo"};
     EXPECT_EQ(keys, want);
-    EXPECT_EQ(json["messages"], std::to_string(r.messages));
-    EXPECT_EQ(json["errors"], "0");
-    EXPECT_EQ(json["echo"], "upper");
-    EXPECT_DOUBLE_EQ(std::stod(json["p99_us"]), r.p99_us);
+    EXPECT_EQ(json["messages"].get<std::uint64_t>(), r.messages);
+    EXPECT_EQ(json["errors"].get<std::uint64_t>(), 0u);
+    EXPECT_EQ(json["echo"].get<std::string>(), "upper");
+    EXPECT_DOUBLE_EQ(json["p99_us"].get<double>(), r.p99_us);
+    // The layout scripts and docs grep: "key": value, one space after the colon.
+    EXPECT_NE(text.find(fmt::format("\"messages\": {},", r.messages)), std::string::npos) << text;
 }
 
 TEST(BenchOutput, JsonEscapesTheErrorText) {
     BenchResult r;
     r.errors = 1;
     r.first_error = "connection 0: \"quoted\"\n\\back\tslash\x01";
-    auto json = parse_flat_json(client::to_json(r));
-    EXPECT_EQ(json["first_error"], r.first_error);
+    EXPECT_EQ(Json::parse(client::to_json(r))["first_error"].get<std::string>(), r.first_error);
 }
 
 TEST(BenchOutput, TextNamesEveryFigure) {

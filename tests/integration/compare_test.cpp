@@ -3,6 +3,7 @@
 // results.json and results.csv, every chart the page shows, and the page
 // itself loading in headless Chromium with every image and no console error.
 #include "built_servers.hpp"
+#include "common/json.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 namespace iom::test {
@@ -45,33 +47,6 @@ std::string concurrent_server() {
     return {};
 }
 
-// Brackets and braces balance outside strings; no NaN or Infinity leaked in.
-bool plausible_json(const std::string& j) {
-    std::string stack;
-    bool in_string = false;
-    for (std::size_t i = 0; i < j.size(); ++i) {
-        char c = j[i];
-        if (in_string) {
-            if (c == '\\') ++i;
-            else if (c == '"') in_string = false;
-            continue;
-        }
-        if (c == '"') in_string = true;
-        else if (c == '{' || c == '[') stack += c;
-        else if (c == '}' || c == ']') {
-            if (stack.empty() || stack.back() != (c == '}' ? '{' : '[')) return false;
-            stack.pop_back();
-        } else if ((c == 'e' || c == 'E') && i > 0 && std::isdigit(static_cast<unsigned char>(j[i - 1]))) {
-            continue;  // an exponent: 1e+06
-        } else if (std::isalpha(static_cast<unsigned char>(c))) {
-            std::string word = j.substr(i, j.find_first_of(",}] \n", i) - i);
-            if (word != "true" && word != "false" && word != "null") return false;
-            i += word.size() - 1;
-        }
-    }
-    return stack.empty() && !in_string && !j.empty() && j.front() == '{';
-}
-
 // Each part of what compare promises, checked on one run (ctest runs every
 // TEST in its own process, so one TEST keeps it to one comparison).
 
@@ -87,16 +62,24 @@ void check_table(const RunResult& r, const std::string& other) {
 }
 
 void check_json(const fs::path& dir, const std::string& other) {
-    std::string json = read_text(dir / "results.json");
-    ASSERT_FALSE(json.empty());
-    EXPECT_TRUE(plausible_json(json)) << json;
-    for (const std::string key : {"\"kernel\"", "\"nproc\"", "\"cpu_model\"", "\"date\"", "\"command\""})
-        EXPECT_NE(json.find(key), std::string::npos) << key;
-    EXPECT_NE(json.find("\"name\": \"bio_server\""), std::string::npos);
-    EXPECT_NE(json.find("\"name\": \"" + other + "\""), std::string::npos);
+    const std::string text = read_text(dir / "results.json");
+    Json j = Json::parse(text, nullptr, false);  // NaN or Infinity leaked in would not parse
+    ASSERT_TRUE(j.is_object()) << "results.json is not a JSON object:\n" << text;
+    for (const char* key : {"kernel", "nproc", "cpu_model", "date"}) EXPECT_TRUE(j["machine"].contains(key)) << key;
+    EXPECT_TRUE(j["command"].is_string());
+    std::set<std::string> names, scenarios;
+    for (const auto& server : j["servers"]) {
+        names.insert(server["name"].get<std::string>());
+        for (const auto& run : server["runs"]) {
+            scenarios.insert(run["scenario"].get<std::string>());
+            for (const auto& [k, v] : run["values"].items()) EXPECT_TRUE(v.is_number() || v.is_null()) << k;
+        }
+    }
+    EXPECT_TRUE(names.count("bio_server"));
+    EXPECT_TRUE(names.count(other)) << other;
     for (const std::string key : {"conformance", "latency", "throughput", "idle", "idle_cpu", "memory", "syscalls",
                                   "slow_handler"})
-        EXPECT_NE(json.find("\"scenario\": \"" + key + "\""), std::string::npos) << key;
+        EXPECT_TRUE(scenarios.count(key)) << key;
 }
 
 void check_csv(const fs::path& dir, const std::string& other) {

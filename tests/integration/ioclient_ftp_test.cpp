@@ -200,12 +200,12 @@ TEST_F(IoclientFtp, PasvWhenTheServerRefusesEpsvAndAnonymousLogin) {
 TEST_F(IoclientFtp, LoadFourSessionsVerifiesEveryByte) {
     auto r = ftp({"load", url("/"), "--sessions", "4", "--get", "file.bin", "--put", "1MiB", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    EXPECT_NE(r.out.find("\"downloads\":4,"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("\"uploads\":4,"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("\"failures\":0,"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("\"sha256_source\":\"first download\""), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"downloads\": 4,"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"uploads\": 4,"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"failures\": 0,"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"sha256_source\": \"first download\""), std::string::npos) << r.out;
     // Four downloads and four uploads each read back.
-    EXPECT_NE(r.out.find("\"bytes\":" + std::to_string(4 * (kFile.size() + 2 * (1 << 20))) + ","), std::string::npos)
+    EXPECT_NE(r.out.find("\"bytes\": " + std::to_string(4 * (kFile.size() + 2 * (1 << 20))) + ","), std::string::npos)
         << r.out;
     // The uploads were deleted once verified.
     for (const auto& e : fs::directory_iterator(root_))
