@@ -28,12 +28,20 @@ public:
           printer_(mode_ == ProgressMode::bar, 2.0) {
         rate_.add(0, start);
     }
+    Meter(const Meter&) = delete;
+    Meter& operator=(const Meter&) = delete;
+    // A transfer that failed mid-bar: end the bar's line, so the error
+    // that follows starts on a line of its own.
+    ~Meter() {
+        if (mode_ == ProgressMode::bar && sampled_ > 0 && !done_) std::fputc('\n', stderr);
+    }
 
     void update(std::uint64_t done, bool last = false) {
         if (mode_ == ProgressMode::none) return;
         double now = seconds();
         if (!last && now - sampled_ < 0.1) return;
         sampled_ = now;
+        done_ = last;
         rate_.add(now, done);
         std::string out = printer_.frame({bar_.line(done, rate_.rate())}, now, last);
         std::fwrite(out.data(), 1, out.size(), stderr);
@@ -48,6 +56,7 @@ private:
     RateWindow rate_;
     Clock::time_point t0_ = Clock::now();
     double sampled_ = 0;
+    bool done_ = false;
 };
 
 ClientOptions client_options(double timeout, bool pasv) {
