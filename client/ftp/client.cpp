@@ -69,42 +69,6 @@ Fd connect_host(const std::string& host, std::uint16_t port, std::chrono::millis
     throw std::runtime_error(errors);
 }
 
-Address with_port(Address a, std::uint16_t port) {
-    if (a.family() == AF_INET) reinterpret_cast<sockaddr_in*>(&a.storage)->sin_port = htons(port);
-    else reinterpret_cast<sockaddr_in6*>(&a.storage)->sin6_port = htons(port);
-    return a;
-}
-
-// "229 Entering Extended Passive Mode (|||6446|)": the port.
-std::optional<std::uint16_t> epsv_port(const std::string& text) {
-    auto open = text.find('(');
-    if (open == std::string::npos || open + 4 >= text.size()) return std::nullopt;
-    char d = text[open + 1];  // the delimiter, usually '|'
-    if (text[open + 2] != d || text[open + 3] != d) return std::nullopt;
-    unsigned port = 0;
-    const char* first = text.data() + open + 4;
-    auto [end, ec] = std::from_chars(first, text.data() + text.size(), port);
-    if (ec != std::errc() || *end != d || port == 0 || port > 65535) return std::nullopt;
-    return static_cast<std::uint16_t>(port);
-}
-
-// "227 Entering Passive Mode (127,0,0,1,25,46)": the port (p1 * 256 + p2).
-// The address is ignored: the data connection goes to the control peer.
-std::optional<std::uint16_t> pasv_port(const std::string& text) {
-    auto at = text.find_first_of("0123456789", 4);
-    unsigned n[6];
-    const char* p = text.data() + (at == std::string::npos ? text.size() : at);
-    const char* last = text.data() + text.size();
-    for (int i = 0; i < 6; ++i) {
-        auto [end, ec] = std::from_chars(p, last, n[i]);
-        if (ec != std::errc() || n[i] > 255 || (i < 5 && (end == last || *end != ','))) return std::nullopt;
-        p = end + 1;
-    }
-    unsigned port = n[4] * 256 + n[5];
-    if (port == 0) return std::nullopt;
-    return static_cast<std::uint16_t>(port);
-}
-
 // Read a data connection to its end (the server closes it when the file or
 // listing is over), each block to `sink`. Returns the bytes read.
 std::uint64_t drain(int fd, std::chrono::milliseconds timeout, const std::string& what,
@@ -123,6 +87,48 @@ std::uint64_t drain(int fd, std::chrono::milliseconds timeout, const std::string
 }
 
 }  // namespace
+
+Address with_port(Address a, std::uint16_t port) {
+    if (a.family() == AF_INET) reinterpret_cast<sockaddr_in*>(&a.storage)->sin_port = htons(port);
+    else reinterpret_cast<sockaddr_in6*>(&a.storage)->sin6_port = htons(port);
+    return a;
+}
+
+// "229 Entering Extended Passive Mode (|||6446|)": the port.
+static std::optional<std::uint16_t> epsv_port(const std::string& text) {
+    auto open = text.find('(');
+    if (open == std::string::npos || open + 4 >= text.size()) return std::nullopt;
+    char d = text[open + 1];  // the delimiter, usually '|'
+    if (text[open + 2] != d || text[open + 3] != d) return std::nullopt;
+    unsigned port = 0;
+    const char* first = text.data() + open + 4;
+    auto [end, ec] = std::from_chars(first, text.data() + text.size(), port);
+    if (ec != std::errc() || *end != d || port == 0 || port > 65535) return std::nullopt;
+    return static_cast<std::uint16_t>(port);
+}
+
+// "227 Entering Passive Mode (127,0,0,1,25,46)": the port (p1 * 256 + p2).
+// The address is ignored: the data connection goes to the control peer.
+static std::optional<std::uint16_t> pasv_port(const std::string& text) {
+    auto at = text.find_first_of("0123456789", 4);
+    unsigned n[6];
+    const char* p = text.data() + (at == std::string::npos ? text.size() : at);
+    const char* last = text.data() + text.size();
+    for (int i = 0; i < 6; ++i) {
+        auto [end, ec] = std::from_chars(p, last, n[i]);
+        if (ec != std::errc() || n[i] > 255 || (i < 5 && (end == last || *end != ','))) return std::nullopt;
+        p = end + 1;
+    }
+    unsigned port = n[4] * 256 + n[5];
+    if (port == 0) return std::nullopt;
+    return static_cast<std::uint16_t>(port);
+}
+
+std::optional<std::uint16_t> passive_port(const Reply& r) {
+    if (r.code == 229) return epsv_port(r.text);
+    if (r.code == 227) return pasv_port(r.text);
+    return std::nullopt;
+}
 
 Client::Client(Fd control, ClientOptions opt)
     : control_(std::move(control)), opt_(opt), peer_(peer_address(control_.get())), epsv_(opt.epsv) {}
@@ -190,21 +196,18 @@ std::optional<std::uint64_t> Client::size(const std::string& path) {
 }
 
 Fd Client::open_data() {
+    Reply r;
     if (epsv_) {
-        Reply r = command("EPSV");
-        if (r.code == 229) {
-            auto port = epsv_port(r.text);
-            if (!port) throw FtpError("EPSV (cannot read the port)", r);
-            return connect_within(with_port(peer_, *port), opt_.timeout);
-        }
+        r = command("EPSV");
         // 500/502: the server does not know EPSV. Use PASV from now on.
-        if (r.code != 500 && r.code != 502) throw FtpError("EPSV", r);
-        epsv_ = false;
+        if (r.code == 500 || r.code == 502) epsv_ = false;
     }
-    if (peer_.family() != AF_INET) throw std::runtime_error("the server refuses EPSV, and PASV is IPv4 only");
-    Reply r = expect("PASV", 2);
-    auto port = pasv_port(r.text);
-    if (!port) throw FtpError("PASV (cannot read the address)", r);
+    if (!epsv_) {
+        if (peer_.family() != AF_INET) throw std::runtime_error("the server refuses EPSV, and PASV is IPv4 only");
+        r = command("PASV");
+    }
+    auto port = passive_port(r);
+    if (!port) throw FtpError(epsv_ ? "EPSV" : "PASV", r);
     return connect_within(with_port(peer_, *port), opt_.timeout);
 }
 

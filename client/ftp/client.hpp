@@ -37,6 +37,15 @@ private:
     int code_;
 };
 
+// The port of a passive reply: "229 ... (|||PORT|)" to EPSV, or
+// "227 ... (h1,h2,h3,h4,p1,p2)" to PASV (whose address is not used: data
+// connections go to the control connection's peer). nullopt for any other
+// reply, or one that cannot be read.
+std::optional<std::uint16_t> passive_port(const Reply& r);
+
+// `a` with its port replaced.
+Address with_port(Address a, std::uint16_t port);
+
 struct ClientOptions {
     std::chrono::milliseconds timeout{30000};  // the longest wait for a reply, a connect or data bytes
     bool epsv = true;                          // false: PASV only
@@ -77,8 +86,8 @@ public:
     // QUIT and close; never throws (the session is over either way).
     void quit() noexcept;
 
-    // How the last data connection was opened: "EPSV" or "PASV".
-    const char* data_mode() const { return epsv_ ? "EPSV" : "PASV"; }
+    // The server's address, as connected: where data connections go.
+    const Address& peer() const { return peer_; }
 
 private:
     Client(Fd control, ClientOptions opt);

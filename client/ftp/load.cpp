@@ -2,20 +2,20 @@
 
 #include "client/ftp/client.hpp"
 #include "client/ftp/sha256.hpp"
+#include "client/lib/connection.hpp"
+#include "common/error.hpp"
 #include "common/json.hpp"
 
 #include <fmt/format.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 namespace iom::client::ftp {
 
@@ -34,16 +34,17 @@ struct Plan {
     std::string sha256;
     std::uint64_t put = 0;
     std::string upload_dir;     // where the uploads go, ending in '/'
+    Address server;             // the control connection's address, resolved once
     Clock::time_point t0, deadline;
 };
 
 enum class Phase { login, get, put, read_back, done, failed };
 constexpr const char* kPhaseNames[] = {"login", "get", "put", "check", "done", "FAILED"};
 
-// One session's progress: written by its thread, read by the drawing thread.
+// One session's progress, as the bars show it.
 struct Live {
-    std::atomic<Phase> phase{Phase::login};
-    std::atomic<std::uint64_t> op_total{0}, op_done{0}, bytes{0};
+    Phase phase = Phase::login;
+    std::uint64_t op_total = 0, op_done = 0, bytes = 0;
 };
 
 std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser
@@ -52,97 +53,348 @@ std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser
     return x ^ (x >> 31);
 }
 
+// One session, driven by the loop: a control connection and, during a
+// transfer, a data connection, both non-blocking. Every reply moves it one
+// step on, as the blocking client's calls would, in this order:
+//   connect, greeting, USER, PASS, TYPE I, then each round:
+//   [EPSV, connect data, RETR FILE]  [EPSV, connect data, STOR up]
+//   [EPSV, connect data, RETR up]  [DELE up]   ...and QUIT after the last.
+// A transfer is over when the data connection has ended *and* its final
+// reply has come, in either order.
 class Session {
 public:
-    Session(const Plan& plan, unsigned id, Live& live) : plan_(plan), id_(id), live_(live) { result.id = id; }
+    // Events for this session carry its index, and 1 for the data connection.
+    Session(const Plan& plan, unsigned index, int epoll_fd, std::vector<char>& scratch, Live& live)
+        : plan_(plan), index_(index), ep_(epoll_fd), scratch_(scratch), live_(live), epsv_(plan.client.epsv) {
+        result.id = index + 1;
+        if (!plan.file.empty()) todo_.push_back(Op::get);
+        if (plan.put) todo_.insert(todo_.end(), {Op::put, Op::read_back, Op::dele});
+        upload_path_ = fmt::format("{}ioclient-load-{}-{}.bin", plan.upload_dir, getpid(), result.id);
+    }
 
-    void run() {
+    void start() {
+        started_ = Clock::now();
+        last_progress_ = started_;
         try {
-            Client c = Client::login(plan_.url, plan_.client);
-            const auto t0 = Clock::now();
-            for (unsigned round = 0;; ++round) {
-                if (!plan_.file.empty()) download(c);
-                if (plan_.put) upload(c, round);
-                if (Clock::now() >= plan_.deadline) break;
-            }
-            result.seconds = since(t0);
-            c.quit();
+            ctl_ = start_connect(plan_.server);
+            watch(ctl_, false, EPOLLOUT, EPOLL_CTL_ADD);
         } catch (const std::exception& e) {
             fail(e.what());
         }
-        live_.phase = result.failures ? Phase::failed : Phase::done;
     }
 
+    void on_event(bool data, std::uint32_t events) {
+        if (over_) return;
+        try {
+            if (data) on_data(events);
+            else on_control(events);
+        } catch (const std::exception& e) {
+            fail(e.what());
+        }
+    }
+
+    // A session that has heard nothing for --timeout has failed.
+    void check_stall(Clock::time_point now) {
+        if (!over_ && now - last_progress_ > plan_.client.timeout)
+            fail(fmt::format("nothing from the server for {} ms (waiting in {})", plan_.client.timeout.count(),
+                             kStateNames[static_cast<int>(state_)]));
+    }
+
+    bool over() const { return over_; }
     SessionResult result;
 
 private:
-    void start(Phase phase, std::uint64_t total) {
-        live_.op_done = 0;
-        live_.op_total = total;
-        live_.phase = phase;
+    enum class State { connecting, greeting, user, pass, type, passive, data_connecting, transfer, dele, quit };
+    static constexpr const char* kStateNames[] = {"connect", "greeting", "USER", "PASS", "TYPE", "EPSV/PASV",
+                                                  "data connect", "transfer", "DELE", "QUIT"};
+    enum class Op { get, put, read_back, dele };
+
+    void watch(const Fd& fd, bool data, std::uint32_t events, int how) {
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.u64 = std::uint64_t{index_} << 1 | (data ? 1 : 0);
+        check_sys(epoll_ctl(ep_, how, fd.get(), &ev), "epoll_ctl");
     }
-    void moved(std::size_t n) {
+
+    // --- the control connection -------------------------------------------
+
+    void on_control(std::uint32_t events) {
+        if (state_ == State::connecting) {
+            if (int err = connect_result(ctl_.get())) throw_errno(err, "connect " + plan_.server.to_string());
+            state_ = State::greeting;
+            watch(ctl_, false, EPOLLIN, EPOLL_CTL_MOD);
+            return;
+        }
+        if (events & EPOLLOUT) flush();
+        if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+        char buf[4096];
+        for (;;) {
+            ssize_t n = ::recv(ctl_.get(), buf, sizeof buf, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) break;
+            if (n < 0) throw_sys("recv on the control connection");
+            if (n == 0) {
+                if (state_ == State::quit) return finish();
+                throw std::runtime_error("the server closed the control connection");
+            }
+            parser_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+        }
+        while (!over_) {
+            auto reply = parser_.next();
+            if (!reply) break;
+            last_progress_ = Clock::now();
+            on_reply(*reply);
+        }
+    }
+
+    void send(const std::string& line) {
+        last_command_ = line;
+        out_ += line + "\r\n";
+        flush();
+    }
+
+    // Commands are a few bytes: they nearly always go at once. What does not
+    // waits for EPOLLOUT.
+    void flush() {
+        while (!out_.empty()) {
+            ssize_t n = ::send(ctl_.get(), out_.data(), out_.size(), MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) break;
+            if (n < 0) throw_sys("send on the control connection");
+            out_.erase(0, static_cast<std::size_t>(n));
+        }
+        watch(ctl_, false, out_.empty() ? EPOLLIN : EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+    }
+
+    [[noreturn]] void refused(const Reply& r) { throw std::runtime_error(last_command_ + ": " + r.last_line()); }
+
+    void on_reply(const Reply& r) {
+        switch (state_) {
+        case State::greeting:
+            if (r.code == 120) return;  // "ready in a few minutes": another reply follows
+            if (r.kind() != 2) refused(r);
+            send("USER " + plan_.url.user);
+            state_ = State::user;
+            return;
+        case State::user:
+            if (r.kind() == 3) {
+                send("PASS " + plan_.url.password);
+                state_ = State::pass;
+                return;
+            }
+            [[fallthrough]];  // 230: no password needed
+        case State::pass:
+            if (r.kind() != 2) refused(r);
+            send("TYPE I");
+            state_ = State::type;
+            return;
+        case State::type:
+            if (r.kind() != 2) refused(r);
+            return next_op();
+        case State::passive:
+            if (epsv_ && (r.code == 500 || r.code == 502)) {  // no EPSV here: PASV from now on
+                epsv_ = false;
+                send("PASV");
+                return;
+            }
+            if (auto port = passive_port(r)) {
+                data_ = start_connect(with_port(plan_.server, *port));
+                watch(data_, true, EPOLLOUT, EPOLL_CTL_ADD);
+                state_ = State::data_connecting;
+                return;
+            }
+            refused(r);
+        case State::transfer:
+            if (r.kind() == 1) {  // 150: the server is at the data connection; an upload may start
+                if (op_ == Op::put && data_) watch(data_, true, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+                return;
+            }
+            if (r.kind() != 2) refused(r);
+            final_reply_ = true;
+            return transfer_over();
+        case State::dele:
+            if (r.kind() != 2) refused(r);
+            return next_op();
+        case State::quit:
+            return finish();
+        case State::connecting:
+        case State::data_connecting:
+            refused(r);  // nothing was asked
+        }
+    }
+
+    // The next operation of the round; after the round, another until the
+    // deadline, then QUIT.
+    void next_op() {
+        if (next_ == todo_.size()) {
+            if (Clock::now() >= plan_.deadline) {
+                result.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+                send("QUIT");
+                state_ = State::quit;
+                return;
+            }
+            next_ = 0;
+            ++round_;
+        }
+        op_ = todo_[next_++];
+        if (op_ == Op::dele) {
+            send("DELE " + upload_path_);
+            state_ = State::dele;
+            return;
+        }
+        moved_ = 0;
+        generated_ = 0;
+        out_pos_ = out_len_ = 0;
+        first_wrong_ = UINT64_MAX;
+        data_over_ = final_reply_ = false;
+        if (op_ != Op::get)  // the upload and its read-back: the same bytes
+            seed_ = mix(static_cast<std::uint64_t>(getpid()) << 40 ^ std::uint64_t{index_} << 20 ^ round_);
+        live_.phase = op_ == Op::get ? Phase::get : op_ == Op::put ? Phase::put : Phase::read_back;
+        live_.op_total = op_ == Op::get ? plan_.file_size : plan_.put;
+        live_.op_done = 0;
+        send(epsv_ ? "EPSV" : "PASV");
+        state_ = State::passive;
+    }
+
+    // --- the data connection ----------------------------------------------
+
+    void on_data(std::uint32_t events) {
+        if (!data_) return;
+        last_progress_ = Clock::now();
+        if (state_ == State::data_connecting) {
+            if (int err = connect_result(data_.get())) throw_errno(err, "connect the data connection");
+            state_ = State::transfer;
+            send((op_ == Op::put ? "STOR " : "RETR ") + (op_ == Op::get ? plan_.file : upload_path_));
+            // A download reads at once; an upload waits for the 150 (on_reply).
+            watch(data_, true, EPOLLIN, EPOLL_CTL_MOD);
+            return;
+        }
+        if (op_ == Op::put && (events & EPOLLOUT)) return send_upload();
+        // A download's bytes, or, during an upload, the server ending the
+        // data connection early (its reply will say why).
+        for (;;) {
+            ssize_t n = ::recv(data_.get(), scratch_.data(), scratch_.size(), 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) return;
+            if (n < 0) throw_sys("recv on the data connection");
+            if (n == 0) {
+                data_.reset();  // closing it also takes it out of the epoll set
+                data_over_ = true;
+                return transfer_over();
+            }
+            received(std::string_view(scratch_.data(), static_cast<std::size_t>(n)));
+        }
+    }
+
+    void received(std::string_view bytes) {
+        if (op_ == Op::get) {
+            hash_.update(bytes);
+        } else if (op_ == Op::read_back) {
+            expected_.resize(bytes.size());
+            fill_upload_bytes(expected_.data(), bytes.size(), seed_, moved_);
+            if (first_wrong_ == UINT64_MAX && expected_ != bytes) first_wrong_ = moved_;
+        }
+        count(bytes.size());
+    }
+
+    void count(std::size_t n) {
+        moved_ += n;
         live_.op_done += n;
         live_.bytes += n;
         result.bytes += n;
     }
-    void fail(const std::string& why) {
+
+    // Upload bytes are made a block at a time, as the socket takes them.
+    void send_upload() {
+        for (;;) {
+            if (out_pos_ == out_len_) {
+                if (generated_ == plan_.put) {
+                    data_.reset();  // the end of the file is the end of the data connection
+                    data_over_ = true;
+                    return transfer_over();
+                }
+                out_len_ = static_cast<std::size_t>(std::min<std::uint64_t>(sizeof out_buf_, plan_.put - generated_));
+                fill_upload_bytes(out_buf_, out_len_, seed_, generated_);
+                generated_ += out_len_;
+                out_pos_ = 0;
+            }
+            ssize_t n = ::send(data_.get(), out_buf_ + out_pos_, out_len_ - out_pos_, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) return;
+            if (n < 0) throw_sys("send on the data connection of {}", upload_path_);
+            out_pos_ += static_cast<std::size_t>(n);
+            count(static_cast<std::size_t>(n));
+        }
+    }
+
+    // Both ends of a transfer seen: check its bytes, and go on.
+    void transfer_over() {
+        if (!data_over_ || !final_reply_) return;
+        if (op_ == Op::get) {
+            std::string sha = hash_.hex();
+            if (moved_ != plan_.file_size)
+                note_failure(fmt::format("get {}: {} bytes, expected {}", plan_.file, moved_, plan_.file_size));
+            else if (sha != plan_.sha256)
+                note_failure(fmt::format("get {}: SHA-256 {}, expected {}", plan_.file, sha, plan_.sha256));
+            else
+                ++result.downloads;
+        } else if (op_ == Op::put) {
+            if (moved_ != plan_.put)
+                note_failure(fmt::format("put {}: {} bytes sent of {}", upload_path_, moved_, plan_.put));
+        } else if (moved_ != plan_.put) {
+            note_failure(fmt::format("put {}: {} bytes read back, {} sent", upload_path_, moved_, plan_.put));
+        } else if (first_wrong_ != UINT64_MAX) {
+            note_failure(fmt::format("put {}: the bytes read back differ from those sent, from the block at {}",
+                                     upload_path_, first_wrong_));
+        } else {
+            ++result.uploads;
+        }
+        next_op();
+    }
+
+    // --- the end ----------------------------------------------------------
+
+    void note_failure(const std::string& why) {
         ++result.failures;
         if (result.error.empty()) result.error = why;
     }
 
-    void download(Client& c) {
-        start(Phase::get, plan_.file_size);
-        Sha256 hash;
-        std::uint64_t got = c.retrieve(plan_.file, 0, [&](std::string_view bytes) {
-            hash.update(bytes);
-            moved(bytes.size());
-        });
-        std::string sha = hash.hex();
-        if (got != plan_.file_size)
-            fail(fmt::format("get {}: {} bytes, expected {}", plan_.file, got, plan_.file_size));
-        else if (sha != plan_.sha256)
-            fail(fmt::format("get {}: SHA-256 {}, expected {}", plan_.file, sha, plan_.sha256));
-        else
-            ++result.downloads;
+    void fail(const std::string& why) {
+        note_failure(why);
+        if (result.seconds == 0) result.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+        finish();
     }
 
-    void upload(Client& c, unsigned round) {
-        const std::string path = fmt::format("{}ioclient-load-{}-{}.bin", plan_.upload_dir, getpid(), id_);
-        const std::uint64_t seed = mix((static_cast<std::uint64_t>(getpid()) << 40) ^ (std::uint64_t{id_} << 20) ^ round);
-        start(Phase::put, plan_.put);
-        std::uint64_t at = 0;
-        c.store("STOR", path, 0, [&](char* buf, std::size_t n) {
-            n = static_cast<std::size_t>(std::min<std::uint64_t>(n, plan_.put - at));
-            fill_upload_bytes(buf, n, seed, at);
-            at += n;
-            moved(n);
-            return n;
-        });
-        // Read it back, comparing each block with the bytes that were sent.
-        start(Phase::read_back, plan_.put);
-        std::uint64_t back = 0, first_wrong = UINT64_MAX;
-        std::string expected;
-        c.retrieve(path, 0, [&](std::string_view bytes) {
-            expected.resize(bytes.size());
-            fill_upload_bytes(expected.data(), bytes.size(), seed, back);
-            if (first_wrong == UINT64_MAX && back + bytes.size() <= plan_.put && expected != bytes) first_wrong = back;
-            back += bytes.size();
-            moved(bytes.size());
-        });
-        c.expect("DELE " + path, 2);
-        if (back != plan_.put)
-            fail(fmt::format("put {}: {} bytes read back, {} sent", path, back, plan_.put));
-        else if (first_wrong != UINT64_MAX)
-            fail(fmt::format("put {}: the bytes read back differ from those sent, in the block at {}", path,
-                             first_wrong));
-        else
-            ++result.uploads;
+    void finish() {
+        data_.reset();
+        ctl_.reset();
+        over_ = true;
+        live_.phase = result.failures ? Phase::failed : Phase::done;
     }
 
     const Plan& plan_;
-    unsigned id_;
+    unsigned index_;
+    int ep_;
+    std::vector<char>& scratch_;  // the loop's receive buffer, shared by every session
     Live& live_;
+    bool epsv_;
+    std::vector<Op> todo_;
+    std::size_t next_ = 0;
+    unsigned round_ = 0;
+    std::string upload_path_;
+
+    Fd ctl_, data_;
+    ReplyParser parser_;
+    std::string out_, last_command_;
+    State state_ = State::connecting;
+    Op op_ = Op::get;
+    bool data_over_ = false, final_reply_ = false, over_ = false;
+    std::uint64_t moved_ = 0, generated_ = 0, seed_ = 0, first_wrong_ = UINT64_MAX;
+    char out_buf_[64 * 1024];
+    std::size_t out_pos_ = 0, out_len_ = 0;
+    Sha256 hash_;
+    std::string expected_;
+    Clock::time_point started_, last_progress_;
 };
 
 // Log in once before the sessions start: a bad URL or password, or a FILE
@@ -159,6 +411,7 @@ Plan make_plan(const LoadOptions& opt, LoadResult& r) {
         throw std::invalid_argument("--expect-sha256: not 64 hex digits");
 
     Client c = Client::login(p.url, p.client);
+    p.server = c.peer();
     if (!opt.get.empty()) {
         p.file = opt.get.starts_with('/') ? opt.get : p.upload_dir + opt.get;
         auto size = c.size(p.file);
@@ -208,7 +461,7 @@ std::vector<std::string> frame_lines(const LoadOptions& opt, const Plan& plan, c
         bytes += l.bytes;
         rates[i].add(now, l.bytes);
         if (i >= shown) continue;
-        ProgressBar bar(fmt::format("s{:0{}} {:<6}", i + 1, digits, kPhaseNames[static_cast<int>(l.phase.load())]),
+        ProgressBar bar(fmt::format("s{:0{}} {:<6}", i + 1, digits, kPhaseNames[static_cast<int>(l.phase)]),
                         l.op_total, width);
         lines.push_back(bar.line(l.op_done, rates[i].rate()));
     }
@@ -243,41 +496,44 @@ LoadResult run_load(const LoadOptions& opt) {
     plan.t0 = Clock::now();
     plan.deadline = plan.t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt.duration));
 
+    // One loop for every session: the client waits in one epoll_wait, as
+    // the servers it loads do, and a thousand sessions cost no threads.
+    Fd ep(epoll_create1(EPOLL_CLOEXEC));
+    if (!ep) throw_sys("epoll_create1");
+    std::vector<char> scratch(256 * 1024);
     std::vector<Live> live(opt.sessions);
     std::vector<std::unique_ptr<Session>> sessions;
-    std::mutex m;
-    std::condition_variable cv;
-    unsigned finished = 0;
-    std::vector<std::thread> threads;
     for (unsigned i = 0; i < opt.sessions; ++i) {
-        sessions.push_back(std::make_unique<Session>(plan, i + 1, live[i]));
-        threads.emplace_back([&, s = sessions.back().get()] {
-            s->run();
-            std::lock_guard lock(m);
-            ++finished;
-            cv.notify_one();
-        });
+        sessions.push_back(std::make_unique<Session>(plan, i, ep.get(), scratch, live[i]));
+        sessions.back()->start();
     }
 
-    // Draw until every session is over: the wait ends early when the last
-    // one finishes, so the timeout only paces the frames.
+    // Frames are drawn between waits: the wait's timeout paces them.
     const ProgressMode mode = resolve(opt.progress);
+    const int tick_ms = mode == ProgressMode::bar ? 100 : 500;
     ProgressPrinter printer(mode == ProgressMode::bar, 2.0);
     std::vector<RateWindow> rates(opt.sessions + 1);
     for (auto& w : rates) w.add(0, 0);
+    auto next_frame = Clock::now();
+    std::vector<epoll_event> events(256);
     for (bool all = false; !all;) {
-        {
-            std::unique_lock lock(m);
-            all = cv.wait_for(lock, std::chrono::milliseconds(mode == ProgressMode::bar ? 100 : 500),
-                              [&] { return finished == opt.sessions; });
+        int n = epoll_wait(ep.get(), events.data(), static_cast<int>(events.size()), tick_ms);
+        if (n < 0 && errno != EINTR) throw_sys("epoll_wait");
+        for (int i = 0; i < n; ++i)
+            sessions[events[i].data.u64 >> 1]->on_event(events[i].data.u64 & 1, events[i].events);
+        const auto now = Clock::now();
+        all = true;
+        for (auto& s : sessions) {
+            s->check_stall(now);
+            all = all && s->over();
         }
-        if (mode == ProgressMode::none) continue;
+        if (mode == ProgressMode::none || (now < next_frame && !all)) continue;
+        next_frame = now + std::chrono::milliseconds(tick_ms);
         std::string out = printer.frame(frame_lines(opt, plan, live, rates, since(plan.t0), mode == ProgressMode::bar),
                                         since(plan.t0), all);
         std::fwrite(out.data(), 1, out.size(), stderr);
         std::fflush(stderr);
     }
-    for (auto& t : threads) t.join();
     r.seconds = since(plan.t0);
     for (const auto& s : sessions) {
         r.per_session.push_back(s->result);

@@ -16,11 +16,15 @@
 // and round, computed from their offset, so the read-back is compared as it
 // arrives, without keeping a copy.
 //
-// One thread per session, each running the same blocking client as get and
-// put: a session is straight-line code, and the client's work per byte
-// (recv into 256 KiB blocks, hash or compare) is far below the server's, so
-// with the sessions mostly waiting in recv the client is not the
-// bottleneck. The main thread only draws the bars.
+// One thread and one epoll loop for every session, like ioclient bench:
+// each session is a small state machine over its non-blocking control and
+// data connections, moved on by each reply and each readiness event, so a
+// thousand sessions cost no thread each, and the client's work per byte
+// (recv into one 256 KiB buffer, then hash or compare) stays far below the
+// server's: the client is not the bottleneck. The loop's timeout paces the
+// frames of the bars; a session that hears nothing for --timeout fails.
+// (get and put use the blocking client, Client in client.hpp: one transfer
+// needs no loop.)
 #pragma once
 
 #include "client/ftp/progress.hpp"

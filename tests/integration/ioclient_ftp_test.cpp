@@ -6,6 +6,7 @@
 // the bytes are not what it was told to expect.
 #include "client/ftp/sha256.hpp"
 #include "client/lib/connection.hpp"
+#include "common/json.hpp"
 #include "built_servers.hpp"
 
 #include <gtest/gtest.h>
@@ -200,16 +201,33 @@ TEST_F(IoclientFtp, PasvWhenTheServerRefusesEpsvAndAnonymousLogin) {
 TEST_F(IoclientFtp, LoadFourSessionsVerifiesEveryByte) {
     auto r = ftp({"load", url("/"), "--sessions", "4", "--get", "file.bin", "--put", "1MiB", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    EXPECT_NE(r.out.find("\"downloads\": 4,"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("\"uploads\": 4,"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("\"failures\": 0,"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("\"sha256_source\": \"first download\""), std::string::npos) << r.out;
+    auto j = Json::parse(r.out);
+    EXPECT_EQ(j["downloads"], 4) << r.out;
+    EXPECT_EQ(j["uploads"], 4) << r.out;
+    EXPECT_EQ(j["failures"], 0) << r.out;
+    EXPECT_EQ(j["sha256_source"], "first download") << r.out;
+    EXPECT_EQ(j["sha256"], client::ftp::sha256_of_file((root_ / "file.bin").string())) << r.out;
     // Four downloads and four uploads each read back.
-    EXPECT_NE(r.out.find("\"bytes\": " + std::to_string(4 * (kFile.size() + 2 * (1 << 20))) + ","), std::string::npos)
-        << r.out;
+    EXPECT_EQ(j["bytes"], 4 * (kFile.size() + 2 * (1 << 20))) << r.out;
     // The uploads were deleted once verified.
     for (const auto& e : fs::directory_iterator(root_))
         EXPECT_EQ(e.path().filename().string().rfind("ioclient-load-", 0), std::string::npos) << e.path();
+}
+
+TEST_F(IoclientFtp, LoadRepeatsRoundsForTheDurationOverPasv) {
+    start({"--no-epsv"});
+    auto r = ftp({"load", url("/dir"), "--sessions", "2", "--get", "/file.bin", "--put", "100000", "--duration", "0.5",
+                  "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto j = Json::parse(r.out);
+    EXPECT_EQ(j["failures"], 0) << r.out;
+    // Each session starts round after round until the duration has passed.
+    EXPECT_GE(j["seconds"].get<double>(), 0.5) << r.out;
+    for (const auto& s : j["per_session"]) {
+        EXPECT_GE(s["downloads"].get<int>(), 1) << r.out;
+        EXPECT_EQ(s["uploads"], s["downloads"]) << r.out;
+    }
+    EXPECT_TRUE(fs::is_empty(root_ / "dir")) << "the uploads went to the URL's directory, and were deleted";
 }
 
 TEST_F(IoclientFtp, LoadChecksAgainstTheLocalFileAndFailsOnTheWrongHash) {

@@ -1,5 +1,6 @@
 // FTP replies as the client reads them: single and multi-line (RFC 959
 // 4.2), split anywhere by TCP, and lines that are not replies.
+#include "client/ftp/client.hpp"
 #include "client/ftp/reply.hpp"
 
 #include <gtest/gtest.h>
@@ -81,4 +82,17 @@ TEST(FtpClientReply, EndlessReplyThrows) {
     ReplyParser q;
     q.feed(std::string(ReplyParser::kMaxReply + 1, '2'));
     EXPECT_THROW(q.next(), std::runtime_error);
+}
+
+TEST(FtpClientReply, PassivePorts) {
+    using iom::client::ftp::passive_port;
+    using iom::client::ftp::Reply;
+    EXPECT_EQ(passive_port(Reply{229, "229 Entering Extended Passive Mode (|||6446|)"}), 6446);
+    EXPECT_EQ(passive_port(Reply{229, "229 ok (!!!21!)"}), 21) << "any delimiter";
+    EXPECT_EQ(passive_port(Reply{227, "227 Entering Passive Mode (127,0,0,1,25,46)."}), 25 * 256 + 46);
+    EXPECT_EQ(passive_port(Reply{227, "227 =10,1,2,3,4,5"}), 4 * 256 + 5) << "no parentheses (RFC 1123 allows it)";
+    for (const Reply& bad : {Reply{229, "229 (|||0|)"}, Reply{229, "229 (|||70000|)"}, Reply{229, "229 (||6446|)"},
+                             Reply{227, "227 (127,0,0,1,25)"}, Reply{227, "227 (127,0,0,1,300,1)"},
+                             Reply{200, "200 (|||6446|)"}})
+        EXPECT_FALSE(passive_port(bad)) << bad.text;
 }
