@@ -226,6 +226,7 @@ void add_common(CLI::App* cmd, double& timeout, bool& pasv, ProgressMode& progre
                     "auto: bars redrawn in place when stderr is a terminal, else a line every 2 s; bar; lines; "
                     "none")
         ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case))
+        ->option_text("auto|bar|lines|none")
         ->default_str("auto");
 }
 
@@ -265,10 +266,10 @@ void add_ftp_command(CLI::App& app, FtpCommand& cmd) {
     cmd.load = cmd.ftp->add_subcommand("load", "N sessions at once, each downloading --get and uploading --put "
                                                "bytes (read back), a bar each and a total; every byte verified; "
                                                "exit 0 only if no transfer failed");
-    cmd.load->add_option("URL", l.url, std::string(kUrlHelp) + "; PATH: the directory of FILE and the uploads")
+    cmd.load->add_option("URL", l.url, std::string(kUrlHelp) + "; here PATH is the directory of FILE and of the uploads")
         ->required();
-    cmd.load->add_option("--sessions", l.sessions, "Sessions at once, each its own login and thread")
-        ->capture_default_str()->check(CLI::Range(1u, 1000u));
+    cmd.load->add_option("--sessions", l.sessions, "Sessions at once, each its own login and connections, all on one epoll loop")
+        ->capture_default_str()->check(CLI::Range(1u, 10000u));
     auto* get_opt = cmd.load->add_option("--get", l.get, "FILE each session downloads, relative to the URL's PATH");
     auto* put_opt = cmd.load->add_option("--put", l.put,
                                          "Bytes each session uploads (then reads back and deletes): 1048576, "

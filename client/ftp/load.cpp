@@ -503,9 +503,11 @@ LoadResult run_load(const LoadOptions& opt) {
     std::vector<char> scratch(256 * 1024);
     std::vector<Live> live(opt.sessions);
     std::vector<std::unique_ptr<Session>> sessions;
+    std::size_t running = 0;  // sessions not over yet
     for (unsigned i = 0; i < opt.sessions; ++i) {
         sessions.push_back(std::make_unique<Session>(plan, i, ep.get(), scratch, live[i]));
         sessions.back()->start();
+        running += !sessions.back()->over();
     }
 
     // Frames are drawn between waits: the wait's timeout paces them.
@@ -519,16 +521,24 @@ LoadResult run_load(const LoadOptions& opt) {
     for (bool all = false; !all;) {
         int n = epoll_wait(ep.get(), events.data(), static_cast<int>(events.size()), tick_ms);
         if (n < 0 && errno != EINTR) throw_sys("epoll_wait");
-        for (int i = 0; i < n; ++i)
-            sessions[events[i].data.u64 >> 1]->on_event(events[i].data.u64 & 1, events[i].events);
-        const auto now = Clock::now();
-        all = true;
-        for (auto& s : sessions) {
-            s->check_stall(now);
-            all = all && s->over();
+        for (int i = 0; i < n; ++i) {
+            Session& s = *sessions[events[i].data.u64 >> 1];
+            bool was_over = s.over();
+            s.on_event(events[i].data.u64 & 1, events[i].events);
+            if (s.over() && !was_over) --running;
         }
-        if (mode == ProgressMode::none || (now < next_frame && !all)) continue;
+        const auto now = Clock::now();
+        all = running == 0;
+        if (now < next_frame && !all) continue;
+        // Once a tick: the sessions that have waited too long, and a frame.
+        for (auto& s : sessions) {
+            bool was_over = s->over();
+            s->check_stall(now);
+            if (s->over() && !was_over) --running;
+        }
+        all = running == 0;
         next_frame = now + std::chrono::milliseconds(tick_ms);
+        if (mode == ProgressMode::none) continue;
         std::string out = printer.frame(frame_lines(opt, plan, live, rates, since(plan.t0), mode == ProgressMode::bar),
                                         since(plan.t0), all);
         std::fwrite(out.data(), 1, out.size(), stderr);
