@@ -230,6 +230,19 @@ TEST_F(IoclientFtp, LoadRepeatsRoundsForTheDurationOverPasv) {
     EXPECT_TRUE(fs::is_empty(root_ / "dir")) << "the uploads went to the URL's directory, and were deleted";
 }
 
+TEST_F(IoclientFtp, LoadBarsRedrawInPlaceABarEachAndATotal) {
+    auto r = ftp({"load", url("/"), "--sessions", "3", "--get", "file.bin", "--progress", "bar"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    // Four lines a frame (three sessions and the total): each frame after
+    // the first moves the cursor up three lines and redraws them.
+    EXPECT_NE(r.err.find("\x1b[3A\rs1 "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("\ns3 done "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("\ntotal 3 sessions"), std::string::npos) << r.err;
+    // Not a terminal: the width is 80 columns less one, so no line wraps.
+    std::string last = r.err.substr(r.err.rfind("\ntotal") + 1);
+    EXPECT_EQ(last.size(), 79u + 1) << "the total line and its final newline: " << last;
+}
+
 TEST_F(IoclientFtp, LoadChecksAgainstTheLocalFileAndFailsOnTheWrongHash) {
     auto r = ftp({"load", url("/"), "--sessions", "2", "--get", "file.bin", "--local-root", root_.string()});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
