@@ -558,7 +558,7 @@ LoadResult run_load(const LoadOptions& opt) {
 std::string to_text(const LoadResult& r) {
     std::string out = fmt::format("ftp load {}: {} sessions, {:.2f} s\n", r.url, r.sessions, r.seconds);
     if (!r.file.empty())
-        out += fmt::format("  downloads  {} verified whole ({}, {}, SHA-256 {}... from the {})\n", r.downloads, r.file,
+        out += fmt::format("  downloads  {} verified whole ({}, {}) against SHA-256 {}... ({})\n", r.downloads, r.file,
                            format_bytes(r.file_size), r.sha256.substr(0, 16), r.sha256_source);
     if (r.put) out += fmt::format("  uploads    {} verified whole ({} each, read back)\n", r.uploads, format_bytes(r.put));
     double lo = 0, hi = 0;
