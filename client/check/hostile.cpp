@@ -257,9 +257,7 @@ void trickle(std::vector<Slow>& conns, const HostileOptions& opt, Millis drain, 
         for (int k = 0; k < n; ++k) {
             Slow& s = conns[events[k].data.u64];
             if (!s.connected && (events[k].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-                int err = 0;
-                socklen_t len = sizeof err;
-                getsockopt(s.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+                int err = connect_result(s.fd.get());
                 s.connected = err == 0;
                 s.ended = err != 0;
                 epoll_event ev{.events = EPOLLIN, .data = events[k].data};

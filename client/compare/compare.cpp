@@ -30,9 +30,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -310,11 +308,7 @@ void describe_machine(CompareResult& r) {
         r.cpu_model = line.substr(line.find(':') + 2);
         break;
     }
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    char date[32];
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-    r.date = date;
+    r.date = utc_now();
 }
 
 std::string summary(const Run& run) {
@@ -391,8 +385,8 @@ CLI::App* add_compare_command(CLI::App& app, CompareOptions& opt) {
 }
 
 int compare_main(CompareOptions opt, int argc, char** argv) {
-    for (int i = 0; i < argc; ++i) opt.command_line += (i ? " " : "") + std::string(argv[i]);
-    if (opt.bin_dir.empty()) opt.bin_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
+    opt.command_line = command_line(argc, argv);
+    if (opt.bin_dir.empty()) opt.bin_dir = program_dir();
     CompareResult result = run_compare(opt);
     print_table(result, stdout);
     if (!opt.report_dir.empty()) {

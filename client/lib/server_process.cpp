@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -57,6 +59,22 @@ std::vector<ServerSpec> select_servers(const std::string& bin_dir, const std::ve
             chosen.push_back(*it);
     }
     return chosen;
+}
+
+std::string program_dir() { return std::filesystem::read_symlink("/proc/self/exe").parent_path().string(); }
+
+std::string command_line(int argc, char** argv) {
+    std::string line;
+    for (int i = 0; i < argc; ++i) line += (i ? " " : "") + std::string(argv[i]);
+    return line;
+}
+
+std::string utc_now() {
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    char date[32];
+    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    return date;
 }
 
 ServerProcess::ServerProcess(const ServerSpec& spec, StartOptions opt) : spec_(spec) {

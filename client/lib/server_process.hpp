@@ -36,6 +36,15 @@ std::vector<ServerSpec> load_manifest(const std::string& bin_dir);
 // build has, when a name is unknown or the manifest is empty.
 std::vector<ServerSpec> select_servers(const std::string& bin_dir, const std::vector<std::string>& names);
 
+// The directory this program's binary is in: where compare and soak look for
+// servers.txt unless told (the build puts ioclient next to the servers).
+std::string program_dir();
+
+// The command, argv joined with spaces, and the time, "2026-11-22T16:13:00Z",
+// as a report records them.
+std::string command_line(int argc, char** argv);
+std::string utc_now();
+
 struct StartOptions {
     std::vector<std::string> args;            // extra command-line options
     std::optional<rlim_t> nofile;             // RLIMIT_NOFILE for the server process

@@ -30,8 +30,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <ctime>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -392,14 +390,6 @@ private:
 
 // --- describing ------------------------------------------------------------------
 
-std::string utc_now() {
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    char date[32];
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-    return date;
-}
-
 double own_cpu_seconds() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
@@ -645,8 +635,8 @@ CLI::App* add_soak_command(CLI::App& app, SoakOptions& opt) {
 }
 
 int soak_main(SoakOptions opt, int argc, char** argv) {
-    for (int i = 0; i < argc; ++i) opt.command_line += (i ? " " : "") + std::string(argv[i]);
-    if (opt.bin_dir.empty()) opt.bin_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
+    opt.command_line = command_line(argc, argv);
+    if (opt.bin_dir.empty()) opt.bin_dir = program_dir();
     // Bad option values are said before the soak starts, not after ten minutes.
     if (!opt.json_file.empty() && !std::ofstream(opt.json_file, std::ios::app)) {
         fmt::print(stderr, "ioclient soak: --json: cannot write {}: {}\n", opt.json_file, std::strerror(errno));

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 namespace iom::client {
 namespace {
@@ -137,6 +138,37 @@ TEST(Procfs, TheTreeHoldsChildrenAndTheirDescriptorsAndMemory) {
     auto after = process_tree(getpid());
     EXPECT_EQ(std::find(after.begin(), after.end(), child), after.end());
     EXPECT_TRUE(process_tree(-1).empty());
+}
+
+TEST(Procfs, SampleTreeReadsEveryFigureOfALiveProcessAndNoneOfAGoneOne) {
+    ProcSample s = sample_tree(getpid());
+    EXPECT_GT(s.fds, 2);
+    EXPECT_GT(s.memory_kib, 0);
+    EXPECT_GE(s.threads, 1);
+    EXPECT_GE(s.cpu_seconds, 0);
+    ProcSample gone = sample_tree(-1);
+    EXPECT_EQ(gone.fds, -1);
+    EXPECT_EQ(gone.memory_kib, -1);
+    EXPECT_FALSE(tree_cpu_seconds(-1));
+}
+
+TEST(Procfs, AnExitedChildIsAZombieChildUntilReapedAndNeverInTheTree) {
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) _exit(0);
+    // Wait until it has exited without reaping it (WNOWAIT): a zombie now,
+    // still our child, not part of the tree.
+    siginfo_t info{};
+    ASSERT_EQ(waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT), 0);
+    std::vector<Child> kids = children(getpid());
+    auto it = std::find_if(kids.begin(), kids.end(), [&](const Child& c) { return c.pid == child; });
+    ASSERT_NE(it, kids.end());
+    EXPECT_EQ(it->state, 'Z');
+    auto tree = process_tree(getpid());
+    EXPECT_EQ(std::find(tree.begin(), tree.end(), child), tree.end()) << "a zombie is not part of the tree";
+    waitpid(child, nullptr, 0);
+    kids = children(getpid());
+    EXPECT_TRUE(std::none_of(kids.begin(), kids.end(), [&](const Child& c) { return c.pid == child; }));
 }
 
 }  // namespace
