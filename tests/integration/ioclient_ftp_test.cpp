@@ -243,6 +243,21 @@ TEST_F(IoclientFtp, LoadBarsRedrawInPlaceABarEachAndATotal) {
     EXPECT_EQ(last.size(), 79u + 1) << "the total line and its final newline: " << last;
 }
 
+TEST_F(IoclientFtp, AStalledTransferFailsAfterTheTimeout) {
+    // 1 byte/s: pyftpdlib sends a first block, then waits for as many
+    // seconds as it sent bytes. --timeout is what ends the wait.
+    start({"--rate-limit", "1"});
+    auto r = ftp({"get", "--timeout", "0.5", url("/file.bin"), (here_ / "got.bin").string()});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("data connection: nothing for 500 ms"), std::string::npos) << r.err;
+    EXPECT_LT(fs::file_size(here_ / "got.bin"), kFile.size()) << "what arrived is kept, for -C";
+    r = ftp({"load", url("/"), "--sessions", "2", "--get", "file.bin", "--timeout", "0.5", "--expect-sha256",
+             client::ftp::sha256_of_file((root_ / "file.bin").string())});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("failures   2"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("nothing from the server for 500 ms (waiting in transfer)"), std::string::npos) << r.out;
+}
+
 TEST_F(IoclientFtp, LoadChecksAgainstTheLocalFileAndFailsOnTheWrongHash) {
     auto r = ftp({"load", url("/"), "--sessions", "2", "--get", "file.bin", "--local-root", root_.string()});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
