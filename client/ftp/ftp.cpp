@@ -266,9 +266,12 @@ void add_ftp_command(CLI::App& app, FtpCommand& cmd) {
     cmd.load = cmd.ftp->add_subcommand("load", "N sessions at once, each downloading --get and uploading --put "
                                                "bytes (read back), a bar each and a total; every byte verified; "
                                                "exit 0 only if no transfer failed");
-    cmd.load->add_option("URL", l.url, std::string(kUrlHelp) + "; here PATH is the directory of FILE and of the uploads")
+    cmd.load
+        ->add_option("URL", l.url, std::string(kUrlHelp) + "; here PATH is the directory of FILE and of the uploads")
         ->required();
-    cmd.load->add_option("--sessions", l.sessions, "Sessions at once, each its own login and connections, all on one epoll loop")
+    cmd.load
+        ->add_option("--sessions", l.sessions,
+                     "Sessions at once, each its own login and connections, all on one epoll loop")
         ->capture_default_str()->check(CLI::Range(1u, 10000u));
     auto* get_opt = cmd.load->add_option("--get", l.get, "FILE each session downloads, relative to the URL's PATH");
     auto* put_opt = cmd.load->add_option("--put", l.put,

@@ -406,8 +406,8 @@ Plan make_plan(const LoadOptions& opt, LoadResult& r) {
     p.client = {std::chrono::milliseconds(static_cast<long>(opt.timeout * 1000)), !opt.pasv};
     p.put = opt.put;
     p.upload_dir = p.url.path.ends_with('/') ? p.url.path : p.url.path + "/";
-    if (!opt.expect_sha256.empty() &&
-        (opt.expect_sha256.size() != 64 || opt.expect_sha256.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos))
+    const std::string& sha = opt.expect_sha256;
+    if (!sha.empty() && (sha.size() != 64 || sha.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos))
         throw std::invalid_argument("--expect-sha256: not 64 hex digits");
 
     Client c = Client::login(p.url, p.client);
@@ -468,7 +468,8 @@ std::vector<std::string> frame_lines(const LoadOptions& opt, const Plan& plan, c
     if (shown < live.size() && in_place) lines.push_back(fmt::format("... and {} more sessions", live.size() - shown));
     const std::uint64_t total = opt.duration > 0 ? 0 : live.size() * (plan.file_size + 2 * plan.put);
     rates.back().add(now, bytes);
-    lines.push_back(ProgressBar(fmt::format("total {} sessions", live.size()), total, width).line(bytes, rates.back().rate()));
+    ProgressBar bar(fmt::format("total {} sessions", live.size()), total, width);
+    lines.push_back(bar.line(bytes, rates.back().rate()));
     return lines;
 }
 
@@ -560,7 +561,8 @@ std::string to_text(const LoadResult& r) {
     if (!r.file.empty())
         out += fmt::format("  downloads  {} verified whole ({}, {}) against SHA-256 {}... ({})\n", r.downloads, r.file,
                            format_bytes(r.file_size), r.sha256.substr(0, 16), r.sha256_source);
-    if (r.put) out += fmt::format("  uploads    {} verified whole ({} each, read back)\n", r.uploads, format_bytes(r.put));
+    if (r.put)
+        out += fmt::format("  uploads    {} verified whole ({} each, read back)\n", r.uploads, format_bytes(r.put));
     double lo = 0, hi = 0;
     for (std::size_t i = 0; i < r.per_session.size(); ++i) {
         const auto& s = r.per_session[i];

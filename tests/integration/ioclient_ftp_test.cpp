@@ -34,7 +34,9 @@ void write_text(const fs::path& p, const std::string& bytes) {
     out << bytes;
 }
 
-std::size_t lines(const std::string& text) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')); }
+std::size_t lines(const std::string& text) {
+    return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+}
 
 const std::string kFile = random_bytes(3 << 20, 14);  // 3 MiB: several blocks, several progress updates
 

@@ -41,7 +41,8 @@ TEST(FtpClientProgress, FixedWidthWhateverTheFigures) {
             ProgressBar bar("a-rather-long-file-name-that-goes-on.bin", total, width);
             for (std::uint64_t done : {0ULL, 1ULL, 999ULL, 5ULL << 29, 5ULL << 30})
                 for (double rate : {-1.0, 0.0, 0.001, 1.0, 1e6, 1e19})
-                    EXPECT_EQ(bar.line(done, rate).size(), width) << width << " " << total << " " << done << " " << rate;
+                    EXPECT_EQ(bar.line(done, rate).size(), width)
+                        << width << " " << total << " " << done << " " << rate;
         }
     }
 }
