@@ -8,6 +8,7 @@ accepted and written empty (pyftpdlib counts nothing we could report).
 
   scripts/pyftpd_server.py --port 0 --root DIR --user alice:secret [--anonymous] [--no-epsv]
                            [--auth-failed-delay S] [--rate-limit BYTES]
+                           [--corrupt-uploads]
 
 Each --user gets DIR as its root, with every permission; --anonymous gives
 read-only access to DIR. --no-epsv makes it answer EPSV with 500, as an old
@@ -36,6 +37,9 @@ def main():
                    help="seconds before answering a wrong password (pyftpdlib's default: 3)")
     p.add_argument("--rate-limit", type=int, default=0,
                    help="bytes per second per data connection, each way (0: no limit), so a bar can be watched")
+    p.add_argument("--corrupt-uploads", action="store_true",
+                   help="flip one byte in the middle of every uploaded file: a broken server, to show that a "
+                        "client's read-back check can fail")
     p.add_argument("--stats-file", help="written at exit (empty counters)")
     a = p.parse_args()
 
@@ -51,6 +55,18 @@ def main():
         pass
 
     Handler.authorizer = auth
+    if a.corrupt_uploads:
+        # Called when the upload is complete, in the same turn of the loop
+        # that queues its 226: before any later command is read.
+        def on_file_received(self, path):
+            with open(path, "r+b") as f:
+                size = f.seek(0, 2)
+                if size:
+                    f.seek(size // 2)
+                    byte = f.read(1)[0]
+                    f.seek(size // 2)
+                    f.write(bytes([byte ^ 0xFF]))
+        Handler.on_file_received = on_file_received
     Handler.auth_failed_timeout = a.auth_failed_delay
     if a.rate_limit:
         class Throttled(ThrottledDTPHandler):

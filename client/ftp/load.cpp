@@ -47,6 +47,12 @@ struct Live {
     std::uint64_t op_total = 0, op_done = 0, bytes = 0;
 };
 
+// The loop's buffers, shared by every session (one runs at a time): what
+// a recv brings, and the upload bytes a read-back is compared with.
+struct Scratch {
+    std::vector<char> in = std::vector<char>(256 * 1024), expected = std::vector<char>(256 * 1024);
+};
+
 std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
@@ -64,7 +70,7 @@ std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser
 class Session {
 public:
     // Events for this session carry its index, and 1 for the data connection.
-    Session(const Plan& plan, unsigned index, int epoll_fd, std::vector<char>& scratch, Live& live)
+    Session(const Plan& plan, unsigned index, int epoll_fd, Scratch& scratch, Live& live)
         : plan_(plan), index_(index), ep_(epoll_fd), scratch_(scratch), live_(live), epsv_(plan.client.epsv) {
         result.id = index + 1;
         if (!plan.file.empty()) todo_.push_back(Op::get);
@@ -243,8 +249,6 @@ private:
             return;
         }
         moved_ = 0;
-        generated_ = 0;
-        out_pos_ = out_len_ = 0;
         first_wrong_ = UINT64_MAX;
         data_over_ = final_reply_ = false;
         if (op_ != Op::get)  // the upload and its read-back: the same bytes
@@ -273,7 +277,7 @@ private:
         // A download's bytes, or, during an upload, the server ending the
         // data connection early (its reply will say why).
         for (;;) {
-            ssize_t n = ::recv(data_.get(), scratch_.data(), scratch_.size(), 0);
+            ssize_t n = ::recv(data_.get(), scratch_.in.data(), scratch_.in.size(), 0);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && errno == EAGAIN) return;
             if (n < 0) throw_sys("recv on the data connection");
@@ -282,7 +286,7 @@ private:
                 data_over_ = true;
                 return transfer_over();
             }
-            received(std::string_view(scratch_.data(), static_cast<std::size_t>(n)));
+            received(std::string_view(scratch_.in.data(), static_cast<std::size_t>(n)));
         }
     }
 
@@ -290,9 +294,9 @@ private:
         if (op_ == Op::get) {
             hash_.update(bytes);
         } else if (op_ == Op::read_back) {
-            expected_.resize(bytes.size());
-            fill_upload_bytes(expected_.data(), bytes.size(), seed_, moved_);
-            if (first_wrong_ == UINT64_MAX && expected_ != bytes) first_wrong_ = moved_;
+            fill_upload_bytes(scratch_.expected.data(), bytes.size(), seed_, moved_);
+            if (first_wrong_ == UINT64_MAX && std::memcmp(scratch_.expected.data(), bytes.data(), bytes.size()) != 0)
+                first_wrong_ = moved_;
         }
         count(bytes.size());
     }
@@ -304,26 +308,23 @@ private:
         result.bytes += n;
     }
 
-    // Upload bytes are made a block at a time, as the socket takes them.
+    // Upload bytes are made a block at a time, as the socket takes them,
+    // from their offset: what a send leaves is made again for the next, so
+    // a session keeps no buffer of its own.
     void send_upload() {
         for (;;) {
-            if (out_pos_ == out_len_) {
-                if (generated_ == plan_.put) {
-                    data_.reset();  // the end of the file is the end of the data connection
-                    data_over_ = true;
-                    return transfer_over();
-                }
-                out_len_ = static_cast<std::size_t>(std::min<std::uint64_t>(sizeof out_buf_, plan_.put - generated_));
-                fill_upload_bytes(out_buf_, out_len_, seed_, generated_);
-                generated_ += out_len_;
-                out_pos_ = 0;
+            if (moved_ == plan_.put) {
+                data_.reset();  // the end of the file is the end of the data connection
+                data_over_ = true;
+                return transfer_over();
             }
-            ssize_t n = ::send(data_.get(), out_buf_ + out_pos_, out_len_ - out_pos_, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0 && errno == EAGAIN) return;
-            if (n < 0) throw_sys("send on the data connection of {}", upload_path_);
-            out_pos_ += static_cast<std::size_t>(n);
-            count(static_cast<std::size_t>(n));
+            auto n = static_cast<std::size_t>(std::min<std::uint64_t>(scratch_.in.size(), plan_.put - moved_));
+            fill_upload_bytes(scratch_.in.data(), n, seed_, moved_);
+            ssize_t sent = ::send(data_.get(), scratch_.in.data(), n, MSG_NOSIGNAL);
+            if (sent < 0 && errno == EINTR) continue;
+            if (sent < 0 && errno == EAGAIN) return;
+            if (sent < 0) throw_sys("send on the data connection of {}", upload_path_);
+            count(static_cast<std::size_t>(sent));
         }
     }
 
@@ -375,7 +376,7 @@ private:
     const Plan& plan_;
     unsigned index_;
     int ep_;
-    std::vector<char>& scratch_;  // the loop's receive buffer, shared by every session
+    Scratch& scratch_;
     Live& live_;
     bool epsv_;
     std::vector<Op> todo_;
@@ -389,11 +390,8 @@ private:
     State state_ = State::connecting;
     Op op_ = Op::get;
     bool data_over_ = false, final_reply_ = false, over_ = false;
-    std::uint64_t moved_ = 0, generated_ = 0, seed_ = 0, first_wrong_ = UINT64_MAX;
-    char out_buf_[64 * 1024];
-    std::size_t out_pos_ = 0, out_len_ = 0;
+    std::uint64_t moved_ = 0, seed_ = 0, first_wrong_ = UINT64_MAX;
     Sha256 hash_;
-    std::string expected_;
     Clock::time_point started_, last_progress_;
 };
 
@@ -501,7 +499,7 @@ LoadResult run_load(const LoadOptions& opt) {
     // the servers it loads do, and a thousand sessions cost no threads.
     Fd ep(epoll_create1(EPOLL_CLOEXEC));
     if (!ep) throw_sys("epoll_create1");
-    std::vector<char> scratch(256 * 1024);
+    Scratch scratch;
     std::vector<Live> live(opt.sessions);
     std::vector<std::unique_ptr<Session>> sessions;
     std::size_t running = 0;  // sessions not over yet

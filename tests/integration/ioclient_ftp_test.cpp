@@ -260,6 +260,16 @@ TEST_F(IoclientFtp, AStalledTransferFailsAfterTheTimeout) {
     EXPECT_NE(r.out.find("nothing from the server for 500 ms (waiting in transfer)"), std::string::npos) << r.out;
 }
 
+TEST_F(IoclientFtp, LoadFailsWhenTheServerKeepsOtherBytesThanWereSent) {
+    // A broken server: one byte of every upload flipped once stored.
+    start({"--corrupt-uploads"});
+    auto r = ftp({"load", url("/"), "--sessions", "2", "--put", "100000"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("uploads    0 verified whole"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("failures   2"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("the bytes read back differ from those sent"), std::string::npos) << r.out;
+}
+
 TEST_F(IoclientFtp, LoadChecksAgainstTheLocalFileAndFailsOnTheWrongHash) {
     auto r = ftp({"load", url("/"), "--sessions", "2", "--get", "file.bin", "--local-root", root_.string()});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
