@@ -113,7 +113,9 @@ std::string hostile_help() {
 
 int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
-    CLI::App app{"ioclient: talk to, check and load the iomodels echo servers (or any echo server)", "ioclient"};
+    CLI::App app{"ioclient: talk to, check and load the iomodels echo servers (or any echo server), and FTP "
+                 "servers (ioclient ftp)",
+                 "ioclient"};
     app.require_subcommand(1);
 
     Target chat_target;

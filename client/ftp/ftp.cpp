@@ -214,15 +214,17 @@ const char* const kUrlHelp =
     "ftp://USER:PASS@HOST:PORT/PATH; USER, PASS and PATH percent-decoded (%40 for '@'); no USER: anonymous; "
     "PORT: 21 when left out; PATH from the root the user sees";
 
-void add_common(CLI::App* cmd, double& timeout, bool& pasv, ProgressMode& progress) {
+// The options every subcommand has; `progress` null: no --progress (ls).
+void add_common(CLI::App* cmd, double& timeout, bool& pasv, ProgressMode* progress) {
     cmd->add_option("--timeout", timeout, "Seconds to wait for a connect, a reply or data bytes before giving up")
         ->capture_default_str()->check(CLI::Range(0.01, 86400.0));
     cmd->add_flag("--pasv", pasv, "Open data connections with PASV only (default: EPSV, then PASV if refused)");
+    if (!progress) return;
     std::map<std::string, ProgressMode> modes{{"auto", ProgressMode::automatic},
                                               {"bar", ProgressMode::bar},
                                               {"lines", ProgressMode::lines},
                                               {"none", ProgressMode::none}};
-    cmd->add_option("--progress", progress,
+    cmd->add_option("--progress", *progress,
                     "auto: bars redrawn in place when stderr is a terminal, else a line every 2 s; bar; lines; "
                     "none")
         ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case))
@@ -260,7 +262,9 @@ void add_ftp_command(CLI::App& app, FtpCommand& cmd) {
     cmd.ls->add_option("--format", t.format,
                        "list (LIST: ls -l lines), mlsd (MLSD: machine-readable facts) or nlst (NLST: names only)")
         ->check(CLI::IsMember({"list", "mlsd", "nlst"}))->capture_default_str();
-    for (auto* c : {cmd.get, cmd.put, cmd.ls}) add_common(c, t.timeout, t.pasv, t.progress);
+    add_common(cmd.get, t.timeout, t.pasv, &t.progress);
+    add_common(cmd.put, t.timeout, t.pasv, &t.progress);
+    add_common(cmd.ls, t.timeout, t.pasv, nullptr);
 
     auto& l = cmd.load_opt;
     cmd.load = cmd.ftp->add_subcommand("load", "N sessions at once, each downloading --get and uploading --put "
@@ -287,7 +291,7 @@ void add_ftp_command(CLI::App& app, FtpCommand& cmd) {
                          "The server's root on this machine: hash FILE there and check downloads against it "
                          "(default: against a first download)")
         ->needs(get_opt);
-    add_common(cmd.load, l.timeout, l.pasv, l.progress);
+    add_common(cmd.load, l.timeout, l.pasv, &l.progress);
     cmd.load->add_flag("--json", cmd.json, "Print the result as one JSON object on stdout");
     cmd.load->callback([get_opt, put_opt] {
         if (get_opt->count() == 0 && put_opt->count() == 0)
