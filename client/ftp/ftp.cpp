@@ -132,8 +132,9 @@ int get(const TransferOptions& o) {
             meter.update(offset + got);
         });
     } catch (...) {
-        keep_what_arrived();
-        if (!existing && got == 0) ::unlink(local.c_str());  // nothing came: leave no empty file
+        // Nothing came: leave the local file as it was, or none at all.
+        if (got > 0) keep_what_arrived();
+        else if (!existing) ::unlink(local.c_str());
         throw;
     }
     keep_what_arrived();

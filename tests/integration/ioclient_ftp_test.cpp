@@ -176,6 +176,10 @@ TEST_F(IoclientFtp, MissingFilesAndBadUrlsFailWithOneLine) {
     EXPECT_EQ(lines(r.err), 1u) << r.err;
     EXPECT_NE(r.err.find("RETR /nope.bin: 550"), std::string::npos) << r.err;
     EXPECT_FALSE(fs::exists(here_ / "nope.bin")) << "a failed get leaves no empty file";
+    write_text(here_ / "kept.bin", "precious");
+    r = ftp({"get", url("/nope.bin"), (here_ / "kept.bin").string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(read_text(here_ / "kept.bin"), "precious") << "a get that brought nothing changes nothing";
 
     r = ftp({"put", (here_ / "absent.bin").string(), url("/x.bin")});
     EXPECT_EQ(r.exit_code, 1);
