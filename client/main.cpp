@@ -188,8 +188,8 @@ int main(int argc, char** argv) {
     SoakOptions soak_opt;
     auto* soak_cmd = add_soak_command(app, soak_opt);
 
-    ftp::FtpCommand ftp_cmd;
-    ftp::add_ftp_command(app, ftp_cmd);
+    client::ftp::FtpCommand ftp_cmd;  // iom::client::ftp, not the server core iom::ftp
+    client::ftp::add_ftp_command(app, ftp_cmd);
 
     if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
     try {
@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
         if (*check_cmd) return check(check_target, force_sequential ? 1 : force_concurrent ? 0 : -1, hostile);
         if (*compare_cmd) return compare_main(compare_opt, argc, argv);
         if (*soak_cmd) return soak_main(soak_opt, argc, argv);
-        if (*ftp_cmd.ftp) return ftp::ftp_main(ftp_cmd);
+        if (*ftp_cmd.ftp) return client::ftp::ftp_main(ftp_cmd);
         if (*bench_cmd) {
             bench_opt.server = bench_target.address();
             bench_opt.echo = bench_target.mode();
