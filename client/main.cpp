@@ -6,9 +6,11 @@
 //   ioclient bench --port 9023 ...      ping-pong load, verified, with latency percentiles
 //   ioclient compare --quick --report DIR   every server, the same scenarios, side by side
 //   ioclient soak --duration 600        every server at once, mixed load, descriptors and RSS flat
+//   ioclient ftp get|put|ls|load ftp://...   an FTP client with progress bars, and N sessions at once
 #include "client/bench/bench.hpp"
 #include "client/check/check.hpp"
 #include "client/compare/compare.hpp"
+#include "client/ftp/ftp.hpp"
 #include "client/lib/connection.hpp"
 #include "client/check/hostile.hpp"
 #include "client/lib/procfs.hpp"
@@ -111,7 +113,9 @@ std::string hostile_help() {
 
 int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
-    CLI::App app{"ioclient: talk to, check and load the iomodels echo servers (or any echo server)", "ioclient"};
+    CLI::App app{"ioclient: talk to, check and load the iomodels echo servers (or any echo server), and FTP "
+                 "servers (ioclient ftp)",
+                 "ioclient"};
     app.require_subcommand(1);
 
     Target chat_target;
@@ -184,12 +188,16 @@ int main(int argc, char** argv) {
     SoakOptions soak_opt;
     auto* soak_cmd = add_soak_command(app, soak_opt);
 
+    client::ftp::FtpCommand ftp_cmd;  // iom::client::ftp, not the server core iom::ftp
+    client::ftp::add_ftp_command(app, ftp_cmd);
+
     if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
     try {
         if (*chat_cmd) return chat(chat_target);
         if (*check_cmd) return check(check_target, force_sequential ? 1 : force_concurrent ? 0 : -1, hostile);
         if (*compare_cmd) return compare_main(compare_opt, argc, argv);
         if (*soak_cmd) return soak_main(soak_opt, argc, argv);
+        if (*ftp_cmd.ftp) return client::ftp::ftp_main(ftp_cmd);
         if (*bench_cmd) {
             bench_opt.server = bench_target.address();
             bench_opt.echo = bench_target.mode();

@@ -50,7 +50,20 @@ using Count = std::uint64_t;
     X(cqes, sum, "io_uring completion queue entries reaped")                                     \
     X(idle_timeouts, sum, "connections closed for being idle too long")                          \
     X(peak_connections, max, "most connections open at once")                                    \
-    X(peak_threads, max, "most threads (or processes) serving at once")
+    X(peak_threads, max, "most threads (or processes) serving at once")                          \
+    X(ftp_sessions, sum, "FTP sessions started (control connections)")                           \
+    X(ftp_transfers, sum, "FTP data transfers started (downloads, uploads, listings)")           \
+    X(ftp_aborts, sum, "FTP transfers stopped by ABOR")                                          \
+    X(transfer_timeouts, sum, "FTP data connections that never came, or that stalled")           \
+    X(data_strangers, sum, "passive data connections from another host, closed unserved")        \
+    X(rate_waits, sum, "data sockets left out of the wait until the rate budget refilled")       \
+    X(fs_calls, sum, "filesystem requests (open, stat, list, rename...) run on the loop")        \
+    X(file_reads, sum, "read/pread calls on files (each may wait for the disk)")                 \
+    X(file_read_bytes, sum, "bytes read from files, by sendfile (in the kernel) or read")        \
+    X(file_writes, sum, "write/pwrite calls on files")                                           \
+    X(file_write_bytes, sum, "bytes written to files")                                           \
+    X(user_copy_bytes, sum, "file bytes copied through user space (read+send, recv+write)")      \
+    X(sendfile_calls, sum, "sendfile calls: file to socket in the kernel, no user-space copy")
 
 struct Counters {
 #define IOM_DECLARE(name, merge, meaning) Count name{};

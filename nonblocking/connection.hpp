@@ -17,8 +17,10 @@
 //
 // WHAT IS HERE. pump(): one turn of one connection. note_idle(): closing one
 // for --idle-timeout. sweep(): a turn for every connection, for the servers
-// that cannot tell which one is ready (nio, sigio). next_connection(): the
-// next client from the backlog, set up; registering it is the server's.
+// that cannot tell which one is ready (nio, sigio). accept_next(): the next
+// socket from the backlog; next_connection(): the same, set up as a
+// Connection (registering it is the server's). epoll_ftp_server, which
+// serves sessions rather than echoes, takes accept_next() alone.
 //
 // pump() never blocks: every recv/send returns at once, with data or with
 // EAGAIN ("would block"). It keeps going until neither side can progress, or
@@ -209,42 +211,50 @@ inline bool sweep(std::vector<Connection>& conns, Reads reads, const IdleClock& 
     return unfinished;
 }
 
-// The next client waiting in the listener's backlog, set up to be served
-// (TCP_NODELAY; its idle clock started at `now`), or nothing once the
-// backlog is empty. The listener is non-blocking: accept4 never waits, it
+// The next socket waiting in the listener's backlog, or an empty Fd once
+// none is left. The listener is non-blocking: accept4 never waits, it
 // answers EAGAIN. One readiness report may stand for many clients, so
-// callers loop until nothing is left, and each registers the new connection
-// with its own way of learning readiness: that part is the model, it stays
-// in the server's file.
-// Past --max-connections (`open` is how many the server holds) a client is
-// closed at once and counted as refused, and the next one is tried.
+// callers loop until then.
 // Out of descriptors (EMFILE, ENFILE), the waiting clients stay queued: the
 // listener would be reported ready again at once (a spin) or, edge-triggered,
 // never again (clients left hanging). So every waiting client is shed:
 // accepted on the reserve descriptor and closed at once.
-inline std::optional<Connection> next_connection(int listen_fd, ReserveFd& reserve, std::size_t open, std::int64_t now,
-                                                 const ServerOptions& opt, Counters& k, std::string_view server) {
+inline Fd accept_next(int listen_fd, ReserveFd& reserve, Counters& k, std::string_view server) {
     for (;;) {
         int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            int err = errno;
-            if (err == EAGAIN || err == EWOULDBLOCK) {  // the backlog is empty
-                ++k.accept_eagain;
-                trace("accept(fd {}) -> EAGAIN: no client waiting", listen_fd);
-                return std::nullopt;
-            }
-            if (err == EINTR || err == ECONNABORTED) continue;  // ECONNABORTED: that client gave up already
-            if (err == EMFILE || err == ENFILE) {
-                ++k.accept_errors;
-                std::uint64_t shed = reserve.shed_all(listen_fd);
-                k.refused += shed;
-                fmt::print(stderr, "{}: accept: {}; closed {} waiting connections\n", server, std::strerror(err), shed);
-                return std::nullopt;
-            }
-            throw_errno(err, fmt::format("accept on fd {}", listen_fd));
+        if (fd >= 0) {
+            ++k.accepts;
+            return Fd(fd);
         }
-        ++k.accepts;
-        Fd sock(fd);
+        int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK) {  // the backlog is empty
+            ++k.accept_eagain;
+            trace("accept(fd {}) -> EAGAIN: no client waiting", listen_fd);
+            return {};
+        }
+        if (err == EINTR || err == ECONNABORTED) continue;  // ECONNABORTED: that client gave up already
+        if (err == EMFILE || err == ENFILE) {
+            ++k.accept_errors;
+            std::uint64_t shed = reserve.shed_all(listen_fd);
+            k.refused += shed;
+            fmt::print(stderr, "{}: accept: {}; closed {} waiting connections\n", server, std::strerror(err), shed);
+            return {};
+        }
+        throw_errno(err, fmt::format("accept on fd {}", listen_fd));
+    }
+}
+
+// The next client from the backlog (accept_next), set up to be served as a
+// Connection (TCP_NODELAY; its idle clock started at `now`), or nothing once
+// the backlog is empty. Past --max-connections (`open` is how many the
+// server holds) a client is closed at once and counted as refused, and the
+// next one is tried. Callers loop until nothing is left, and each registers
+// the new connection with its own way of learning readiness: that part is
+// the model, it stays in the server's file.
+inline std::optional<Connection> next_connection(int listen_fd, ReserveFd& reserve, std::size_t open, std::int64_t now,
+                                                 const ServerOptions& opt, Counters& k, std::string_view server) {
+    while (Fd sock = accept_next(listen_fd, reserve, k, server)) {
+        const int fd = sock.get();
         if (open >= opt.max_connections) {
             trace("accept -> fd {}: over --max-connections, closed", fd);
             ++k.refused;
@@ -256,6 +266,7 @@ inline std::optional<Connection> next_connection(int listen_fd, ReserveFd& reser
         conn->last_progress = now;
         return conn;
     }
+    return std::nullopt;  // the backlog is empty (or was shed: out of descriptors)
 }
 
 }  // namespace iom::nb

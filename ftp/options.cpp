@@ -1,0 +1,81 @@
+#include "ftp/options.hpp"
+
+namespace iom::ftp {
+
+namespace {
+
+// A number of seconds in [0, max], fractions allowed.
+CLI::Validator seconds(double max) {
+    return CLI::Validator(
+        [max](std::string& in) {
+            double v = 0;
+            bool ok = CLI::detail::lexical_cast(in, v) && v >= 0 && v <= max;
+            return ok ? std::string{} : "Value " + in + " is not a number of seconds from 0 to " + std::to_string(int(max));
+        },
+        "SECONDS");
+}
+
+}  // namespace
+
+void add_ftp_options(CLI::App& app, Config& cfg) {
+    add_server_options(app, cfg.server);
+    for (const char* echo_only : {"--echo", "--work-us", "--buffer-size", "--max-connections", "--idle-timeout"})
+        app.remove_option(app.get_option(echo_only));
+    Limits& l = cfg.limits;
+
+    app.add_option("--root", cfg.root, "Directory served (created if missing): user NAME sees ROOT/NAME/, "
+                                       "created at first login; anonymous sees ROOT/pub/")
+        ->capture_default_str();
+    app.add_option("--user", cfg.user_entries, "A user, NAME:PASSWORD (repeatable); the password is compared "
+                                               "in constant time")
+        ->type_name("NAME:PASSWORD");
+    app.add_option("--users", cfg.users_file, "A file of users, one name:crypt-hash a line (mkpasswd's output), "
+                                              "checked with crypt(3)")
+        ->check(CLI::ExistingFile);
+    app.add_flag("--anonymous", cfg.anonymous, "Allow USER anonymous (or ftp) with any password: read-only, in ROOT/pub/");
+    app.add_flag_callback("--no-sendfile", [&cfg] { cfg.sendfile = false; },
+                          "Send files through a user-space buffer instead of sendfile(2), to compare the two "
+                          "(see the counters)");
+
+    app.add_option("--max-line", l.max_line, "Longest command line in bytes; a longer one gets 500 and is discarded")
+        ->capture_default_str()->check(CLI::Range(std::size_t{512}, std::size_t{65536}));
+    app.add_option("--max-sessions", l.max_sessions, "Sessions at once, in all (past it: 421)")
+        ->capture_default_str()->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
+    app.add_option("--max-per-address", l.max_per_address,
+                   "Sessions at once from one client address (421 past it). The default suits a class on one "
+                   "machine; on a server exposed to a network, set it low (e.g. 10)")
+        ->capture_default_str()->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
+    app.add_option("--max-per-user", l.max_per_user,
+                   "Sessions at once logged in as one user (421 past it). Set it low on a network-facing server")
+        ->capture_default_str()->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
+    app.add_option("--login-failures", l.max_login_failures, "Failed logins before the session is closed (421)")
+        ->capture_default_str()->check(CLI::Range(1u, 100u));
+    app.add_option("--login-delay-ms", l.login_delay_ms, "Wait before answering a failed login, in milliseconds")
+        ->capture_default_str()->check(CLI::Range(0u, 60000u));
+    app.add_option("--login-timeout", l.login_timeout, "Seconds from connecting to logging in")
+        ->capture_default_str()->check(seconds(86400));
+    app.add_option("--idle-timeout", l.idle_timeout, "Seconds without a command, outside transfers; 0 = never")
+        ->capture_default_str()->check(seconds(86400));
+    app.add_option("--stall-timeout", l.stall_timeout, "Seconds a transfer may make no progress before it is aborted")
+        ->capture_default_str()->check(seconds(86400));
+    app.add_option("--passive-timeout", l.passive_timeout, "Seconds for the client to connect to a passive port (425 after)")
+        ->capture_default_str()->check(seconds(3600));
+    app.add_option("--max-upload", l.max_upload, "Largest file an upload may make, in bytes (K, M, G suffixes); 552 past it")
+        ->default_str("1T")->transform(CLI::AsSizeValue(false))->check(CLI::PositiveNumber);
+    app.add_option("--transfer-buffer", l.transfer_buffer, "Bytes of buffer per transfer (K, M suffixes): the bound "
+                                                           "on a transfer's memory")
+        ->default_str("256K")->transform(CLI::AsSizeValue(false))
+        ->check(CLI::Range(std::size_t{4096}, std::size_t{64} << 20));
+    app.add_option("--rate-limit", l.rate_limit, "Bytes per second per session (K, M suffixes); 0 = unlimited. On "
+                                                 "loopback, what makes a progress bar visible")
+        ->capture_default_str()->transform(CLI::AsSizeValue(false))->type_name("BYTES/S");
+}
+
+Users load_users(const Config& cfg) {
+    Users users;
+    for (const auto& entry : cfg.user_entries) users.add_plain(entry);
+    if (!cfg.users_file.empty()) users.load_file(cfg.users_file);
+    return users;
+}
+
+}  // namespace iom::ftp

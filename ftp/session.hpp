@@ -1,0 +1,258 @@
+// One FTP session (RFC 959, 2428, 3659), as a state machine with no I/O:
+// the protocol core that epoll_ftp_server and uring_ftp_server both drive.
+//
+// The session never touches a socket or a file and never waits (its only
+// look at a clock: LIST reads the time of day, for ls's date format; the
+// timers are the server's). The server feeds it
+// the control connection's bytes and takes back replies to write; whatever
+// else the session needs is a Request (requests.hpp) the server performs and
+// answers with complete(). That is what lets a reactor (which performs the
+// requests with ordinary calls between epoll_waits) and a proactor (which
+// submits them to io_uring and completes them from the completion queue)
+// share every line of the protocol.
+//
+// DRIVING A SESSION
+//     Session s(site, control_peer, control_local);   // site: limits, users, registry, root fd
+//     s.start();                            // 220 greeting (or 421 + Close past the session limits)
+//     on control bytes:  s.receive(bytes)   // any split; EOF or error: s.peer_closed()
+//     on urgent data:    s.urgent()         // EPOLLPRI / POLLPRI: the client's Telnet Synch (ftplib's ABOR)
+//     on a timer:        s.timed_out(Timeout::login | Timeout::idle)
+//     after any of these, and after every complete():
+//         while (auto req = s.next_request()) perform(*req);   // std::variant: visit it
+//         write(s.take_output());          // the server handles partial writes
+// Rules:
+//   - Set SO_OOBINLINE on the control socket: urgent bytes then arrive in order
+//     through receive(); urgent() only says a Synch is under way.
+//   - At most ONE operation is outstanding at a time: an FsRequest, a
+//     PassiveRequest, a DelayRequest or a TransferRequest; complete it with
+//     the matching complete() overload (exactly once). While a Transfer is in
+//     flight the session still reads the control connection and may emit an
+//     AbortRequest (no completion of its own) and finally a CloseRequest.
+//   - CloseRequest is the last request: abort what is in flight, write the
+//     output left, close everything. Completions after it are ignored.
+//   - peer_closed() during an operation does not close at once: an FsRequest
+//     completes first; a transfer gets an AbortRequest and its TransferResult
+//     is still awaited (an upload is then put in place), then CloseRequest.
+//   - Read the control socket only while wants_input() (bounded memory: it
+//     turns false while commands wait behind an operation, after QUIT, and
+//     when the replies not yet taken pass a few KiB). Stop reading too while
+//     your own unwritten output is large: a client that never reads must not
+//     make the server buffer without end.
+//   - Timers are the server's: the login timer runs until logged_in(), the
+//     idle timer while !transferring() (reset by control input), the stall
+//     and passive-connect timers inside a transfer (they end it: stalled /
+//     connect_failed). Delay requests are timers too.
+//
+// SEQUENCES (C: client line, S: reply, -> request the server performs, <- its completion)
+//   login        C: USER alice       S: 331
+//                C: PASS secret      -> FsRequest open_home(site root, "alice") <- fd   S: 230
+//                (wrong password:    -> DelayRequest <- Delayed   S: 530; the 3rd failure: S: 421, -> Close)
+//   PWD/CWD      C: PWD              S: 257 "/"
+//                C: CWD docs         -> FsRequest stat(root, "/docs") <- dir   S: 250
+//   EPSV+RETR    C: EPSV             -> PassiveRequest <- port 40000   S: 229 (|||40000|)
+//                C: RETR a.txt       -> FsRequest open(root, "/docs/a.txt", O_RDONLY...) <- fd, stat
+//                                    S: 150  -> TransferRequest{send, passive, file} <- done   S: 226
+//   PORT+STOR    C: PORT 127,0,0,1,156,64   S: 200 (checked: the client's own host, port >= 1024)
+//                C: STOR b.bin       -> FsRequest create(root, "/docs", ".in.b.bin.XXXX", O_EXCL) <- fd, dir
+//                                    S: 150  -> TransferRequest{receive, active, file} <- done
+//                                    -> FsRequest rename(dir, ".in.b.bin.XXXX" -> "b.bin") <- ok   S: 226
+//   LIST         C: PASV             -> PassiveRequest <- port   S: 227
+//                C: LIST -la         -> FsRequest list(root, cwd) <- entries
+//                                    S: 150  -> TransferRequest{send, data = the listing} <- done   S: 226
+//   ABOR in RETR (transfer in flight)  C: ABOR   -> AbortRequest
+//                                    <- TransferResult aborted   S: 426, S: 226
+//                (no transfer:       C: ABOR   S: 225)
+//   QUIT in transfer                 C: QUIT   (nothing more is read)
+//                                    <- TransferResult done   S: 226, S: 221   -> CloseRequest
+// Commands that arrive during an operation wait, in order, and run after it;
+// during a transfer ABOR, and (when nothing waits before them) STAT and NOOP,
+// are answered at once.
+//
+// DECISIONS (see the README for why):
+//   STOR      a temporary ".in.NAME.XXXXXXXXXXXX" beside the target (O_CREAT|O_EXCL,
+//             name chosen here, retried on EEXIST), renamed over the target when
+//             the data connection ends — ended cleanly, aborted or lost alike,
+//             so an interrupted upload is there for SIZE and resume. On ENOSPC
+//             (452), too large (552), a file error (451) or no data connection
+//             (425) it is unlinked and the old file stays as it was.
+//   APPE, REST+STOR   written in place (O_APPEND / from the offset), no temp.
+//   SIZE in TYPE A    550 "SIZE not allowed in ASCII mode" (vsftpd and pyftpdlib
+//             do the same: the ASCII size would cost reading the whole file).
+//   REST in TYPE A    501.
+//   refused PORT/EPRT 501 (foreign host or port < 1024, RFC 2577); EPRT with an
+//             unknown network protocol 522.
+#pragma once
+
+#include "common/net.hpp"
+#include "ftp/auth.hpp"
+#include "ftp/command.hpp"
+#include "ftp/limits.hpp"
+#include "ftp/line_reader.hpp"
+#include "ftp/requests.hpp"
+
+#include <deque>
+#include <optional>
+#include <string>
+
+namespace iom::ftp {
+
+// What every session of one server shares.
+struct Site {
+    Limits limits;
+    bool anonymous = false;               // USER anonymous/ftp, any password: read-only, in ROOT/pub
+    const Users* users = nullptr;         // nullptr: no named users
+    SessionRegistry* registry = nullptr;  // nullptr: no session counting (tests)
+    int root_fd = -1;                     // --root, opened by the server (fs.hpp: open_site_root)
+};
+
+class Session {
+public:
+    Session(const Site& site, const Address& control_peer, const Address& control_local);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    void start();
+    void receive(std::string_view bytes);
+    void urgent();
+    void peer_closed();
+    void timed_out(Timeout which);
+
+    std::optional<Request> next_request();
+    void complete(FsResult result);
+    void complete(PassiveResult result);
+    void complete(TransferResult result);
+    void complete(Delayed);
+
+    std::string take_output() { return std::exchange(out_, {}); }
+    bool has_output() const { return !out_.empty(); }
+    bool wants_input() const;
+    bool logged_in() const { return logged_in_; }
+    bool transferring() const { return wait_ == Wait::transfer; }
+    bool closed() const { return wait_ == Wait::closed; }
+    const std::string& user() const { return user_; }
+
+private:
+    enum class Wait { none, fs, passive, delay, transfer, closed };
+    // What the outstanding operation is for: how its completion continues.
+    enum class Step { login, cwd, size, mdtm, mlst, mkd, rmd, dele, rnfr, rnto, retr, stor_create, stor_open,
+                      appe, list, nlst, mlsd, commit, discard, pasv, epsv };
+    struct Line {
+        bool too_long = false;
+        Command cmd;
+    };
+    using Handler = void (Session::*)(const std::string&);
+    struct CommandInfo {
+        const char* verb;
+        Handler handler;
+        bool needs_login;
+        bool needs_arg;
+    };
+    static const CommandInfo* find_command(const std::string& verb);
+
+    // session.cpp: input, dispatch, login, the commands that need no file
+    void pump();
+    void execute(const Line& line);
+    bool handle_now(const Command& cmd);  // during a transfer: ABOR, STAT, NOOP, QUIT
+    void reply(int code, std::string_view text) { ftp::reply(out_, code, text); }
+    void close_session();
+    void finish_if_quitting();
+    void request_fs(Step step, FsRequest req);
+    void cmd_user(const std::string&);
+    void cmd_pass(const std::string&);
+    void cmd_quit(const std::string&);
+    void cmd_noop(const std::string&);
+    void cmd_syst(const std::string&);
+    void cmd_feat(const std::string&);
+    void cmd_opts(const std::string&);
+    void cmd_help(const std::string&);
+    void cmd_stat(const std::string&);
+    void cmd_abor(const std::string&);
+    void cmd_pwd(const std::string&);
+    void cmd_type(const std::string&);
+    void cmd_mode(const std::string&);
+    void cmd_stru(const std::string&);
+    void cmd_allo(const std::string&);
+    void cmd_pasv(const std::string&);
+    void cmd_epsv(const std::string&);
+    void cmd_port(const std::string&);
+    void cmd_eprt(const std::string&);
+    void cmd_rest(const std::string&);
+    void request_passive(Step step);
+    Address local_without_port() const;
+    void set_active(const Address& target, std::string_view verb);
+    void login_done(FsResult& r);
+    void login_failed();
+
+    // session_files.cpp: paths, files, listings, transfers
+    std::string path_of(const std::string& arg) const;
+    bool refuse_read_only(int code);
+    bool need_data_connection();
+    void cmd_cwd(const std::string&);
+    void cmd_cdup(const std::string&);
+    void cmd_size(const std::string&);
+    void cmd_mdtm(const std::string&);
+    void cmd_mlst(const std::string&);
+    void cmd_mkd(const std::string&);
+    void cmd_rmd(const std::string&);
+    void cmd_dele(const std::string&);
+    void cmd_rnfr(const std::string&);
+    void cmd_rnto(const std::string&);
+    void cmd_retr(const std::string&);
+    void cmd_stor(const std::string&);
+    void cmd_appe(const std::string&);
+    void cmd_list(const std::string&);
+    void cmd_nlst(const std::string&);
+    void cmd_mlsd(const std::string&);
+    void name_op(Step step, FsOp op, const std::string& arg);
+    void listing(Step step, const std::string& arg);
+    void create_temp();
+    void fs_done(FsResult& r);
+    void start_transfer(TransferRequest t, std::string_view preliminary);
+    void transfer_reply(const TransferResult& r);
+    void transfer_finished();
+
+    const Site& site_;
+    Address peer_, local_;
+    LineReader reader_;
+    std::deque<Line> queue_;  // commands waiting for the operation in flight
+    std::size_t queued_bytes_ = 0;
+    std::string out_;
+    std::deque<Request> requests_;  // emitted, not yet taken by the server
+
+    Wait wait_ = Wait::none;
+    Step step_ = Step::login;
+    std::string step_path_;  // the virtual path the operation is about
+    bool quit_pending_ = false;
+    bool synch_ = false;      // urgent() seen: the next ABOR discards what waits before it
+    bool registered_ = false;
+
+    // login
+    std::string user_;  // after USER; the logged-in user after PASS
+    bool user_given_ = false;
+    bool logged_in_ = false, anonymous_ = false, user_counted_ = false;
+    unsigned failures_ = 0;
+    Fd home_;
+
+    // state the commands set
+    std::string cwd_ = "/";
+    bool ascii_ = true;  // RFC 959's default TYPE is A
+    std::uint64_t rest_ = 0;
+    std::string rename_from_;
+    enum class DataMode { none, passive, active } data_mode_ = DataMode::none;
+    Address active_target_;
+    bool epsv_all_ = false;
+    unsigned facts_ = all_facts;
+
+    // the transfer in flight (or about to start)
+    std::uint64_t offset_ = 0;
+    bool abort_requested_ = false;
+    unsigned temp_tries_ = 0;
+    Fd upload_dir_;           // STOR: the directory holding the temporary file
+    std::string temp_name_;   // STOR: the temporary's name ("" when none)
+    std::string target_name_; // STOR: the name it becomes
+    std::string parent_path_; // STOR: the directory's virtual path
+    TransferResult result_;   // kept while the temporary is renamed or removed
+};
+
+}  // namespace iom::ftp

@@ -1,0 +1,327 @@
+// The session's file half: paths, the commands that touch the filesystem,
+// listings and transfers, and how each FsResult and TransferResult continues.
+// The decisions (temp file, APPE in place, SIZE in TYPE A) are explained in
+// session.hpp and ftp/README.md.
+#include "ftp/session.hpp"
+
+#include "ftp/path.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <random>
+#include <system_error>
+
+namespace iom::ftp {
+
+namespace {
+
+constexpr std::string_view temp_prefix = ".in.";
+constexpr unsigned temp_attempts = 8;
+
+std::string error_text(int err) { return std::generic_category().message(err) + "."; }
+
+// A suffix no client can predict, for the temporary file's name. O_EXCL
+// makes a collision harmless (EEXIST: the session tries another).
+std::string temp_suffix() {
+    static std::atomic<std::uint64_t> counter{std::random_device{}() * 0x9E3779B97F4A7C15ULL};
+    std::uint64_t x = counter.fetch_add(0x9E3779B97F4A7C15ULL) * 0xBF58476D1CE4E5B9ULL;
+    return fmt::format("{:012x}", x >> 16);
+}
+
+}  // namespace
+
+std::string Session::path_of(const std::string& arg) const { return join_path(cwd_, arg); }
+
+bool Session::refuse_read_only(int code) {
+    if (!anonymous_) return false;
+    reply(code, "Permission denied: anonymous access is read-only.");
+    return true;
+}
+
+bool Session::need_data_connection() {
+    if (data_mode_ != DataMode::none) return true;
+    reply(425, "Use PASV, EPSV, PORT or EPRT first.");
+    return false;
+}
+
+// ---- commands on one path --------------------------------------------------------
+
+void Session::cmd_cwd(const std::string& arg) {
+    step_path_ = path_of(arg);
+    request_fs(Step::cwd, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
+}
+
+void Session::cmd_cdup(const std::string&) { cmd_cwd(".."); }
+
+void Session::cmd_size(const std::string& arg) {
+    if (ascii_) return reply(550, "SIZE not allowed in ASCII mode.");
+    step_path_ = path_of(arg);
+    request_fs(Step::size, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
+}
+
+void Session::cmd_mdtm(const std::string& arg) {
+    step_path_ = path_of(arg);
+    request_fs(Step::mdtm, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
+}
+
+void Session::cmd_mlst(const std::string& arg) {
+    step_path_ = path_of(arg);
+    request_fs(Step::mlst, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
+}
+
+void Session::name_op(Step step, FsOp op, const std::string& arg) {
+    step_path_ = path_of(arg);
+    auto [parent, name] = split_path(step_path_);
+    if (name.empty()) return reply(550, "Not allowed on the root directory.");
+    if (name.starts_with(temp_prefix) && (op == FsOp::mkdir || op == FsOp::rename))
+        return reply(553, "Names starting with .in. are reserved for uploads in progress.");
+    FsRequest req{.op = op, .dirfd = home_.get(), .path = parent, .name = name, .mode = 0755};
+    if (op == FsOp::rename) {  // RNTO: from rename_from_ to this path
+        auto [from_parent, from_name] = split_path(rename_from_);
+        req.path2 = std::move(req.path);
+        req.name2 = std::move(req.name);
+        req.path = from_parent;
+        req.name = from_name;
+    }
+    request_fs(step, std::move(req));
+}
+
+void Session::cmd_mkd(const std::string& arg) {
+    if (!refuse_read_only(550)) name_op(Step::mkd, FsOp::mkdir, arg);
+}
+void Session::cmd_rmd(const std::string& arg) {
+    if (!refuse_read_only(550)) name_op(Step::rmd, FsOp::rmdir, arg);
+}
+void Session::cmd_dele(const std::string& arg) {
+    if (!refuse_read_only(550)) name_op(Step::dele, FsOp::unlink, arg);
+}
+
+void Session::cmd_rnfr(const std::string& arg) {
+    if (refuse_read_only(550)) return;
+    step_path_ = path_of(arg);
+    if (step_path_ == "/") return reply(550, "Not allowed on the root directory.");
+    request_fs(Step::rnfr, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
+}
+
+void Session::cmd_rnto(const std::string& arg) {
+    if (refuse_read_only(553)) return;
+    if (rename_from_.empty()) return reply(503, "Send RNFR first.");
+    name_op(Step::rnto, FsOp::rename, arg);
+}
+
+// ---- transfers -------------------------------------------------------------------
+
+void Session::cmd_retr(const std::string& arg) {
+    offset_ = std::exchange(rest_, 0);
+    if (!need_data_connection()) return;
+    step_path_ = path_of(arg);
+    request_fs(Step::retr, {.op = FsOp::open, .dirfd = home_.get(), .path = step_path_,
+                            .flags = O_RDONLY | O_NONBLOCK | O_NOCTTY});  // O_NONBLOCK: a FIFO must not hang the open
+}
+
+void Session::cmd_stor(const std::string& arg) {
+    offset_ = std::exchange(rest_, 0);
+    if (refuse_read_only(553) || !need_data_connection()) return;
+    step_path_ = path_of(arg);
+    auto [parent, name] = split_path(step_path_);
+    if (name.empty() || name.starts_with(temp_prefix)) return reply(553, "File name not allowed.");
+    if (offset_ > 0) {  // resume: write in place from the offset (README: why not a temporary)
+        return request_fs(Step::stor_open, {.op = FsOp::open, .dirfd = home_.get(), .path = step_path_,
+                                            .flags = O_WRONLY | O_NONBLOCK | O_NOCTTY});
+    }
+    parent_path_ = parent;
+    target_name_ = name;
+    temp_tries_ = 0;
+    create_temp();
+}
+
+void Session::create_temp() {
+    // ".in.NAME.XXXXXXXXXXXX", NAME cut so that the whole stays within NAME_MAX (255).
+    temp_name_ = fmt::format("{}{}.{}", temp_prefix, target_name_.substr(0, 200), temp_suffix());
+    request_fs(Step::stor_create, {.op = FsOp::create, .dirfd = home_.get(), .path = parent_path_, .name = temp_name_,
+                                   .flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, .mode = 0644});
+}
+
+void Session::cmd_appe(const std::string& arg) {
+    rest_ = 0;  // APPE writes at the end, whatever REST said
+    if (refuse_read_only(553) || !need_data_connection()) return;
+    step_path_ = path_of(arg);
+    auto name = split_path(step_path_).name;
+    if (name.empty() || name.starts_with(temp_prefix)) return reply(553, "File name not allowed.");
+    request_fs(Step::appe, {.op = FsOp::open, .dirfd = home_.get(), .path = step_path_,
+                            .flags = O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOCTTY, .mode = 0644});
+}
+
+void Session::listing(Step step, const std::string& arg) {
+    if (!need_data_connection()) return;
+    // "LIST -la dir": options are ignored (clients send ls options; we have one format).
+    std::string_view rest = arg;
+    while (rest.starts_with('-')) {
+        auto space = rest.find(' ');
+        rest = space == std::string_view::npos ? std::string_view{} : rest.substr(space + 1);
+    }
+    step_path_ = path_of(std::string(rest));
+    request_fs(step, {.op = FsOp::list, .dirfd = home_.get(), .path = step_path_});
+}
+
+void Session::cmd_list(const std::string& arg) { listing(Step::list, arg); }
+void Session::cmd_nlst(const std::string& arg) { listing(Step::nlst, arg); }
+void Session::cmd_mlsd(const std::string& arg) { listing(Step::mlsd, arg); }
+
+void Session::start_transfer(TransferRequest t, std::string_view preliminary) {
+    if (quit_pending_) {  // the control connection is gone: no transfer; drop a fresh temporary
+        wait_ = Wait::none;
+        if (!temp_name_.empty()) {
+            result_ = {.status = TransferStatus::aborted};
+            return request_fs(Step::discard, {.op = FsOp::unlink, .dirfd = upload_dir_.get(), .name = temp_name_});
+        }
+        return finish_if_quitting();
+    }
+    t.passive = data_mode_ == DataMode::passive;
+    t.peer = t.passive ? peer_ : active_target_;
+    t.local = local_without_port();
+    data_mode_ = DataMode::none;  // one transfer per PASV/PORT
+    abort_requested_ = false;
+    reply(150, preliminary);
+    wait_ = Wait::transfer;
+    requests_.emplace_back(std::move(t));
+    // An ABOR that came while the file was being opened is for this transfer.
+    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+        if (!it->too_long && it->cmd.verb == "ABOR") {
+            queued_bytes_ -= std::min(queued_bytes_, std::size_t{6});
+            queue_.erase(it);
+            handle_now(Command{"ABOR", {}});
+            break;
+        }
+    }
+}
+
+// ---- completions -----------------------------------------------------------------
+
+void Session::complete(FsResult r) {
+    if (wait_ != Wait::fs) return;
+    wait_ = Wait::none;
+    fs_done(r);
+    pump();
+}
+
+void Session::fs_done(FsResult& r) {
+    const Entry& st = r.stat;
+    if (step_ == Step::login) return login_done(r);
+    if (step_ == Step::commit && r.error) {  // the rename failed: remove the temporary, answer 451
+        result_ = {.status = TransferStatus::file_error, .bytes = result_.bytes, .error = r.error};
+        return request_fs(Step::discard, {.op = FsOp::unlink, .dirfd = upload_dir_.get(), .name = temp_name_});
+    }
+    if (step_ == Step::commit || step_ == Step::discard) {
+        temp_name_.clear();
+        upload_dir_.reset();
+        transfer_reply(result_);
+        return transfer_finished();
+    }
+    if (step_ == Step::stor_create && r.error == EEXIST && ++temp_tries_ < temp_attempts) return create_temp();
+    if (r.error) {
+        if (step_ == Step::stor_create) temp_name_.clear();
+        return reply(step_ == Step::stor_create || step_ == Step::appe ? 553 : 550, error_text(r.error));
+    }
+    switch (step_) {
+    case Step::cwd:
+        if (st.type != EntryType::dir) return reply(550, "Not a directory.");
+        cwd_ = step_path_;
+        return reply(250, "Directory changed to " + cwd_);
+    case Step::size:
+        if (st.type != EntryType::file) return reply(550, "Not a regular file.");
+        return reply(213, std::to_string(st.size));
+    case Step::mdtm:
+        if (st.type != EntryType::file) return reply(550, "Not a regular file.");
+        return reply(213, ftp_time(st.mtime));
+    case Step::mlst: {
+        Entry e = st;
+        e.name = step_path_;
+        return reply_multi(out_, 250, "Listing " + step_path_, {mlsx_line(e, facts_, !anonymous_)}, "End");
+    }
+    case Step::mkd: return reply(257, quote_path(step_path_) + " created.");
+    case Step::rmd: return reply(250, "Directory removed.");
+    case Step::dele: return reply(250, "File deleted.");
+    case Step::rnfr:
+        rename_from_ = step_path_;
+        return reply(350, "Ready for RNTO.");
+    case Step::rnto: return reply(250, "Renamed.");
+    case Step::retr: {
+        if (st.type != EntryType::file) return reply(550, "Not a regular file.");
+        if (offset_ > st.size) return reply(554, "Invalid REST parameter: past the end of the file.");
+        TransferRequest t{.direction = Direction::send, .file = std::move(r.fd), .offset = offset_,
+                          .file_size = st.size, .ascii = ascii_};
+        return start_transfer(std::move(t), fmt::format("Opening {} mode data connection for {} ({} bytes).",
+                                                        ascii_ ? "ASCII" : "BINARY", split_path(step_path_).name,
+                                                        st.size));
+    }
+    case Step::stor_create:
+    case Step::stor_open:
+    case Step::appe: {
+        if (step_ == Step::stor_create) upload_dir_ = std::move(r.dir);
+        if (st.type != EntryType::file && step_ != Step::stor_create) return reply(553, "Not a regular file.");
+        std::uint64_t at = step_ == Step::appe ? st.size : offset_;
+        if (step_ == Step::stor_open && offset_ > st.size)
+            return reply(554, "Invalid REST parameter: past the end of the file.");
+        if (at >= site_.limits.max_upload) return reply(552, "The file is already at the upload size limit.");
+        TransferRequest t{.direction = Direction::receive, .file = std::move(r.fd), .offset = at, .ascii = ascii_,
+                          .max_bytes = site_.limits.max_upload - at};
+        return start_transfer(std::move(t), "Ok to send data.");
+    }
+    case Step::list:
+    case Step::nlst:
+    case Step::mlsd: {
+        std::vector<Entry> entries = std::move(r.entries);
+        if (st.type != EntryType::dir) {
+            if (step_ == Step::mlsd) return reply(501, "Not a directory.");
+            entries = {st};
+        }
+        std::string data = step_ == Step::list ? format_list(entries, std::time(nullptr))
+                         : step_ == Step::nlst ? format_nlst(entries)
+                                               : format_mlsd(st, entries, facts_, !anonymous_);
+        return start_transfer({.direction = Direction::send, .data = std::move(data)}, "Here comes the listing.");
+    }
+    default: return;
+    }
+}
+
+void Session::complete(TransferResult r) {
+    if (wait_ != Wait::transfer) return;
+    wait_ = Wait::none;
+    if (!temp_name_.empty()) {  // STOR: put the temporary in place, or remove it
+        result_ = r;
+        bool keep = r.status == TransferStatus::done || r.status == TransferStatus::aborted ||
+                    r.status == TransferStatus::connection_lost || r.status == TransferStatus::stalled;
+        FsRequest req{.op = keep ? FsOp::rename : FsOp::unlink, .dirfd = upload_dir_.get(), .name = temp_name_};
+        if (keep) req.name2 = target_name_;
+        request_fs(keep ? Step::commit : Step::discard, std::move(req));
+        return;
+    }
+    transfer_reply(r);
+    transfer_finished();
+    pump();
+}
+
+void Session::transfer_reply(const TransferResult& r) {
+    switch (r.status) {
+    case TransferStatus::done: reply(226, "Transfer complete."); break;
+    case TransferStatus::aborted: reply(426, "Transfer aborted."); break;
+    case TransferStatus::connect_failed: reply(425, "Cannot open the data connection."); break;
+    case TransferStatus::connection_lost: reply(426, "Data connection lost; transfer aborted."); break;
+    case TransferStatus::stalled: reply(426, "Transfer stalled; aborted."); break;
+    case TransferStatus::no_space: reply(452, "No space left on the device."); break;
+    case TransferStatus::too_large: reply(552, "Upload size limit exceeded."); break;
+    case TransferStatus::file_error: reply(451, "File error: " + error_text(r.error)); break;
+    }
+    if (abort_requested_)
+        r.status == TransferStatus::aborted ? reply(226, "ABOR command successful.") : reply(225, "No transfer to abort.");
+}
+
+void Session::transfer_finished() {
+    abort_requested_ = false;
+    finish_if_quitting();
+}
+
+}  // namespace iom::ftp

@@ -1,0 +1,577 @@
+// epoll_ftp_server, driven by the FTP clients people already have: curl,
+// lftp and Python's ftplib (Debian packages: scripts/install-deps.sh). Each
+// test starts the real binary on --port 0 with a temporary --root and one
+// user, waits for its ready line, and checks the bytes that arrive against
+// the bytes sent, and the counters it writes at SIGTERM. No sleep waits for
+// anything: every wait is for a process, a reply or a byte, with a generous
+// timeout.
+#include "built_servers.hpp"
+
+#include "client/lib/connection.hpp"
+#include "common/net.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace iom::test {
+namespace {
+
+namespace fs = std::filesystem;
+using client::random_bytes;
+
+const std::string curl_bin = "/usr/bin/curl";
+const std::string lftp_bin = "/usr/bin/lftp";
+const std::string python_bin = "/usr/bin/python3";
+
+void write_file(const std::string& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// Equal bytes, without printing megabytes when they are not.
+::testing::AssertionResult same_bytes(const std::string& got, const std::string& want) {
+    if (got == want) return ::testing::AssertionSuccess();
+    std::size_t at = 0;
+    while (at < got.size() && at < want.size() && got[at] == want[at]) ++at;
+    return ::testing::AssertionFailure() << "got " << got.size() << " bytes, want " << want.size()
+                                         << "; first difference at byte " << at;
+}
+
+std::string describe(const RunResult& r) { return "exit " + std::to_string(r.exit_code) + "\n" + r.out + r.err; }
+
+ServerSpec ftp_server_spec() { return {"epoll_ftp_server", bin_path("epoll_ftp_server"), {}}; }
+
+class EpollFtp : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/iomodels-ftp-XXXXXX";
+        ASSERT_NE(mkdtemp(tmpl), nullptr);
+        dir_ = tmpl;
+        root_ = dir_ + "/root";
+        home_ = root_ + "/alice";
+        fs::create_directories(home_);  // alice's home; the server would make it at her first login
+    }
+    void TearDown() override {
+        if (server_) {
+            EXPECT_EQ(server_->stop(), 0) << server_->stderr_text();
+        }
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+
+    void start(std::vector<std::string> extra = {}) {
+        std::vector<std::string> args{"--root", root_, "--user", "alice:secret"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        server_ = std::make_unique<ServerProcess>(ftp_server_spec(), StartOptions{.args = args});
+    }
+    std::string port() const { return std::to_string(server_->port()); }
+    std::string url(const std::string& path) const { return "ftp://alice:secret@127.0.0.1:" + port() + "/" + path; }
+
+    RunResult curl(std::vector<std::string> args) const {
+        args.insert(args.begin(), {curl_bin, "-sS", "--max-time", "60"});
+        return run_command(args);
+    }
+    RunResult lftp(const std::string& commands) const {
+        return run_command({lftp_bin, "-d", "-c",
+                            "set net:max-retries 1; set net:timeout 30; set ftp:ssl-allow no; set cmd:fail-exit yes; "
+                            "open -u alice,secret -p " + port() + " 127.0.0.1; " + commands});
+    }
+    // What a Python script printed (sys.argv[1] is the port, then `args`),
+    // or, when it failed, its exit code and errors: a result no test expects.
+    std::string python(const std::string& script, std::vector<std::string> args = {}) const {
+        std::vector<std::string> argv{python_bin, "-c", script, port()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        RunResult r = run_command(argv);
+        return r.exit_code == 0 ? r.out : "python3: " + describe(r);
+    }
+
+    std::string dir_, root_, home_;
+    std::unique_ptr<ServerProcess> server_;
+};
+
+// Every script logs in the same way.
+const std::string login = R"PY(
+import ftplib, socket, select, sys
+port = int(sys.argv[1])
+ftp = ftplib.FTP()
+ftp.connect('127.0.0.1', port, timeout=30)
+ftp.login('alice', 'secret')
+def answer(cmd):
+    try:
+        return ftp.sendcmd(cmd)[:3]
+    except ftplib.all_errors as e:
+        return str(e)[:3]
+def late_reply():  # the reply that ends a transfer
+    try:
+        return ftp.voidresp()[:3]
+    except ftplib.all_errors as e:
+        return str(e)[:3]
+def read_all(conn):  # a data connection, to its end
+    data = b''
+    try:
+        while True:
+            b = conn.recv(65536)
+            if not b:
+                return data
+            data += b
+    except ConnectionResetError:
+        return data
+)PY";
+
+// Scripts that speak the protocol by hand, a line at a time.
+const std::string by_hand = R"PY(
+import socket, sys
+port = int(sys.argv[1])
+class Raw:
+    def __init__(self):
+        self.s = socket.create_connection(('127.0.0.1', port), timeout=30)
+        self.f = self.s.makefile('rb')
+    def send(self, line):
+        self.s.sendall(line)
+    def reply(self):  # the code of the next reply, or EOF once the server has closed
+        try:
+            line = self.f.readline()
+        except ConnectionResetError:
+            line = b''
+        return line[:3].decode() if line else 'EOF'
+)PY";
+
+TEST_F(EpollFtp, CurlUploadsAndDownloadsWholeOverEpsvBySendfile) {
+    start();
+    const std::string content = random_bytes(3 << 20, 1);
+    write_file(dir_ + "/up.bin", content);
+    auto up = curl({"-T", dir_ + "/up.bin", url("up.bin")});
+    ASSERT_EQ(up.exit_code, 0) << describe(up);
+    EXPECT_TRUE(same_bytes(read_file(home_ + "/up.bin"), content));
+
+    auto down = curl({"-v", "-o", dir_ + "/down.bin", url("up.bin")});
+    ASSERT_EQ(down.exit_code, 0) << describe(down);
+    EXPECT_TRUE(same_bytes(read_file(dir_ + "/down.bin"), content));
+    EXPECT_NE(down.err.find("> EPSV"), std::string::npos) << "curl asks EPSV first: " << down.err;
+    EXPECT_NE(down.err.find("< 229"), std::string::npos) << down.err;
+
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_GT(server_->counter("sendfile_calls"), 0u);
+    EXPECT_EQ(server_->counter("file_reads"), 0u) << "TYPE I downloads go by sendfile, not read";
+    EXPECT_EQ(server_->counter("user_copy_bytes"), content.size()) << "only the upload passed through user space";
+    EXPECT_EQ(server_->counter("file_write_bytes"), content.size());
+    EXPECT_EQ(server_->counter("ftp_sessions"), 2u);
+}
+
+TEST_F(EpollFtp, ActiveModeWithCurlConnectsBackToTheClient) {
+    start();
+    const std::string content = random_bytes(2 << 20, 8);
+    write_file(dir_ + "/up.bin", content);
+    auto up = curl({"-v", "--ftp-port", "127.0.0.1", "-T", dir_ + "/up.bin", url("up.bin")});
+    ASSERT_EQ(up.exit_code, 0) << describe(up);
+    EXPECT_NE(up.err.find("> EPRT |1|127.0.0.1|"), std::string::npos) << up.err;
+    EXPECT_TRUE(same_bytes(read_file(home_ + "/up.bin"), content));
+    auto down = curl({"--ftp-port", "127.0.0.1", "--disable-eprt", "-v", "-o", dir_ + "/down.bin", url("up.bin")});
+    ASSERT_EQ(down.exit_code, 0) << describe(down);
+    EXPECT_NE(down.err.find("> PORT 127,0,0,1,"), std::string::npos) << down.err;
+    EXPECT_TRUE(same_bytes(read_file(dir_ + "/down.bin"), content));
+}
+
+TEST_F(EpollFtp, AnUploadPastMaxUploadGets552AndLeavesTheOldFile) {
+    start({"--max-upload", "100000"});
+    write_file(home_ + "/f.bin", "the old file\n");
+    write_file(dir_ + "/big.bin", random_bytes(1 << 20, 9));
+    const std::string out = python(login + R"PY(
+ftp.voidcmd('TYPE I')
+try:
+    with ftp.transfercmd('STOR f.bin') as conn:
+        conn.sendall(open(sys.argv[2], 'rb').read())
+except OSError:
+    pass  # the server may close the data connection before all of it is sent
+print(late_reply(), answer('NOOP'))
+)PY",
+                                   {dir_ + "/big.bin"});
+    EXPECT_EQ(out, "552 200\n");
+    EXPECT_EQ(read_file(home_ + "/f.bin"), "the old file\n");
+    EXPECT_EQ(std::distance(fs::directory_iterator(home_), fs::directory_iterator()), 1)
+        << "the temporary file is gone";
+}
+
+TEST_F(EpollFtp, NoSendfileCopiesThroughUserSpace) {
+    start({"--no-sendfile"});
+    const std::string content = random_bytes(2 << 20, 2);
+    write_file(home_ + "/f.bin", content);
+    auto down = curl({"-o", dir_ + "/f.bin", url("f.bin")});
+    ASSERT_EQ(down.exit_code, 0) << describe(down);
+    EXPECT_TRUE(same_bytes(read_file(dir_ + "/f.bin"), content));
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_EQ(server_->counter("sendfile_calls"), 0u);
+    EXPECT_GT(server_->counter("file_reads"), 0u);
+    EXPECT_EQ(server_->counter("user_copy_bytes"), content.size());
+}
+
+TEST_F(EpollFtp, DownloadsResumeWithCurlAndWithRestRetr) {
+    start();
+    const std::string content = random_bytes(3 << 20, 3);
+    write_file(home_ + "/big.bin", content);
+
+    write_file(dir_ + "/partial.bin", content.substr(0, 1234567));  // curl -C -: REST at the local size
+    auto resumed = curl({"-v", "-C", "-", "-o", dir_ + "/partial.bin", url("big.bin")});
+    ASSERT_EQ(resumed.exit_code, 0) << describe(resumed);
+    EXPECT_NE(resumed.err.find("> REST 1234567"), std::string::npos) << resumed.err;
+    EXPECT_TRUE(same_bytes(read_file(dir_ + "/partial.bin"), content));
+
+    EXPECT_EQ(python(login + R"PY(
+out = open(sys.argv[2], 'wb')
+ftp.retrbinary('RETR big.bin', out.write, rest=1000000)
+out.close()
+)PY",
+                     {dir_ + "/tail.bin"}),
+              "");
+    EXPECT_TRUE(same_bytes(read_file(dir_ + "/tail.bin"), content.substr(1000000)));
+}
+
+TEST_F(EpollFtp, UploadsResumeWithCurlAndWithLftp) {
+    start();
+    const std::string content = random_bytes(3 << 20, 4);
+    write_file(dir_ + "/local.bin", content);
+
+    write_file(home_ + "/a.bin", content.substr(0, 1000000));  // an upload cut short
+    auto by_curl = curl({"-v", "-C", "-", "-T", dir_ + "/local.bin", url("a.bin")});
+    ASSERT_EQ(by_curl.exit_code, 0) << describe(by_curl);
+    EXPECT_NE(by_curl.err.find("> SIZE a.bin"), std::string::npos) << by_curl.err;
+    EXPECT_TRUE(same_bytes(read_file(home_ + "/a.bin"), content));
+
+    write_file(home_ + "/b.bin", content.substr(0, 2000000));
+    auto by_lftp = lftp("put -c " + dir_ + "/local.bin -o b.bin");
+    ASSERT_EQ(by_lftp.exit_code, 0) << describe(by_lftp);
+    bool resumed = by_lftp.err.find("---> REST 2000000") != std::string::npos ||
+                   by_lftp.err.find("---> APPE") != std::string::npos;
+    EXPECT_TRUE(resumed) << "lftp put -c resumes with REST+STOR or APPE: " << by_lftp.err;
+    EXPECT_TRUE(same_bytes(read_file(home_ + "/b.bin"), content));
+}
+
+TEST_F(EpollFtp, LftpListsWithListNlstAndMlsd) {
+    start();
+    write_file(home_ + "/alpha.txt", "alpha\n");
+    fs::create_directory(home_ + "/beta");
+    auto r = lftp("ls; nlist; cls -l");
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    for (const char* command : {"---> LIST", "---> NLST", "---> MLSD"})
+        EXPECT_NE(r.err.find(command), std::string::npos) << command << " not sent:\n" << r.err;
+    EXPECT_NE(r.out.find("alpha.txt"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("beta"), std::string::npos) << r.out;
+}
+
+TEST_F(EpollFtp, AborDuringRetrIsAnswered426Then226AtOnce) {
+    // Rate-limited, so that the 16 MiB download would take 16 s: the ABOR
+    // must stop it long before it ends.
+    start({"--rate-limit", "1M"});
+    const std::size_t size = 16 << 20;
+    write_file(home_ + "/big.bin", random_bytes(size, 5));
+    const std::string out = python(login + R"PY(
+ftp.voidcmd('TYPE I')
+conn = ftp.transfercmd('RETR big.bin')
+total = len(conn.recv(65536))
+first = ftp.abort()              # ABOR, sent as urgent data
+total += len(read_all(conn))
+conn.close()
+second = ftp.getresp()
+print(first[:3], second[:3], total, answer('NOOP'))
+)PY");
+    std::istringstream words(out);
+    std::string first, second, noop;
+    std::size_t total = 0;
+    words >> first >> second >> total >> noop;
+    EXPECT_EQ(first, "426") << out;
+    EXPECT_EQ(second, "226") << out;
+    EXPECT_EQ(noop, "200") << "the session goes on after ABOR: " << out;
+    EXPECT_LT(total, size / 2) << "the transfer went on after ABOR";
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_EQ(server_->counter("ftp_aborts"), 1u);
+    EXPECT_GT(server_->counter("rate_waits"), 0u);
+}
+
+TEST_F(EpollFtp, StrangerOnThePassivePortGetsNothing) {
+    start();
+    const std::string content = random_bytes(1 << 20, 6);
+    write_file(home_ + "/f.bin", content);
+    // The stranger (127.0.0.2) connects to the PASV port first; the client
+    // (127.0.0.1) after it, then asks for the file.
+    const std::string out = python(login + R"PY(
+ftp.voidcmd('TYPE I')
+host, dport = ftplib.parse227(ftp.sendcmd('PASV'))
+stranger = socket.socket()
+stranger.settimeout(30)
+stranger.bind(('127.0.0.2', 0))
+stranger.connect((host, dport))
+real = socket.create_connection((host, dport), timeout=30)
+ftp.sendcmd('RETR f.bin')
+data = read_all(real)
+real.close()
+end = ftp.voidresp()
+got = read_all(stranger)
+open(sys.argv[2], 'wb').write(data)
+print(end[:3], len(got))
+)PY",
+                    {dir_ + "/f.bin"});
+    EXPECT_EQ(out, "226 0\n") << "the stranger must get 0 bytes";
+    EXPECT_TRUE(same_bytes(read_file(dir_ + "/f.bin"), content));
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_EQ(server_->counter("data_strangers"), 1u);
+}
+
+TEST_F(EpollFtp, PortToAnotherHostOrAPrivilegedPortIsRefusedAndNeverConnected) {
+    start();
+    write_file(home_ + "/f.bin", "bait\n");
+    // Listeners where a bouncing server would connect: on 127.0.0.2, and on
+    // a port below 1024 when this test may bind one.
+    const std::string out = python(login + R"PY(
+trap = socket.socket()
+trap.bind(('127.0.0.2', 0))
+trap.listen(8)
+traps, tport = [trap], trap.getsockname()[1]
+low = 21
+for p in range(1023, 1000, -1):
+    s = socket.socket()
+    try:
+        s.bind(('127.0.0.1', p))
+        s.listen(8)
+        traps.append(s)
+        low = p
+        break
+    except OSError:
+        s.close()
+out = [answer('PORT 127,0,0,2,%d,%d' % (tport >> 8, tport & 255)), answer('RETR f.bin'),
+       answer('EPRT |1|127.0.0.2|%d|' % tport), answer('RETR f.bin'),
+       answer('PORT 127,0,0,1,%d,%d' % (low >> 8, low & 255)), answer('RETR f.bin'),
+       answer('EPRT |1|127.0.0.1|%d|' % low), answer('RETR f.bin')]
+ready, _, _ = select.select(traps, [], [], 1.0)   # nothing may arrive
+print(' '.join(out), len(ready))
+)PY");
+    EXPECT_EQ(out, "501 425 501 425 501 425 501 425 0\n")
+        << "PORT/EPRT refused (501), so RETR has no data connection (425), and no connection arrives";
+}
+
+TEST_F(EpollFtp, PathsCannotEscapeTheHome) {
+    start();
+    write_file(root_ + "/secret.txt", "SECRET");  // beside alice's home, not in it
+    fs::create_symlink("../secret.txt", home_ + "/up");
+    fs::create_symlink(root_ + "/secret.txt", home_ + "/abs");
+    fs::create_symlink("/etc", home_ + "/etc");
+    const std::string out = python(login + R"PY(
+ftp.voidcmd('TYPE I')
+res = []
+for p in ['../secret.txt', '/../secret.txt', '../../secret.txt', '/etc/passwd', 'up', 'abs', 'etc/passwd']:
+    data = []
+    try:
+        ftp.retrbinary('RETR ' + p, data.append)
+        got = 'got%d' % len(b''.join(data))
+    except ftplib.all_errors as e:
+        got = str(e)[:3]
+    res.append(answer('SIZE ' + p) + '/' + got)
+answer('CWD ..')
+answer('CWD ../..')
+print(' '.join(res), ftp.pwd())
+)PY");
+    EXPECT_EQ(out, "550/550 550/550 550/550 550/550 550/550 550/550 550/550 /\n")
+        << "every escape (.., absolute, symlinks out) must find nothing";
+}
+
+TEST_F(EpollFtp, ALongLineGets500AndTheSessionGoesOn) {
+    start();
+    const std::string out = python(by_hand + R"PY(
+c = Raw()
+replies = [c.reply()]
+c.send(b'NOOP ' + b'x' * 5120 + b'\r\nNOOP\r\n')
+replies += [c.reply(), c.reply()]
+c.send(b'QUIT\r\n')
+replies.append(c.reply())
+print(' '.join(replies))
+)PY");
+    EXPECT_EQ(out, "220 500 200 221\n");
+}
+
+// Commands from a client that never reads its replies: once the unsent
+// replies pass a few KiB the server stops reading it, so the client's sends
+// stop being taken once the socket buffers between are full. The client's
+// own buffers are small (64 KiB): a server that went on reading would take
+// its bytes faster than one a second, and all 48 MiB would go (more than the
+// server's receive buffer can hold, 32 MiB at most here: tcp_rmem).
+TEST_F(EpollFtp, AClientThatNeverReadsStopsBeingRead) {
+    start();
+    const std::string out = python(by_hand + R"PY(
+import select
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.connect(('127.0.0.1', port))
+s.setblocking(False)
+chunk, sent = b'NOOP\r\n' * 10000, 0
+while sent < 48 << 20:
+    try:
+        sent += s.send(chunk)
+    except BlockingIOError:
+        if not select.select([], [s], [], 1.0)[1]:
+            break              # nothing taken for a second: the server stopped reading
+print(sent < 48 << 20, Raw().reply())
+)PY");
+    EXPECT_EQ(out, "True 220\n") << "True: the server stopped reading the client that never reads; 220: "
+                                    "another session is still served";
+}
+
+TEST_F(EpollFtp, TypeAConvertsLineEndsBothWays) {
+    start();
+    write_file(home_ + "/lines.txt", "one\ntwo\n");
+    const std::string out = python(login + R"PY(
+ftp.voidcmd('TYPE A')
+conn = ftp.transfercmd('RETR lines.txt')
+data = read_all(conn)
+conn.close()
+ftp.voidresp()
+conn = ftp.transfercmd('STOR up.txt')
+conn.sendall(b'x\r\ny\r\n')
+conn.close()
+ftp.voidresp()
+print(data.hex())
+)PY");
+    EXPECT_EQ(out, "6f6e650d0a74776f0d0a\n") << "one\\r\\ntwo\\r\\n on the wire";
+    EXPECT_EQ(read_file(home_ + "/up.txt"), "x\ny\n");
+}
+
+TEST_F(EpollFtp, TwentyConcurrentCurlDownloadsCompleteWhole) {
+    start();
+    const std::string content = random_bytes(2 << 20, 7);
+    write_file(home_ + "/f.bin", content);
+    constexpr int n = 20;
+    std::vector<RunResult> results(n);
+    std::vector<std::thread> clients;
+    for (int i = 0; i < n; ++i)
+        clients.emplace_back([&, i] { results[i] = curl({"-o", dir_ + "/f" + std::to_string(i), url("f.bin")}); });
+    for (auto& t : clients) t.join();
+    for (int i = 0; i < n; ++i) {
+        EXPECT_EQ(results[i].exit_code, 0) << describe(results[i]);
+        EXPECT_TRUE(same_bytes(read_file(dir_ + "/f" + std::to_string(i)), content)) << "download " << i;
+    }
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_EQ(server_->counter("ftp_sessions"), static_cast<std::uint64_t>(n));
+}
+
+TEST_F(EpollFtp, NoLoginInTimeIsAnswered421AndClosed) {
+    start({"--login-timeout", "1"});
+    const std::string out = python(by_hand + R"PY(
+c = Raw()
+print(c.reply(), c.reply(), c.reply())
+)PY");
+    EXPECT_EQ(out, "220 421 EOF\n") << "421 at --login-timeout, then the end of the connection";
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_EQ(server_->counter("idle_timeouts"), 1u);
+}
+
+// The loop's timers: a failed login answered after its delay, a passive
+// port nobody connects to, a download nobody reads (while another session
+// is served whole: the loop does not wait for the stalled one).
+TEST_F(EpollFtp, TimersDelayFailedLoginsAndEndWaitsThatLastTooLong) {
+    start({"--login-delay-ms", "50", "--passive-timeout", "1", "--stall-timeout", "1"});
+    write_file(home_ + "/f.bin", "x");
+    write_file(home_ + "/big.bin", "");
+    fs::resize_file(home_ + "/big.bin", 64 << 20);  // more than the socket buffers hold
+    const std::string out = python(login + by_hand + R"PY(
+c = Raw()
+out = [c.reply()]
+for i in range(3):
+    c.send(b'USER alice\r\nPASS wrong\r\n')
+    c.reply()                  # 331
+    out.append(c.reply())      # after the delay: 530, 530, then 421
+out.append(c.reply())
+ftp.sendcmd('PASV')            # and never connect to it
+out += [answer('RETR f.bin'), late_reply()]
+ftp.voidcmd('TYPE I')
+stalled = ftp.transfercmd('RETR big.bin')  # never read
+other = ftplib.FTP()
+other.connect('127.0.0.1', port, timeout=30)
+other.login('alice', 'secret')
+data = []
+other.retrbinary('RETR big.bin', data.append)
+out += [str(sum(len(d) for d in data)), late_reply(), answer('NOOP')]
+print(' '.join(out))
+)PY");
+    EXPECT_EQ(out, "220 530 530 421 EOF 150 425 " + std::to_string(64 << 20) + " 426 200\n");
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_EQ(server_->counter("transfer_timeouts"), 2u);
+}
+
+TEST_F(EpollFtp, SessionsPastTheLimitGet421) {
+    start({"--max-sessions", "2"});
+    const std::string out = python(by_hand + R"PY(
+a, b = Raw(), Raw()
+out = [a.reply(), b.reply()]
+c = Raw()
+out += [c.reply(), c.reply()]
+a.send(b'QUIT\r\n')
+out += [a.reply(), a.reply()]  # that session is over: room for one more
+out.append(Raw().reply())
+print(' '.join(out))
+)PY");
+    EXPECT_EQ(out, "220 220 421 EOF 221 EOF 220\n");
+}
+
+TEST_F(EpollFtp, OutOfDescriptorsNewSessionsAreShedAndTheOldOnesServed) {
+    server_ = std::make_unique<ServerProcess>(
+        ftp_server_spec(), StartOptions{.args = {"--root", root_, "--user", "alice:secret"}, .nofile = 40});
+    const std::string out = python(by_hand + R"PY(
+sessions = [Raw() for _ in range(60)]
+greetings = [c.reply() for c in sessions]
+sessions[0].send(b'NOOP\r\n')
+print('220' in greetings, 'EOF' in greetings, sessions[0].reply())
+)PY");
+    EXPECT_EQ(out, "True True 200\n") << "some sessions shed at EMFILE, the first one still served";
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_GT(server_->counter("accept_errors"), 0u);
+}
+
+TEST_F(EpollFtp, TraceShowsThatEpollRefusesARegularFile) {
+    start({"--trace"});
+    ASSERT_EQ(server_->stop(), 0);
+    EXPECT_NE(server_->stderr_text().find("epoll_ctl(ADD, a regular file) -> EPERM"), std::string::npos)
+        << server_->stderr_text();
+}
+
+TEST_F(EpollFtp, SigtermExitsZeroWithSessionsOpenAndWritesTheStats) {
+    start();
+    Fd idle = connect_tcp(server_->address());  // a session that is still open at SIGTERM
+    char greeting[4] = {};
+    ASSERT_EQ(recv(idle.get(), greeting, 3, MSG_WAITALL), 3);
+    EXPECT_STREQ(greeting, "220");
+    EXPECT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_EQ(server_->counter("ftp_sessions"), 1u);
+}
+
+TEST(EpollFtpCommandLine, HelpExitsZeroAndABadOptionExitsTwoWithOneLine) {
+    auto help = run_command({bin_path("epoll_ftp_server"), "--help"});
+    EXPECT_EQ(help.exit_code, 0);
+    for (const char* option : {"--root", "--user", "--rate-limit", "--no-sendfile", "--max-per-address"})
+        EXPECT_NE(help.out.find(option), std::string::npos) << option << " missing from --help";
+    for (std::vector<std::string> bad_args : {std::vector<std::string>{"--no-such-option"}, {"--rate-limit", "fast"}}) {
+        bad_args.insert(bad_args.begin(), bin_path("epoll_ftp_server"));
+        auto bad = run_command(bad_args);
+        EXPECT_EQ(bad.exit_code, 2) << bad.err;
+        EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+    }
+}
+
+}  // namespace
+}  // namespace iom::test

@@ -1,0 +1,24 @@
+// The upload bytes of ioclient ftp load are computed from their offset, so a
+// read-back can be checked block by block, however TCP splits it.
+#include "client/ftp/load.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+using iom::client::ftp::fill_upload_bytes;
+
+TEST(FtpClientLoad, UploadBytesDependOnlyOnSeedAndOffset) {
+    std::string whole(1000, '\0');
+    fill_upload_bytes(whole.data(), whole.size(), 42, 0);
+    for (std::size_t at : {0u, 1u, 7u, 8u, 9u, 500u, 999u})
+        for (std::size_t n : {1u, 3u, 8u, 17u}) {
+            if (at + n > whole.size()) continue;
+            std::string part(n, '\0');
+            fill_upload_bytes(part.data(), n, 42, at);
+            EXPECT_EQ(part, whole.substr(at, n)) << at << "+" << n;
+        }
+    std::string other(1000, '\0');
+    fill_upload_bytes(other.data(), other.size(), 43, 0);
+    EXPECT_NE(other, whole) << "another session or round sends other bytes";
+}
