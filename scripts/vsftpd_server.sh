@@ -18,11 +18,12 @@
 # creates if missing (no home, shell /usr/sbin/nologin) and whose password
 # it sets; a PAM service of our own (/etc/pam.d/iomodels-vsftpd: pam_unix
 # only) lets it in without a shell from /etc/shells. vsftpd's sessions run
-# as NAME, so DIR is given to NAME (chown -R). Needs root: vsftpd
-# chroots, and switches to the user after login.
+# as NAME, so DIR is given to NAME (chown -R). The password is set at each
+# start: two runs at once need two user names. Needs root: vsftpd chroots,
+# and switches to the user after login.
 set -euo pipefail
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "vsftpd_server.sh: $*" >&2; exit 2; }
 
 root="" user="" port=0 stats=""
