@@ -15,7 +15,7 @@
 # loopback only, local users, chroot into DIR, writes allowed, no anonymous,
 # no seccomp sandbox (it refuses the syscalls of newer kernels and libcs),
 # passive ports 40000-50000 on 127.0.0.1. NAME is a system user the script
-# creates if missing (no home, shell /usr/sbin/nologin) and whose password
+# creates if missing (home /, shell /usr/sbin/nologin) and whose password
 # it sets; a PAM service of our own (/etc/pam.d/iomodels-vsftpd: pam_unix
 # only) lets it in without a shell from /etc/shells. vsftpd's sessions run
 # as NAME, so DIR is given to NAME (chown -R). The password is set at each
@@ -47,8 +47,12 @@ name="${user%%:*}" password="${user#*:}"
 
 mkdir -p "$root"
 root="$(cd "$root" && pwd)"
+# vsftpd changes to the user's home before local_root: it must exist. "/"
+# for ours (local_root and the chroot decide what the session sees).
 if ! id "$name" >/dev/null 2>&1; then
-  useradd --system --no-create-home --home-dir "$root" --shell /usr/sbin/nologin "$name"
+  useradd --system --no-create-home --home-dir / --shell /usr/sbin/nologin "$name"
+elif [ ! -d "$(getent passwd "$name" | cut -d: -f6)" ]; then
+  usermod --home / "$name"
 fi
 echo "$name:$password" | chpasswd
 chown -R "$name:" "$root"
