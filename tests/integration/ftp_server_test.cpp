@@ -433,6 +433,19 @@ TEST_P(FtpServer, SigtermExitsZeroWithSessionsOpenAndWritesTheStats) {
     EXPECT_EQ(server_->counter("ftp_sessions"), 1u);
 }
 
+// Safe by default: loopback unless --host says otherwise, and then a warning.
+TEST_P(FtpServer, ListensOnLoopbackUnlessToldAndWarnsBeyondIt) {
+    start();
+    EXPECT_EQ(server_->ready_line(), "listening on 127.0.0.1:" + port());
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_EQ(server_->stderr_text().find("warning"), std::string::npos) << server_->stderr_text();
+    start({"--host", "0.0.0.0"});
+    EXPECT_EQ(server_->ready_line(), "listening on 0.0.0.0:" + port());
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_NE(server_->stderr_text().find("warning: listening on 0.0.0.0:"), std::string::npos)
+        << server_->stderr_text();
+}
+
 // --help names the default port and the options; a bad option is one line and exit 2.
 TEST_P(FtpServer, HelpExitsZeroAndABadOptionExitsTwoWithOneLine) {
     auto help = run_command({spec_.path, "--help"});
