@@ -272,6 +272,30 @@ print(' '.join(res), ftp.pwd())
     EXPECT_TRUE(fs::exists(root_ + "/secret.txt"));
 }
 
+// A client that resets its data connection mid-download: the next send (or
+// sendfile) on it fails (ECONNRESET), the transfer is lost (426), and the
+// session goes on, and so do others. (SIGPIPE itself is ignored at start,
+// common/shutdown.cpp: this reset gives ECONNRESET first, so this test would
+// pass without that; it guards the error path, not the signal.)
+TEST_P(FtpServer, ADataConnectionResetMidTransferKillsNeitherTheSessionNorTheServer) {
+    start({"--rate-limit", "1M"});  // the download is still running when the reset comes
+    write_file(home_ + "/big.bin", random_bytes(8 << 20, 10));
+    const std::string out = python(ftp_login + R"PY(
+import struct
+ftp.voidcmd('TYPE I')
+conn = ftp.transfercmd('RETR big.bin')
+conn.recv(65536)
+conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+conn.close()                       # an RST, not a FIN
+end = late_reply()
+other = ftplib.FTP()
+other.connect('127.0.0.1', port, timeout=30)
+other.login('alice', 'secret')
+print(end, answer('NOOP'), other.sendcmd('NOOP')[:3])
+)PY");
+    EXPECT_EQ(out, "426 200 200\n") << "426: the transfer was lost; then this session and a new one are served";
+}
+
 TEST_P(FtpServer, ALongLineGets500AndTheSessionGoesOn) {
     start();
     const std::string out = python(ftp_by_hand + R"PY(
