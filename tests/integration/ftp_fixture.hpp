@@ -151,6 +151,18 @@ protected:
         args.insert(args.begin(), {ioclient_path(), "ftp"});
         return run_command(args, {}, std::chrono::milliseconds(120000));
     }
+    // curl uploads `content` as up.bin, then downloads it; both compared with
+    // it. The download's result: its dialogue (curl -v) is in .err.
+    RunResult curl_up_and_down(const std::string& content) {
+        write_file(dir_ + "/local.bin", content);
+        auto up = curl({"-T", dir_ + "/local.bin", url("up.bin")});
+        EXPECT_EQ(up.exit_code, 0) << describe(up);
+        EXPECT_TRUE(same_bytes(read_file(home_ + "/up.bin"), content)) << "the upload";
+        auto down = curl({"-v", "-o", dir_ + "/down.bin", url("up.bin")});
+        EXPECT_EQ(down.exit_code, 0) << describe(down);
+        EXPECT_TRUE(same_bytes(read_file(dir_ + "/down.bin"), content)) << "the download";
+        return down;
+    }
     // What a Python script printed (sys.argv[1] is the port, then `args`),
     // or, when it failed, its exit code and errors: a result no test expects.
     std::string python(const std::string& script, std::vector<std::string> args = {}) const {

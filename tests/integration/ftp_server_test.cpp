@@ -33,14 +33,7 @@ INSTANTIATE_TEST_SUITE_P(Ours, FtpServer, ::testing::ValuesIn(ftp_servers()), Se
 TEST_P(FtpServer, CurlUploadsAndDownloadsWholeOverEpsv) {
     start();
     const std::string content = random_bytes(3 << 20, 1);
-    write_file(dir_ + "/up.bin", content);
-    auto up = curl({"-T", dir_ + "/up.bin", url("up.bin")});
-    ASSERT_EQ(up.exit_code, 0) << describe(up);
-    EXPECT_TRUE(same_bytes(read_file(home_ + "/up.bin"), content));
-
-    auto down = curl({"-v", "-o", dir_ + "/down.bin", url("up.bin")});
-    ASSERT_EQ(down.exit_code, 0) << describe(down);
-    EXPECT_TRUE(same_bytes(read_file(dir_ + "/down.bin"), content));
+    auto down = curl_up_and_down(content);
     EXPECT_NE(down.err.find("> EPSV"), std::string::npos) << "curl asks EPSV first: " << down.err;
     EXPECT_NE(down.err.find("< 229"), std::string::npos) << down.err;
 
@@ -495,13 +488,7 @@ using EpollFtpServer = FtpFixture;  // epoll_ftp_server
 TEST_F(EpollFtpServer, DownloadsGoBySendfileAndOnlyUploadsPassThroughUserSpace) {
     start();
     const std::string content = random_bytes(3 << 20, 1);
-    write_file(home_ + "/up.bin", content);
-    write_file(dir_ + "/local.bin", content);
-    auto up = curl({"-T", dir_ + "/local.bin", url("copy.bin")});
-    ASSERT_EQ(up.exit_code, 0) << describe(up);
-    auto down = curl({"-o", dir_ + "/down.bin", url("up.bin")});
-    ASSERT_EQ(down.exit_code, 0) << describe(down);
-    EXPECT_TRUE(same_bytes(read_file(dir_ + "/down.bin"), content));
+    curl_up_and_down(content);
     ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
     EXPECT_GT(server_->counter("sendfile_calls"), 0u);
     EXPECT_EQ(server_->counter("file_reads"), 0u) << "TYPE I downloads go by sendfile, not read";

@@ -38,13 +38,7 @@ protected:
 TEST_F(UringFtp, CurlUploadAndDownloadAreReadAndWriteSubmissionsNotSendfile) {
     start();
     const std::string content = random_bytes(3 << 20, 1);
-    write_file(dir_ + "/local.bin", content);
-    auto up = curl({"-T", dir_ + "/local.bin", url("up.bin")});
-    ASSERT_EQ(up.exit_code, 0) << describe(up);
-    EXPECT_TRUE(read_file(home_ + "/up.bin") == content) << "the upload arrived changed";
-    auto down = curl({"-o", dir_ + "/down.bin", url("up.bin")});
-    ASSERT_EQ(down.exit_code, 0) << describe(down);
-    EXPECT_TRUE(read_file(dir_ + "/down.bin") == content) << "the download arrived changed";
+    curl_up_and_down(content);
 
     stop_and_check_nothing_left_in_flight();
     EXPECT_EQ(server_->counter("sendfile_calls"), 0u) << "no sendfile: READ submissions";

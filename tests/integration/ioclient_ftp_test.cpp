@@ -43,6 +43,21 @@ std::size_t lines(const std::string& text) {
 
 const std::string kFile = random_bytes(3 << 20, 14);  // 3 MiB: several blocks, several progress updates
 
+// `ioclient ftp load --get kFile --put 1MiB --json` ran `sessions` sessions:
+// every download checked against the SHA-256 of a first download (which must
+// be that of `file`, the server's copy), every upload read back, no failure.
+void expect_every_byte_verified(const RunResult& r, int sessions, const std::string& file) {
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto j = Json::parse(r.out);
+    EXPECT_EQ(j["downloads"], sessions) << r.out;
+    EXPECT_EQ(j["uploads"], sessions) << r.out;
+    EXPECT_EQ(j["failures"], 0) << r.out;
+    EXPECT_EQ(j["sha256_source"], "first download") << r.out;
+    EXPECT_EQ(j["sha256"], client::ftp::sha256_of_file(file)) << r.out;
+    // Each session: a download, and an upload read back.
+    EXPECT_EQ(j["bytes"], static_cast<std::size_t>(sessions) * (kFile.size() + 2 * (1 << 20))) << r.out;
+}
+
 class IoclientFtp : public ::testing::Test {
 protected:
     void SetUp() override { start({}); }
@@ -209,15 +224,7 @@ TEST_F(IoclientFtp, PasvWhenTheServerRefusesEpsvAndAnonymousLogin) {
 
 TEST_F(IoclientFtp, LoadFourSessionsVerifiesEveryByte) {
     auto r = ftp({"load", url("/"), "--sessions", "4", "--get", "file.bin", "--put", "1MiB", "--json"});
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    auto j = Json::parse(r.out);
-    EXPECT_EQ(j["downloads"], 4) << r.out;
-    EXPECT_EQ(j["uploads"], 4) << r.out;
-    EXPECT_EQ(j["failures"], 0) << r.out;
-    EXPECT_EQ(j["sha256_source"], "first download") << r.out;
-    EXPECT_EQ(j["sha256"], client::ftp::sha256_of_file((root_ / "file.bin").string())) << r.out;
-    // Four downloads and four uploads each read back.
-    EXPECT_EQ(j["bytes"], 4 * (kFile.size() + 2 * (1 << 20))) << r.out;
+    expect_every_byte_verified(r, 4, (root_ / "file.bin").string());
     // The uploads were deleted once verified.
     for (const auto& e : fs::directory_iterator(root_))
         EXPECT_EQ(e.path().filename().string().rfind("ioclient-load-", 0), std::string::npos) << e.path();
@@ -311,13 +318,7 @@ TEST_P(IoclientFtpOurs, LoadTwentySessionsVerifiesEveryByte) {
     start();
     write_file(home_ + "/file.bin", kFile);
     auto r = ioclient({"load", url(""), "--sessions", "20", "--get", "file.bin", "--put", "1MiB", "--json"});
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    auto j = Json::parse(r.out);
-    EXPECT_EQ(j["downloads"], 20) << r.out;
-    EXPECT_EQ(j["uploads"], 20) << r.out;
-    EXPECT_EQ(j["failures"], 0) << r.out;
-    EXPECT_EQ(j["sha256"], client::ftp::sha256_of_file(home_ + "/file.bin")) << r.out;
-    EXPECT_EQ(j["bytes"], 20 * (kFile.size() + 2 * (1 << 20))) << r.out;
+    expect_every_byte_verified(r, 20, home_ + "/file.bin");
     for (const auto& e : fs::directory_iterator(home_))  // the uploads, deleted once verified
         EXPECT_EQ(e.path().filename().string(), "file.bin") << "left behind: " << e.path();
     ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
