@@ -59,8 +59,8 @@ void add_server_options(CLI::App& app, ServerOptions& opt) {
 Fd open_listener(const ServerOptions& opt, bool nonblocking) {
     Address addr = parse_address(opt.host, opt.port);
     if (!addr.is_loopback()) {
-        fmt::print(stderr, "warning: listening on {}, which other machines can reach; an echo server "
-                           "serves anyone who connects\n", addr.to_string());
+        fmt::print(stderr, "warning: listening on {}, which other machines can reach: this server serves "
+                           "anyone who can connect to it\n", addr.to_string());
     }
     return listen_tcp(addr, opt.backlog, nonblocking);
 }

@@ -108,7 +108,7 @@
 #include "ftp/ascii.hpp"
 #include "ftp/data_address.hpp"
 #include "ftp/fs.hpp"
-#include "ftp/options.hpp"
+#include "ftp/server_setup.hpp"
 #include "ftp/session.hpp"
 #include "nonblocking/connection.hpp"  // accept_next: accept until EAGAIN, shed on EMFILE
 
@@ -257,14 +257,12 @@ struct Stopper final : Handler {
 };
 
 struct Server {
-    Server(const ftp::Config& config, iom::Counters& counters) : cfg(config), c(counters) {}
+    explicit Server(ftp::Served& s) : served(s), cfg(s.cfg), c(s.c), site(s.site) {}
 
+    ftp::Served& served;  // users, root, registry, Site: ftp/server_setup.hpp
     const ftp::Config& cfg;
     iom::Counters& c;
-    ftp::Users users = ftp::load_users(cfg);
-    iom::Fd root = ftp::open_site_root(cfg.root);
-    ftp::SessionRegistry registry{cfg.limits};
-    ftp::Site site{cfg.limits, cfg.anonymous, &users, &registry, root.get()};
+    const ftp::Site& site;
     iom::ReserveFd reserve;
     iom::Fd epfd{iom::check_sys(epoll_create1(EPOLL_CLOEXEC), "epoll_create1")};
     std::int64_t now = clock_now();
@@ -756,15 +754,11 @@ void Acceptor::handle(std::uint32_t) { server.accept_sessions(sock.get()); }
 void Server::accept_sessions(int listen_fd) {
     while (iom::Fd sock = iom::nb::accept_next(listen_fd, reserve, c, "epoll_ftp_server")) {
         const int fd = sock.get();
-        iom::set_nodelay(fd);  // replies are small and must not wait for an ACK
-        int one = 1;            // urgent data (ABOR) arrives in order, with the rest
-        iom::check_sys(setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof one), "setsockopt SO_OOBINLINE");
         iom::trace("accept -> control connection fd {} from {}", fd, iom::PeerOf{fd});
         auto control = std::make_unique<Control>(*this, std::move(sock));
         Control& s = *control;
         sessions.emplace(&s, std::move(control));
-        ++c.ftp_sessions;
-        c.peak_connections = std::max<std::uint64_t>(c.peak_connections, sessions.size());
+        ftp::control_connection_opened(served, fd, sessions.size());  // TCP_NODELAY, SO_OOBINLINE (ABOR)
         s.session.start();  // 220, or 421 past the session limits
         s.drive();
     }
@@ -801,8 +795,6 @@ void Server::run() {
     watch(acceptor, EPOLLIN);
     watch(stopper, EPOLLIN);
     if (iom::trace_enabled) show_that_files_cannot_be_waited_for(epfd.get());
-    if (users.empty() && !cfg.anonymous)
-        fmt::print(stderr, "epoll_ftp_server: warning: no --user, --users or --anonymous: nobody can log in\n");
     iom::announce(acceptor.sock);
 
     std::array<epoll_event, 256> events;
@@ -830,16 +822,10 @@ void Server::run() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    ftp::Config cfg;
-    cfg.server.port = 2121;
-    iom::Counters counters;
-    CLI::App app{"epoll_ftp_server: a multi-user FTP server on one epoll loop. Each session's control "
-                 "connection, passive listener and data connection are handlers in the same reactor; "
-                 "files cannot be waited for, so their reads run on the loop.",
-                 "epoll_ftp_server"};
-    ftp::add_ftp_options(app, cfg);
-    return iom::server_main(app, argc, argv, cfg.server, counters, [&] {
-        Server server(cfg, counters);
-        server.run();
-    });
+    return ftp::run_server(argc, argv,
+                           {"epoll_ftp_server", 2121,
+                            "epoll_ftp_server: a multi-user FTP server on one epoll loop. Each session's control "
+                            "connection, passive listener and data connection are handlers in the same reactor; "
+                            "files cannot be waited for, so their reads run on the loop."},
+                           [](ftp::Served& served) { Server(served).run(); });
 }

@@ -5,10 +5,8 @@
 // --trace, --stats-file); the echo servers' own (--echo, --work-us,
 // --buffer-size, --max-connections, --idle-timeout) are taken out again and
 // FTP's say what they mean here (--max-sessions, --idle-timeout in FTP's sense).
-//     iom::ftp::Config cfg;  cfg.server.port = 2121;
-//     CLI::App app{"...", "epoll_ftp_server"};
-//     iom::ftp::add_ftp_options(app, cfg);
-//     ... parse ...; Users users = iom::ftp::load_users(cfg);
+// The servers do not call these themselves: ftp/server_setup.hpp's
+// run_server does, for both.
 #pragma once
 
 #include "common/server.hpp"

@@ -122,7 +122,7 @@
 #include "ftp/ascii.hpp"
 #include "ftp/data_address.hpp"
 #include "ftp/fs.hpp"
-#include "ftp/options.hpp"
+#include "ftp/server_setup.hpp"
 #include "ftp/session.hpp"
 
 #include <fcntl.h>
@@ -265,7 +265,7 @@ struct alignas(16) Sess {
 };
 
 struct Server {
-    Server(const ftp::Config& config, iom::Counters& counters) : cfg(config), c(counters) {}
+    explicit Server(ftp::Served& s) : served(s), cfg(s.cfg), c(s.c), site(s.site) {}
     ~Server() {
         if (ring_ok) io_uring_queue_exit(&ring);  // first: the kernel lets go of our memory
         for (Sess* s : sessions) delete s;
@@ -280,12 +280,10 @@ struct Server {
     void dispatch(std::uint64_t user_data, int res);
     void end_session(Sess& s);
 
+    ftp::Served& served;  // users, root, registry, Site: ftp/server_setup.hpp
     const ftp::Config& cfg;
     iom::Counters& c;
-    ftp::Users users = ftp::load_users(cfg);
-    iom::Fd root = ftp::open_site_root(cfg.root);
-    ftp::SessionRegistry registry{cfg.limits};
-    ftp::Site site{cfg.limits, cfg.anonymous, &users, &registry, root.get()};
+    const ftp::Site& site;
     iom::ReserveFd reserve;
     io_uring ring{};
     bool ring_ok = false, accept_armed = false, paused = false, stopping = false;
@@ -903,13 +901,9 @@ void Server::on_accept(int res) {
         ::close(res);
     } else if (res >= 0) {
         ++c.accepts;
-        iom::set_nodelay(res);  // replies are small and must not wait for an ACK
-        int one = 1;            // urgent data (ABOR) arrives in order, with the rest
-        setsockopt(res, SOL_SOCKET, SO_OOBINLINE, &one, sizeof one);
         iom::trace("cqe accept -> control connection fd {} from {}", res, iom::PeerOf{res});
         Sess* s = *sessions.insert(new Sess(*this, res)).first;
-        ++c.ftp_sessions;
-        c.peak_connections = std::max<std::uint64_t>(c.peak_connections, sessions.size());
+        ftp::control_connection_opened(served, res, sessions.size());  // TCP_NODELAY, SO_OOBINLINE (ABOR)
         s->session.start();  // 220, or 421 past the session limits
         s->drive();
     } else if (res == -EMFILE || res == -ENFILE) {
@@ -974,8 +968,6 @@ void Server::setup() {
 void Server::run() {
     io_uring_prep_poll_add(sqe(op_stop), iom::stop_fd(), POLLIN);  // a stop is one more completion
     arm_accept();
-    if (users.empty() && !cfg.anonymous)
-        fmt::print(stderr, "uring_ftp_server: warning: no --user, --users or --anonymous: nobody can log in\n");
     iom::announce(listener);
     struct Done {
         std::uint64_t user_data;
@@ -1007,17 +999,15 @@ void Server::run() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    ftp::Config cfg;
-    cfg.server.port = 2122;
-    iom::Counters counters;
-    CLI::App app{"uring_ftp_server: a multi-user FTP server on one io_uring. Every operation of every session "
-                 "(accepts, commands, replies, data, file reads and writes, opens, renames, timers) is a "
-                 "submission; the loop waits only for completions, so a slow disk stalls only its own transfer.",
-                 "uring_ftp_server"};
-    ftp::add_ftp_options(app, cfg);
-    return iom::server_main(app, argc, argv, cfg.server, counters, [&] {
-        Server server(cfg, counters);
-        server.setup();
-        server.run();
-    });
+    return ftp::run_server(argc, argv,
+                           {"uring_ftp_server", 2122,
+                            "uring_ftp_server: a multi-user FTP server on one io_uring. Every operation of every "
+                            "session (accepts, commands, replies, data, file reads and writes, opens, renames, "
+                            "timers) is a submission; the loop waits only for completions, so a slow disk stalls "
+                            "only its own transfer."},
+                           [](ftp::Served& served) {
+                               Server server(served);
+                               server.setup();
+                               server.run();
+                           });
 }

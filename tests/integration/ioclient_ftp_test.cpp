@@ -3,11 +3,14 @@
 // (ServerProcess waits for its ready line). get, put and ls move whole
 // files, resume both ways, and fail with one line and a non-zero exit;
 // load runs four sessions at once and verifies every byte, and fails when
-// the bytes are not what it was told to expect.
+// the bytes are not what it was told to expect. Then the same client against
+// our own servers (epoll_ftp_server and uring_ftp_server, ftp_fixture.hpp):
+// twenty sessions at once, every byte verified, and resume both ways.
 #include "client/ftp/sha256.hpp"
 #include "client/lib/connection.hpp"
 #include "common/json.hpp"
 #include "built_servers.hpp"
+#include "ftp_fixture.hpp"
 
 #include <gtest/gtest.h>
 
@@ -39,6 +42,21 @@ std::size_t lines(const std::string& text) {
 }
 
 const std::string kFile = random_bytes(3 << 20, 14);  // 3 MiB: several blocks, several progress updates
+
+// `ioclient ftp load --get kFile --put 1MiB --json` ran `sessions` sessions:
+// every download checked against the SHA-256 of a first download (which must
+// be that of `file`, the server's copy), every upload read back, no failure.
+void expect_every_byte_verified(const RunResult& r, int sessions, const std::string& file) {
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto j = Json::parse(r.out);
+    EXPECT_EQ(j["downloads"], sessions) << r.out;
+    EXPECT_EQ(j["uploads"], sessions) << r.out;
+    EXPECT_EQ(j["failures"], 0) << r.out;
+    EXPECT_EQ(j["sha256_source"], "first download") << r.out;
+    EXPECT_EQ(j["sha256"], client::ftp::sha256_of_file(file)) << r.out;
+    // Each session: a download, and an upload read back.
+    EXPECT_EQ(j["bytes"], static_cast<std::size_t>(sessions) * (kFile.size() + 2 * (1 << 20))) << r.out;
+}
 
 class IoclientFtp : public ::testing::Test {
 protected:
@@ -206,15 +224,7 @@ TEST_F(IoclientFtp, PasvWhenTheServerRefusesEpsvAndAnonymousLogin) {
 
 TEST_F(IoclientFtp, LoadFourSessionsVerifiesEveryByte) {
     auto r = ftp({"load", url("/"), "--sessions", "4", "--get", "file.bin", "--put", "1MiB", "--json"});
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    auto j = Json::parse(r.out);
-    EXPECT_EQ(j["downloads"], 4) << r.out;
-    EXPECT_EQ(j["uploads"], 4) << r.out;
-    EXPECT_EQ(j["failures"], 0) << r.out;
-    EXPECT_EQ(j["sha256_source"], "first download") << r.out;
-    EXPECT_EQ(j["sha256"], client::ftp::sha256_of_file((root_ / "file.bin").string())) << r.out;
-    // Four downloads and four uploads each read back.
-    EXPECT_EQ(j["bytes"], 4 * (kFile.size() + 2 * (1 << 20))) << r.out;
+    expect_every_byte_verified(r, 4, (root_ / "file.bin").string());
     // The uploads were deleted once verified.
     for (const auto& e : fs::directory_iterator(root_))
         EXPECT_EQ(e.path().filename().string().rfind("ioclient-load-", 0), std::string::npos) << e.path();
@@ -295,6 +305,43 @@ TEST_F(IoclientFtp, LoadWithoutWorkOrWithAMissingFileFails) {
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_EQ(lines(r.err), 1u) << r.err;
     EXPECT_NE(r.err.find("no such file"), std::string::npos) << r.err;
+}
+
+// ---- against our own servers -------------------------------------------------------
+
+class IoclientFtpOurs : public EachFtpServer {};
+INSTANTIATE_TEST_SUITE_P(Ours, IoclientFtpOurs, ::testing::ValuesIn(ftp_servers()), ServerName());
+
+// The classroom's load: twenty sessions at once on one thread of the server,
+// each downloading the file and uploading 1 MiB that it reads back.
+TEST_P(IoclientFtpOurs, LoadTwentySessionsVerifiesEveryByte) {
+    start();
+    write_file(home_ + "/file.bin", kFile);
+    auto r = ioclient({"load", url(""), "--sessions", "20", "--get", "file.bin", "--put", "1MiB", "--json"});
+    expect_every_byte_verified(r, 20, home_ + "/file.bin");
+    for (const auto& e : fs::directory_iterator(home_))  // the uploads, deleted once verified
+        EXPECT_EQ(e.path().filename().string(), "file.bin") << "left behind: " << e.path();
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();
+    EXPECT_GE(server_->counter("peak_connections"), 20u) << "the twenty sessions were open at once";
+}
+
+TEST_P(IoclientFtpOurs, GetAndPutResumeWithC) {
+    start();
+    write_file(home_ + "/file.bin", kFile);
+    const std::size_t part = 1 << 20;  // zeros, not the file's bytes: a whole new download would overwrite them
+    write_file(dir_ + "/got.bin", std::string(part, '\0'));
+    auto r = ioclient({"get", "-C", url("file.bin"), dir_ + "/got.bin"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(same_bytes(read_file(dir_ + "/got.bin"), std::string(part, '\0') + kFile.substr(part)));
+
+    write_file(dir_ + "/up.bin", kFile);
+    for (const char* how : {"appe", "rest"}) {
+        write_file(home_ + "/partial.bin", std::string(part, '\0'));  // zeros: only the rest may be sent
+        r = ioclient({"put", "-C", "--resume-with", how, dir_ + "/up.bin", url("partial.bin")});
+        ASSERT_EQ(r.exit_code, 0) << how << ": " << r.err;
+        EXPECT_TRUE(same_bytes(read_file(home_ + "/partial.bin"), std::string(part, '\0') + kFile.substr(part)))
+            << how;
+    }
 }
 
 TEST(IoclientFtpHelp, ExplainsEveryOption) {
