@@ -62,7 +62,8 @@ TEST(FtpDocs, TheFtpPageCitesOnlyTestsFilesAndOptionsThatExist) {
 
     std::string help;
     for (const char* server : {"epoll_ftp_server", "uring_ftp_server"}) help += run_command({bin_path(server), "--help"}).out;
-    for (const char* sub : {"get", "put", "ls", "load"}) help += run_command({ioclient_path(), "ftp", sub, "--help"}).out;
+    for (const char* sub : {"get", "put", "ls", "load", "check"}) help += run_command({ioclient_path(), "ftp", sub, "--help"}).out;
+    help += run_command({"/usr/bin/python3", (source_dir / "scripts/pyftpd_server.py").string(), "--help"}).out;
     for (const auto& o : matches(page, std::regex(R"((--[a-z][a-z0-9-]+))")))
         EXPECT_NE(help.find(o), std::string::npos) << "docs/ftp.md cites an option no --help shows: " << o;
 }
