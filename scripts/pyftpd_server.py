@@ -8,11 +8,13 @@ accepted and written empty (pyftpdlib counts nothing we could report).
 
   scripts/pyftpd_server.py --port 0 --root DIR --user alice:secret [--anonymous] [--no-epsv]
                            [--auth-failed-delay S] [--rate-limit BYTES]
-                           [--corrupt-uploads]
+                           [--corrupt-uploads] [--insecure-port]
 
 Each --user gets DIR as its root, with every permission; --anonymous gives
 read-only access to DIR. --no-epsv makes it answer EPSV with 500, as an old
-server would, to exercise a client's PASV fallback.
+server would, to exercise a client's PASV fallback. --insecure-port breaks a
+rule on purpose (RFC 2577): PORT/EPRT may name any address and any port, so
+`ioclient ftp check` can show that it fails such a server.
 """
 import argparse
 import json
@@ -40,6 +42,9 @@ def main():
     p.add_argument("--corrupt-uploads", action="store_true",
                    help="flip one byte in the middle of every uploaded file: a broken server, to show that a "
                         "client's read-back check can fail")
+    p.add_argument("--insecure-port", action="store_true",
+                   help="let PORT/EPRT name any address and a port below 1024 (permit_foreign_addresses, "
+                        "permit_privileged_ports): the bounce attack, for a checker to catch")
     p.add_argument("--stats-file", help="written at exit (empty counters)")
     a = p.parse_args()
 
@@ -67,6 +72,9 @@ def main():
                     f.seek(size // 2)
                     f.write(bytes([byte ^ 0xFF]))
         Handler.on_file_received = on_file_received
+    if a.insecure_port:
+        Handler.permit_foreign_addresses = True
+        Handler.permit_privileged_ports = True
     Handler.auth_failed_timeout = a.auth_failed_delay
     if a.rate_limit:
         class Throttled(ThrottledDTPHandler):

@@ -20,29 +20,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kBlock = 256 * 1024;  // one recv or send of a data connection
 
-// Wait for `events` on `fd`; throws naming `what` when the timeout passes.
-void wait_for(int fd, short events, std::chrono::milliseconds timeout, const char* what) {
-    auto deadline = Clock::now() + timeout;
-    for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        pollfd p{fd, events, 0};
-        int rc = poll(&p, 1, static_cast<int>(std::max<long>(left, 0)));
-        if (rc > 0) return;
-        if (rc == 0) throw std::runtime_error(fmt::format("{}: nothing for {} ms", what, timeout.count()));
-        if (errno != EINTR) throw_sys("poll");
-    }
-}
-
-// Connect with a deadline (a non-blocking connect and poll), then make the
-// socket blocking again: the transfers below are plain blocking calls.
-Fd connect_within(const Address& to, std::chrono::milliseconds timeout) {
-    Fd fd = start_connect(to);
-    wait_for(fd.get(), POLLOUT, timeout, fmt::format("connect {}", to.to_string()).c_str());
-    if (int err = connect_result(fd.get())) throw_errno(err, fmt::format("connect {}", to.to_string()));
-    set_nonblocking(fd.get(), false);
-    return fd;
-}
-
 // The control connection: every address the host name resolves to, in order.
 Fd connect_host(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout) {
     addrinfo hints{};
@@ -87,6 +64,29 @@ std::uint64_t drain(int fd, std::chrono::milliseconds timeout, const std::string
 }
 
 }  // namespace
+
+// Wait for `events` on `fd`; throws naming `what` when the timeout passes.
+void wait_for(int fd, short events, std::chrono::milliseconds timeout, const char* what) {
+    auto deadline = Clock::now() + timeout;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        pollfd p{fd, events, 0};
+        int rc = poll(&p, 1, static_cast<int>(std::max<long>(left, 0)));
+        if (rc > 0) return;
+        if (rc == 0) throw std::runtime_error(fmt::format("{}: nothing for {} ms", what, timeout.count()));
+        if (errno != EINTR) throw_sys("poll");
+    }
+}
+
+// Connect with a deadline (a non-blocking connect and poll), then make the
+// socket blocking again: the transfers below are plain blocking calls.
+Fd connect_within(const Address& to, std::chrono::milliseconds timeout) {
+    Fd fd = start_connect(to);
+    wait_for(fd.get(), POLLOUT, timeout, fmt::format("connect {}", to.to_string()).c_str());
+    if (int err = connect_result(fd.get())) throw_errno(err, fmt::format("connect {}", to.to_string()));
+    set_nonblocking(fd.get(), false);
+    return fd;
+}
 
 Address with_port(Address a, std::uint16_t port) {
     if (a.family() == AF_INET) reinterpret_cast<sockaddr_in*>(&a.storage)->sin_port = htons(port);
@@ -133,28 +133,37 @@ std::optional<std::uint16_t> passive_port(const Reply& r) {
 Client::Client(Fd control, ClientOptions opt)
     : control_(std::move(control)), opt_(opt), peer_(peer_address(control_.get())), epsv_(opt.epsv) {}
 
-Client Client::login(const Url& url, ClientOptions opt) {
+Client Client::connect(const Url& url, ClientOptions opt) {
     Client c(connect_host(url.host, url.port, opt.timeout), opt);
     Reply greeting = c.read_reply();
     while (greeting.code == 120) greeting = c.read_reply();  // "ready in a few minutes"
     if (greeting.kind() != 2) throw FtpError("connect", greeting);
-    Reply user = c.command("USER " + url.user);
+    return c;
+}
+
+void Client::log_in(const Url& url) {
+    Reply user = command("USER " + url.user);
     if (user.kind() == 3) {
-        Reply pass = c.command("PASS " + url.password);
+        Reply pass = command("PASS " + url.password);
         if (pass.kind() != 2) throw FtpError("PASS (login as " + url.user + ")", pass);
     } else if (user.kind() != 2) {
         throw FtpError("USER " + url.user, user);
     }
+}
+
+Client Client::login(const Url& url, ClientOptions opt) {
+    Client c = connect(url, opt);
+    c.log_in(url);
     c.expect("TYPE I", 2);
     return c;
 }
 
-void Client::send_line(const std::string& line) {
-    std::string wire = line + "\r\n";
-    std::string_view rest = wire;
+void Client::send_line(const std::string& line) { send_raw(line + "\r\n"); }
+
+void Client::send_raw(std::string_view rest, int flags) {
     while (!rest.empty()) {
         wait_for(control_.get(), POLLOUT, opt_.timeout, "control connection");
-        ssize_t n = ::send(control_.get(), rest.data(), rest.size(), MSG_NOSIGNAL);
+        ssize_t n = ::send(control_.get(), rest.data(), rest.size(), MSG_NOSIGNAL | flags);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) throw_sys("send on the control connection");
         rest.remove_prefix(static_cast<std::size_t>(n));

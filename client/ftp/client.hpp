@@ -46,6 +46,11 @@ std::optional<std::uint16_t> passive_port(const Reply& r);
 // `a` with its port replaced.
 Address with_port(Address a, std::uint16_t port);
 
+// Wait for `events` on `fd`; throws naming `what` when the timeout passes.
+void wait_for(int fd, short events, std::chrono::milliseconds timeout, const char* what);
+// Connect with a deadline, then make the socket blocking again.
+Fd connect_within(const Address& to, std::chrono::milliseconds timeout);
+
 struct ClientOptions {
     std::chrono::milliseconds timeout{30000};  // the longest wait for a reply, a connect or data bytes
     bool epsv = true;                          // false: PASV only
@@ -56,6 +61,10 @@ public:
     // Resolve the host, connect, read the greeting, log in (USER, PASS) and
     // switch to binary (TYPE I). Throws on any failure, naming it.
     static Client login(const Url& url, ClientOptions opt = {});
+    // Only connect and read the greeting: nothing sent yet (what lftp does
+    // first: FEAT before USER). log_in() then sends USER and PASS.
+    static Client connect(const Url& url, ClientOptions opt = {});
+    void log_in(const Url& url);
 
     // Send one command line and read its reply (the first one: a 1xx reply
     // says more will follow). Throws std::runtime_error on a broken or
@@ -86,14 +95,20 @@ public:
     // QUIT and close; never throws (the session is over either way).
     void quit() noexcept;
 
+    // For ioclient ftp check, which plays clients good and bad: bytes sent
+    // as they are (no CRLF added; `flags` MSG_OOB for urgent data), the next
+    // reply, and a data connection made with EPSV or PASV (none sent yet).
+    void send_raw(std::string_view bytes, int flags = 0);
+    Reply read_reply();
+    Fd open_data();
+    int control_fd() const { return control_.get(); }
+
     // The server's address, as connected: where data connections go.
     const Address& peer() const { return peer_; }
 
 private:
     Client(Fd control, ClientOptions opt);
-    Reply read_reply();
     void send_line(const std::string& line);
-    Fd open_data();
     // After a transfer's data connection is done: its final reply (2xx).
     void finish_transfer(const std::string& what);
 

@@ -294,6 +294,7 @@ void add_ftp_command(CLI::App& app, FtpCommand& cmd) {
         ->needs(get_opt);
     add_common(cmd.load, l.timeout, l.pasv, &l.progress);
     cmd.load->add_flag("--json", cmd.json, "Print the result as one JSON object on stdout");
+    add_check_command(*cmd.ftp, cmd.check);
     cmd.load->callback([get_opt, put_opt] {
         if (get_opt->count() == 0 && put_opt->count() == 0)
             throw CLI::ValidationError("load", "give --get FILE, --put SIZE or both");
@@ -305,6 +306,7 @@ int ftp_main(const FtpCommand& cmd) {
         if (*cmd.get) return get(cmd.transfer);
         if (*cmd.put) return put(cmd.transfer);
         if (*cmd.ls) return ls(cmd.transfer);
+        if (*cmd.check.cmd) return check_main(cmd.check, std::cout);
         if (*cmd.load) {
             LoadResult r = run_load(cmd.load_opt);
             std::cout << (cmd.json ? to_json(r) : to_text(r)) << std::flush;

@@ -3,10 +3,12 @@
 //   ioclient ftp put LOCAL ftp://USER:PASS@HOST:PORT/PATH     one upload, with a progress bar
 //   ioclient ftp ls  ftp://USER:PASS@HOST:PORT/DIR            a listing (LIST, MLSD or NLST)
 //   ioclient ftp load ftp://USER:PASS@HOST:PORT/DIR --sessions N --get FILE --put SIZE
+//   ioclient ftp check ftp://USER:PASS@HOST:PORT/DIR          the conformance and hostile suite (check.hpp)
 // -C resumes a get or a put. The exit status is 0 only when every byte
 // arrived whole; 1 when a transfer failed; 2 for a bad URL or option.
 #pragma once
 
+#include "client/ftp/check.hpp"
 #include "client/ftp/load.hpp"
 
 #include <CLI/CLI.hpp>
@@ -31,6 +33,7 @@ struct FtpCommand {
     TransferOptions transfer;  // get, put, ls
     LoadOptions load_opt;      // load
     bool json = false;         // load --json
+    CheckCommand check;        // check
 };
 
 // Add `ftp` and its subcommands to `app`; run the chosen one after parsing.
