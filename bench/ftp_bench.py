@@ -172,7 +172,7 @@ def make_tree(base, name, files):
 
 def load(a, srv, sessions, get=None, put=0, duration=0, sha=None):
     cmd = [os.path.join(a.bin, "ioclient"), "ftp", "load", srv.url("/"), "--sessions", str(sessions),
-           "--json", "--progress", "none", "--timeout", "30"]
+           "--json", "--progress", "none", "--timeout", "90"]
     if get:
         cmd += ["--get", get, "--expect-sha256", sha]
     if put:
@@ -180,7 +180,7 @@ def load(a, srv, sessions, get=None, put=0, duration=0, sha=None):
     if duration:
         cmd += ["--duration", str(duration)]
     cpu0 = cpu_seconds(srv.pid)
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     cpu1 = cpu_seconds(srv.pid)
     if not r.stdout.strip():
         raise RuntimeError(f"ioclient ftp load against {srv.name}: {r.stderr.strip()}")
@@ -240,7 +240,7 @@ def idle_memory(srv, n):
 
     def one(_):
         f = ftplib.FTP()
-        f.connect("127.0.0.1", srv.port, timeout=60)
+        f.connect("127.0.0.1", srv.port, timeout=120)
         f.login(USER, PASSWORD)
         return f
 
