@@ -54,6 +54,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ $runs =~ ^[1-9][0-9]?$ ]] || { echo "bench/ftp.sh: --runs must be 1 to 99" >&2; exit 2; }
+IFS=, read -ra names <<<"$servers"
+for s in "${names[@]}"; do
+  case "$s" in epoll|uring|vsftpd|pyftpd) ;; *) echo "bench/ftp.sh: unknown server $s (epoll, uring, vsftpd, pyftpd)" >&2; exit 2 ;; esac
+done
 
 if [ -z "$bin" ]; then
   cmake --preset release >/dev/null

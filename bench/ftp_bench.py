@@ -353,9 +353,6 @@ def main():
     a.idle = 100 if a.quick else 1000
     a.iperf_seconds = 1 if a.quick else 3
     servers = [s for s in a.servers.split(",") if s]
-    for s in servers:
-        if s not in ("epoll", "uring", "vsftpd", "pyftpd"):
-            sys.exit(f"bench/ftp.sh: unknown server {s} (epoll, uring, vsftpd, pyftpd)")
     if "vsftpd" in servers and a.vsftpd != "yes":
         log(f"SKIP vsftpd: {a.vsftpd}")
         servers.remove("vsftpd")
