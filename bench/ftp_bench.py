@@ -370,6 +370,10 @@ def main():
             sha[f] = hashlib.sha256(data).hexdigest()
         a.big_file = src["big.bin"]
         roots = {s: make_tree(base, s, src) for s in servers}
+        if "vsftpd" in servers and subprocess.run(["id", USER], capture_output=True).returncode == 0:
+            # vsftpd changes into the user's home at login, even with local_root set:
+            # the user scripts/vsftpd_server.sh made in an earlier run has a home gone since.
+            subprocess.run(["usermod", "--home", roots["vsftpd"], USER], check=True, timeout=30)
 
         t0 = time.monotonic()
         rounds = {s: [] for s in servers}
