@@ -88,6 +88,6 @@ echo
 # The Python child does the work; the trap is its own (it stops every
 # process it started, on exit and on SIGINT/SIGTERM), and a bound on the
 # whole run stops it if something hangs past every per-step timeout.
-exec timeout --signal=TERM --kill-after=30 $((runs * 300 + 300)) \
+exec timeout --signal=TERM --kill-after=30 $((runs * 400 + 600)) \
   "$python" bench/ftp_bench.py --bin "$bin" --servers "$servers" --runs "$runs" $quick --out "$out" \
   --python "$python" --vsftpd "$vsftpd"

@@ -30,8 +30,11 @@ TICK = os.sysconf("SC_CLK_TCK")
 STARTED = []  # every Popen this script made, for cleanup
 
 
+T0 = time.monotonic()
+
+
 def log(msg):
-    print(msg, file=sys.stderr, flush=True)
+    print(f"[{time.monotonic() - T0:4.0f} s] {msg}", file=sys.stderr, flush=True)
 
 
 def stop(p, grace=5):
