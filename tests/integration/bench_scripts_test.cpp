@@ -87,7 +87,8 @@ TEST(FtpScript, QuickRunMeasuresEveryServerAndVerifiesEveryByte) {
         EXPECT_EQ(j["memory"][server]["sessions"], 100);
         EXPECT_GT(j["memory"][server]["pss_anon_after"].get<double>(), 0);
     }
-    EXPECT_GT(j["iperf3_zerocopy_bytes_per_second"][0].get<double>(), 0);
+    for (const auto& rate : j["iperf3_zerocopy_bytes_per_second"])  // none if iperf3 is not installed
+        EXPECT_GT(rate.get<double>(), 0);
 }
 
 TEST(FtpScript, RefusesAnUnknownServerAndABuildWithoutTheBinaries) {
