@@ -451,6 +451,11 @@ def report(a, servers, rounds, memory, ceiling, elapsed):
     lines.append(f"| iperf3 -Z, one stream (the ceiling) | {fmt_rate(ceiling_med) if ceiling else 'SKIP'} |")
     lines.append("")
     lines.append("every byte verified: " + ", ".join(f"{s} {'yes' if verified[s] else 'NO'}" for s in servers))
+    for s in servers:
+        for r, rd in enumerate(rounds[s]):
+            for k, m in rd.items():
+                if not m.get("verified", True):
+                    lines.append(f"  {s} {k}, round {r + 1}: {m.get('failures', '')} failed; {m['first_error']}")
 
     # The targets of issue 14, for each of our servers; "within noise": the
     # ratio is nearer the target than the spread of the rounds of both sides.
