@@ -6,7 +6,7 @@
 # cross-check; then a table of medians, the ratios against the peers, and
 # the issue's targets marked met, missed or within noise.
 #
-#   bench/ftp.sh                       the full run: 3 rounds; ~5 min quiet (under 8)
+#   bench/ftp.sh                       the full run: 3 rounds; 5-7 min on a quiet 2-core machine
 #   bench/ftp.sh --quick               a smoke run: 1 round, small files, 100 idle sessions; ~1 min
 #   bench/ftp.sh --servers epoll,pyftpd --out /tmp/ftp-results
 #   bench/ftp.sh --quick --build build/dev/bin --servers epoll,uring,pyftpd
@@ -18,8 +18,8 @@
 # What it measures, each in 3 rounds (servers in a rotating order, a fresh
 # server for every measurement) and given as the median:
 #  - download rate, all sessions together, at 1, 20 and 200 sessions
-#    (ioclient ftp load --get: a 64 MiB file of random bytes, 8 MiB at 200
-#    sessions; one session repeats it for 1.5 s);
+#    (ioclient ftp load --get: a 64 MiB file of random bytes, 4 MiB at 200
+#    sessions; one session repeats it for 1 s);
 #  - upload rate the same way (ioclient ftp load --put: each upload is read
 #    back to verify it, so this rate counts both directions);
 #  - 20 curl downloads and 20 curl uploads (-T) at once: the cross-check
@@ -34,7 +34,8 @@
 # vsftpd needs root and scripts/vsftpd_server.sh, the ceiling iperf3;
 # without them, SKIP. Output:
 # the table on stdout (also OUT/table.md), raw figures in OUT/results.json,
-# the servers' stderr in OUT/NAME.err. Exit status 0 when every byte was
+# the servers' stderr in OUT/NAME.err, the rounds done so far in
+# OUT/partial.json. Exit status 0 when every byte was
 # verified, whether or not targets are met. Loopback only; every step has a
 # timeout; every process started is stopped at exit. Relative paths are
 # taken from the repository's root.
@@ -50,7 +51,7 @@ while [ $# -gt 0 ]; do
     --runs) runs=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
     --build) bin=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/ftp.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done

@@ -350,9 +350,9 @@ def main():
     a = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    a.big, a.mid = (16 * MIB, 1 * MIB) if a.quick else (64 * MIB, 8 * MIB)
+    a.big, a.mid = (16 * MIB, 1 * MIB) if a.quick else (64 * MIB, 4 * MIB)
     a.sessions = [1, 20, 200]
-    a.single_duration = 0.5 if a.quick else 1.5
+    a.single_duration = 0.5 if a.quick else 1.0
     a.logins = 50 if a.quick else 200
     a.idle = 100 if a.quick else 1000
     a.iperf_seconds = 1 if a.quick else 3
@@ -393,6 +393,8 @@ def main():
             for s in order:
                 log(f"round {r + 1}/{a.runs}: {s}")
                 rounds[s].append(round_of(a, s, roots[s], sha))
+                with open(os.path.join(a.out, "partial.json"), "w") as f:  # what is done, should the run be cut
+                    json.dump({"iperf3_zerocopy_bytes_per_second": ceiling, "rounds": rounds}, f, indent=1)
         for s in servers:  # a count, not a timing: measured once
             with Server(s, server_command(s, a, roots[s]), os.path.join(a.out, f"{s}.err")) as srv:
                 memory[s] = idle_memory(srv, a.idle)
