@@ -161,10 +161,15 @@ def server_command(name, a, root):
     raise ValueError(name)
 
 
+def user_home(root, name):
+    """The directory the user sees as '/': ours give each user ROOT/NAME/."""
+    return os.path.join(root, USER) if name in ("epoll", "uring") else root
+
+
 def make_tree(base, name, files):
-    """The server's root, and the directory the user sees as '/', holding the files."""
+    """The server's root, and the user's home in it, holding the files."""
     root = os.path.join(base, name)
-    home = os.path.join(root, USER) if name in ("epoll", "uring") else root
+    home = user_home(root, name)
     os.makedirs(home)
     for f, src in files.items():
         shutil.copyfile(src, os.path.join(home, f))
@@ -301,7 +306,7 @@ def round_of(a, name, root, sha):
         log(f"  {name} upload+check x{n}: {fmt_rate(m[f'upload_{n}']['bytes_per_second'])}")
     m["curl_download_20"] = fresh(lambda s: curl_parallel(s, 20, a.big))
     m["curl_upload_20"] = fresh(lambda s: curl_parallel(s, 20, a.big, upload_src=a.big_file))
-    home = os.path.join(root, USER) if name in ("epoll", "uring") else root
+    home = user_home(root, name)
     for f in os.listdir(home):
         if f.startswith("curl-up-"):
             os.remove(os.path.join(home, f))
