@@ -4,7 +4,8 @@
 # (scripts/pyftpd_server.py), each over an identical tree, on loopback, with
 # `ioclient ftp load` as the load (every byte verified) and curl as the
 # cross-check; then a table of medians, the ratios against the peers, and
-# the targets marked met, missed or within noise.
+# the targets marked met or missed (every round's ratio agrees) or
+# within noise (the rounds disagree).
 #
 #   bench/ftp.sh                       the full run: 3 rounds; 5-7 min on a quiet 2-core machine
 #   bench/ftp.sh --quick               a smoke run: 1 round, small files, 100 idle sessions; ~1 min
@@ -51,7 +52,7 @@ while [ $# -gt 0 ]; do
     --runs) runs=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
     --build) bin=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/ftp.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
