@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The FTP benchmark of issue 14 ("Performance"): epoll_ftp_server and
+# uring_ftp_server against vsftpd (scripts/vsftpd_server.sh) and pyftpdlib
+# (scripts/pyftpd_server.py), each over an identical tree, on loopback, with
+# `ioclient ftp load` as the load (every byte verified) and curl as the
+# cross-check; then a table of medians, the ratios against the peers, and
+# the issue's targets marked met or missed (every round's ratio agrees) or
+# within noise (the rounds disagree).
+#
+#   bench/ftp.sh                       the full run: 3 rounds; 5-7 min on a quiet 2-core machine
+#   bench/ftp.sh --quick               a smoke run: 1 round, small files, 100 idle sessions; ~1 min
+#   bench/ftp.sh --servers epoll,pyftpd --out /tmp/ftp-results
+#   bench/ftp.sh --quick --build build/dev/bin --servers epoll,uring,pyftpd
+#
+# Options: --quick, --servers LIST (epoll,uring,vsftpd,pyftpd), --runs N (3),
+# --out DIR (build/release/ftp-bench-results), --build DIR (a directory that
+# holds epoll_ftp_server, uring_ftp_server and ioclient: use it, do not build).
+#
+# What it measures, each in 3 rounds (servers in a rotating order, a fresh
+# server for every measurement) and given as the median:
+#  - download rate, all sessions together, at 1, 20 and 200 sessions
+#    (ioclient ftp load --get: a 64 MiB file of random bytes, 4 MiB at 200
+#    sessions; one session repeats it for 1 s);
+#  - upload rate the same way (ioclient ftp load --put: each upload is read
+#    back to verify it, so this rate counts both directions);
+#  - 20 curl downloads and 20 curl uploads (-T) at once: the cross-check
+#    that ioclient is not the bottleneck, and uploads alone;
+#  - server CPU seconds per GiB moved (utime+stime of the server's process
+#    tree, with its reaped children, from /proc/PID/stat before and after);
+#  - 200 logins one after another (Python's ftplib), timed;
+#  - once (a count, not a timing): anonymous memory (Pss_Anon) of the server
+#    tree per idle logged-in session, before and after 1,000 such sessions
+#    (the client holds 1,000 descriptors: under the 20,000 of `ulimit -n`);
+#  - the ceiling: `iperf3 -Z` (sendfile), one stream over loopback, 3 s.
+# vsftpd needs root and scripts/vsftpd_server.sh, the ceiling iperf3;
+# without them, SKIP. Output:
+# the table on stdout (also OUT/table.md), raw figures in OUT/results.json,
+# the servers' stderr in OUT/NAME.err, the rounds done so far in
+# OUT/partial.json. Exit status 0 when every byte was
+# verified, whether or not targets are met. Loopback only; every step has a
+# timeout; every process started is stopped at exit. Relative paths are
+# taken from the repository's root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+invocation="bench/ftp.sh $*"
+quick="" servers=epoll,uring,vsftpd,pyftpd runs=3 out="" bin=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=--quick runs=1; shift ;;
+    --servers) servers=${2:?}; shift 2 ;;
+    --runs) runs=${2:?}; shift 2 ;;
+    --out) out=${2:?}; shift 2 ;;
+    --build) bin=${2:?}; shift 2 ;;
+    -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench/ftp.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
+  esac
+done
+[[ $runs =~ ^[1-9][0-9]?$ ]] || { echo "bench/ftp.sh: --runs must be 1 to 99" >&2; exit 2; }
+IFS=, read -ra names <<<"$servers"
+for s in "${names[@]}"; do
+  case "$s" in epoll|uring|vsftpd|pyftpd) ;; *) echo "bench/ftp.sh: unknown server $s (epoll, uring, vsftpd, pyftpd)" >&2; exit 2 ;; esac
+done
+
+if [ -z "$bin" ]; then
+  cmake --preset release >/dev/null
+  cmake --build --preset release --target epoll_ftp_server uring_ftp_server ioclient
+  bin=build/release/bin
+fi
+out=${out:-build/release/ftp-bench-results}
+for b in epoll_ftp_server uring_ftp_server ioclient; do
+  [ -x "$bin/$b" ] || { echo "bench/ftp.sh: $bin/$b is missing (build it, or drop --build)" >&2; exit 2; }
+done
+command -v curl >/dev/null || { echo "bench/ftp.sh: curl is missing (scripts/install-deps.sh)" >&2; exit 2; }
+iperf3=yes
+command -v iperf3 >/dev/null || iperf3="iperf3 is not installed (apt-get install iperf3)"
+python=/usr/bin/python3   # Debian's, with python3-pyftpdlib
+vsftpd=yes
+if [ "$(id -u)" -ne 0 ]; then vsftpd="not root (vsftpd chroots and switches users)"
+elif [ ! -f scripts/vsftpd_server.sh ]; then vsftpd="scripts/vsftpd_server.sh is not there"
+elif ! command -v vsftpd >/dev/null; then vsftpd="vsftpd is not installed"
+fi
+
+echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
+echo "peers: pyftpdlib $($python -c 'import pyftpdlib; print(pyftpdlib.__ver__)' 2>/dev/null || echo '?'),"\
+     "vsftpd $(dpkg-query -W -f='${Version}' vsftpd 2>/dev/null || echo '?'), $(curl --version | head -1 | cut -d' ' -f1-2), $(iperf3 --version 2>/dev/null | head -1 || echo 'no iperf3')"
+echo "code: commit $(git rev-parse --short HEAD 2>/dev/null || echo '?') + $(git status --short 2>/dev/null | wc -l) uncommitted paths"
+echo "command: $invocation  (binaries: $bin)"
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); uptime at start: $(uptime)"
+echo
+# The Python child does the work; the trap is its own (it stops every
+# process it started, on exit and on SIGINT/SIGTERM), and a bound on the
+# whole run stops it if something hangs past every per-step timeout.
+exec timeout --signal=TERM --kill-after=30 $((runs * 400 + 600)) \
+  "$python" bench/ftp_bench.py --bin "$bin" --servers "$servers" --runs "$runs" $quick --out "$out" \
+  --python "$python" --vsftpd "$vsftpd" --iperf3 "$iperf3"

@@ -1,0 +1,516 @@
+"""The FTP benchmark's measurements (issue 14, "Performance"); bench/ftp.sh
+builds the servers and runs this. See bench/ftp.sh --help for what it does.
+
+Every server gets its own identical tree (the same random bytes) and is
+started fresh for each round of measurements, on 127.0.0.1 with port 0;
+every subprocess has a timeout, and every process started is stopped in a
+finally block (SIGTERM, then SIGKILL), also on SIGINT/SIGTERM.
+"""
+import argparse
+import concurrent.futures
+import ftplib
+import hashlib
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+USER, PASSWORD = "iombench", "bench-pass"
+MIB = 1 << 20
+GIB = 1 << 30
+TICK = os.sysconf("SC_CLK_TCK")
+STARTED = []  # every Popen this script made, for cleanup
+
+
+T0 = time.monotonic()
+
+
+def log(msg):
+    print(f"[{time.monotonic() - T0:4.0f} s] {msg}", file=sys.stderr, flush=True)
+
+
+def stop(p, grace=5):
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(grace)
+
+
+def cleanup():
+    for p in STARTED:
+        try:
+            stop(p)
+        except Exception:  # noqa: BLE001 - a cleanup must go on
+            pass
+
+
+# --- the server process tree: CPU time and anonymous memory -------------------
+
+def descendants(pid):
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
+def cpu_seconds(pid):
+    """utime+stime of the tree, with the children it has reaped (cutime+cstime):
+    a vsftpd session that ended between two readings is counted by its parent."""
+    total = 0
+    for p in descendants(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / TICK
+
+
+def pss_anon(pid):
+    total = 0
+    for p in descendants(pid):
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss_Anon:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def wait_line(proc, pattern, seconds):
+    """The first line of proc's stdout that matches pattern, within seconds;
+    None if the process ends or the time is up first."""
+    deadline = time.monotonic() + seconds
+    buf = b""
+    fd = proc.stdout.fileno()
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+        for line in buf.decode(errors="replace").splitlines():
+            if m := re.search(pattern, line):
+                return m
+    return None
+
+
+# --- the servers -------------------------------------------------------------
+
+class Server:
+    def __init__(self, name, cmd, err):
+        self.name, self.cmd, self.err = name, cmd, err
+        self.proc, self.port = None, None
+
+    def __enter__(self):
+        with open(self.err, "ab") as err:
+            self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=err)
+        STARTED.append(self.proc)
+        if m := wait_line(self.proc, r"^listening on [\d.]+:(\d+)$", 20):
+            self.port = int(m.group(1))
+            return self
+        stop(self.proc)
+        raise RuntimeError(f"{self.name} did not start ({' '.join(self.cmd)}); see {self.err}")
+
+    def __exit__(self, *exc):
+        stop(self.proc)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def url(self, path="/"):
+        return f"ftp://{USER}:{PASSWORD}@127.0.0.1:{self.port}{path}"
+
+
+def server_command(name, a, root):
+    if name in ("epoll", "uring"):
+        return [os.path.join(a.bin, f"{name}_ftp_server"), "--port", "0", "--root", root,
+                "--user", f"{USER}:{PASSWORD}"]
+    if name == "pyftpd":
+        return [a.python, "scripts/pyftpd_server.py", "--port", "0", "--root", root, "--user", f"{USER}:{PASSWORD}"]
+    if name == "vsftpd":
+        return ["bash", "scripts/vsftpd_server.sh", "--port", "0", "--root", root, "--user", f"{USER}:{PASSWORD}"]
+    raise ValueError(name)
+
+
+def user_home(root, name):
+    """The directory the user sees as '/': ours give each user ROOT/NAME/."""
+    return os.path.join(root, USER) if name in ("epoll", "uring") else root
+
+
+def make_tree(base, name, files):
+    """The server's root, and the user's home in it, holding the files."""
+    root = os.path.join(base, name)
+    home = user_home(root, name)
+    os.makedirs(home)
+    for f, src in files.items():
+        shutil.copyfile(src, os.path.join(home, f))
+    return root
+
+
+# --- the measurements ----------------------------------------------------------
+
+def load(a, srv, sessions, get=None, put=0, duration=0, sha=None):
+    """ioclient ftp load, timed; a session that hears nothing for 15 s fails
+    (vsftpd may not even greet 200 sessions opened at once in that time, and
+    the whole run must stay under 8 minutes)."""
+    cmd = [os.path.join(a.bin, "ioclient"), "ftp", "load", srv.url("/"), "--sessions", str(sessions),
+           "--json", "--progress", "none", "--timeout", "15"]
+    if get:
+        cmd += ["--get", get, "--expect-sha256", sha]
+    if put:
+        cmd += ["--put", str(put)]
+    if duration:
+        cmd += ["--duration", str(duration)]
+    cpu0 = cpu_seconds(srv.pid)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    cpu1 = cpu_seconds(srv.pid)
+    if not r.stdout.strip():
+        raise RuntimeError(f"ioclient ftp load against {srv.name}: {r.stderr.strip()}")
+    j = json.loads(r.stdout)
+    expected = j["sessions"] if not duration else 1
+    ok = j["failures"] == 0 and (not get or j["downloads"] >= expected) and (not put or j["uploads"] >= expected)
+    errors = [s["error"] for s in j["per_session"] if s["error"]]
+    return {"bytes_per_second": j["bytes_per_second"], "bytes": j["bytes"], "seconds": j["seconds"],
+            "downloads": j["downloads"], "uploads": j["uploads"], "failures": j["failures"],
+            "verified": ok, "first_error": errors[0] if errors else "",
+            "server_cpu_s_per_gib": (cpu1 - cpu0) / (j["bytes"] / GIB) if j["bytes"] else None}
+
+
+def curl_parallel(srv, n, size, upload_src=None):
+    """n curl processes at once: downloads of big.bin to /dev/null (their sizes
+    checked), or uploads of upload_src (-T). Rate = n * size / wall time."""
+    procs = []
+    t0 = time.monotonic()
+    for i in range(n):
+        if upload_src:
+            cmd = ["curl", "-sS", "-T", upload_src, srv.url(f"/curl-up-{i}.bin"), "-w", "%{size_upload}"]
+        else:
+            cmd = ["curl", "-sS", "-o", "/dev/null", srv.url("/big.bin"), "-w", "%{size_download}"]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        STARTED.append(procs[-1])
+    outs = []
+    for p in procs:
+        try:
+            out, err = p.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            stop(p)
+            out, err = "", "timed out"
+        outs.append((p.returncode, out.strip(), err.strip()))
+    wall = time.monotonic() - t0
+    ok = all(rc == 0 and out.split(".")[0] == str(size) for rc, out, _ in outs)
+    bad = [f"rc {rc} size {out} {err}" for rc, out, err in outs if rc != 0 or out.split(".")[0] != str(size)]
+    return {"bytes_per_second": n * size / wall, "seconds": wall, "verified": ok,
+            "first_error": bad[0] if bad else ""}
+
+
+def logins(srv, n):
+    t0 = time.monotonic()
+    for _ in range(n):
+        f = ftplib.FTP()
+        f.connect("127.0.0.1", srv.port, timeout=30)
+        f.login(USER, PASSWORD)
+        f.quit()
+    return {"seconds": time.monotonic() - t0}
+
+
+def idle_memory(srv, n):
+    """Pss_Anon of the server's process tree before and after n logged-in idle
+    sessions (logged in 16 at a time), per session."""
+    time.sleep(0.2)  # not synchronisation: lets a just-started server finish allocating before the baseline
+    before = pss_anon(srv.pid)
+    clients = []
+
+    def one(_):
+        f = ftplib.FTP()
+        f.connect("127.0.0.1", srv.port, timeout=120)
+        f.login(USER, PASSWORD)
+        return f
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(16) as ex:
+            for f in ex.map(one, range(n)):
+                clients.append(f)
+        for f in clients[-3:]:
+            f.voidcmd("NOOP")  # the last ones are served: every session is set up
+        after = pss_anon(srv.pid)
+    finally:
+        for f in clients:
+            f.close()
+    return {"sessions": n, "pss_anon_before": before, "pss_anon_after": after,
+            "bytes_per_session": (after - before) / n}
+
+
+def iperf3(seconds, runs):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(["iperf3", "-s", "-B", "127.0.0.1", "-p", str(port), "--forceflush"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    STARTED.append(server)
+    try:
+        if not wait_line(server, r"Server listening", 10):  # printed once it listens
+            raise RuntimeError("iperf3 -s did not start")
+        rates = []
+        for _ in range(runs):
+            r = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-Z", "-t", str(seconds), "-J"],
+                               capture_output=True, text=True, timeout=seconds + 30)
+            rates.append(json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 8)
+        return rates
+    finally:
+        stop(server)
+
+
+# --- one round: every measurement of one server, on a fresh server each ---------
+
+def round_of(a, name, root, sha):
+    m = {}
+
+    def fresh(fn):
+        with Server(name, server_command(name, a, root), os.path.join(a.out, f"{name}.err")) as srv:
+            return fn(srv)
+
+    for n in a.sessions:
+        get = "big.bin" if n < 200 else "mid.bin"
+        m[f"download_{n}"] = fresh(lambda s: load(a, s, n, get=get, sha=sha[get],
+                                                  duration=a.single_duration if n == 1 else 0))
+        log(f"  {name} download x{n}: {fmt_rate(m[f'download_{n}']['bytes_per_second'])}")
+    for n in a.sessions:
+        put = a.big if n < 200 else a.mid
+        m[f"upload_{n}"] = fresh(lambda s: load(a, s, n, put=put, duration=a.single_duration if n == 1 else 0))
+        log(f"  {name} upload+check x{n}: {fmt_rate(m[f'upload_{n}']['bytes_per_second'])}")
+    m["curl_download_20"] = fresh(lambda s: curl_parallel(s, 20, a.big))
+    m["curl_upload_20"] = fresh(lambda s: curl_parallel(s, 20, a.big, upload_src=a.big_file))
+    home = user_home(root, name)
+    for f in os.listdir(home):
+        if f.startswith("curl-up-"):
+            os.remove(os.path.join(home, f))
+    log(f"  {name} curl x20: down {fmt_rate(m['curl_download_20']['bytes_per_second'])}, "
+        f"up {fmt_rate(m['curl_upload_20']['bytes_per_second'])}")
+    m["logins"] = fresh(lambda s: logins(s, a.logins))
+    log(f"  {name} {a.logins} logins: {m['logins']['seconds']:.2f} s")
+    return m
+
+
+# --- the table -------------------------------------------------------------------
+
+def fmt_rate(b):
+    return f"{b / GIB:.2f} GiB/s" if b >= GIB / 10 else f"{b / MIB:.0f} MiB/s"
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def verdict(xs, ys, goal, higher_is_better=True):
+    """The ratio of the medians of xs and ys, and met / missed / within noise:
+    met (or missed) when the ratio of every round, xs[r] / ys[r], is on the
+    same side of the goal; within noise when the rounds disagree."""
+    x, y = median(xs), median(ys)
+    if not x or not y:
+        return None, "n/a"
+    ratios = [p / q for p, q in zip(xs, ys) if p and q]
+    lo, hi = min(ratios), max(ratios)
+    good, bad = (lo >= goal, hi < goal) if higher_is_better else (hi <= goal, lo > goal)
+    return x / y, "met" if good else "missed" if bad else "within noise"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", required=True)
+    p.add_argument("--servers", default="epoll,uring,vsftpd,pyftpd")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", required=True)
+    p.add_argument("--python", default="/usr/bin/python3")
+    p.add_argument("--vsftpd", default="yes")  # "yes", or why it is skipped
+    p.add_argument("--iperf3", default="yes")  # the same
+    a = p.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    a.big, a.mid = (16 * MIB, 1 * MIB) if a.quick else (64 * MIB, 4 * MIB)
+    a.sessions = [1, 20, 200]
+    a.single_duration = 0.5 if a.quick else 1.0
+    a.logins = 50 if a.quick else 200
+    a.idle = 100 if a.quick else 1000
+    a.iperf_seconds = 1 if a.quick else 3
+    servers = [s for s in a.servers.split(",") if s]
+    if "vsftpd" in servers and a.vsftpd != "yes":
+        log(f"SKIP vsftpd: {a.vsftpd}")
+        servers.remove("vsftpd")
+    os.makedirs(a.out, exist_ok=True)
+
+    base = tempfile.mkdtemp(prefix="iom-ftp-bench-")
+    os.chmod(base, 0o755)  # vsftpd's sessions run as the FTP user: it must get through to its tree
+    try:
+        src = {"big.bin": os.path.join(base, "big.bin"), "mid.bin": os.path.join(base, "mid.bin")}
+        sha = {}
+        for f, size in (("big.bin", a.big), ("mid.bin", a.mid)):
+            data = os.urandom(size)
+            with open(src[f], "wb") as out:
+                out.write(data)
+            sha[f] = hashlib.sha256(data).hexdigest()
+        a.big_file = src["big.bin"]
+        roots = {s: make_tree(base, s, src) for s in servers}
+        if "vsftpd" in servers and subprocess.run(["id", USER], capture_output=True).returncode == 0:
+            # vsftpd changes into the user's home at login, even with local_root set:
+            # the user scripts/vsftpd_server.sh made in an earlier run has a home gone since.
+            subprocess.run(["usermod", "--home", roots["vsftpd"], USER], check=True, timeout=30)
+
+        t0 = time.monotonic()
+        rounds = {s: [] for s in servers}
+        memory, ceiling = {}, []
+        if a.iperf3 == "yes":
+            log(f"iperf3 -Z over loopback, one stream, {a.iperf_seconds} s x {a.runs}")
+            ceiling = iperf3(a.iperf_seconds, a.runs)
+        else:
+            log(f"SKIP the ceiling: {a.iperf3}")
+        for r in range(a.runs):
+            # The servers in turn, in a different order each round.
+            order = servers[r % len(servers):] + servers[:r % len(servers)]
+            for s in order:
+                log(f"round {r + 1}/{a.runs}: {s}")
+                rounds[s].append(round_of(a, s, roots[s], sha))
+                with open(os.path.join(a.out, "partial.json"), "w") as f:  # what is done, should the run be cut
+                    json.dump({"iperf3_zerocopy_bytes_per_second": ceiling, "rounds": rounds}, f, indent=1)
+        for s in servers:  # a count, not a timing: measured once
+            with Server(s, server_command(s, a, roots[s]), os.path.join(a.out, f"{s}.err")) as srv:
+                memory[s] = idle_memory(srv, a.idle)
+            log(f"  {s} memory: {memory[s]['bytes_per_session'] / 1024:.1f} KiB per idle session")
+        elapsed = time.monotonic() - t0
+    finally:
+        cleanup()
+        shutil.rmtree(base, ignore_errors=True)
+
+    return report(a, servers, rounds, memory, ceiling, elapsed)
+
+
+def report(a, servers, rounds, memory, ceiling, elapsed):
+    keys = [(f"download_{n}", f"download, {n} session{'s' * (n > 1)}", "rate") for n in a.sessions]
+    keys += [(f"upload_{n}", f"upload + read-back, {n} session{'s' * (n > 1)}", "rate") for n in a.sessions]
+    keys += [("curl_download_20", "curl download, 20 at once", "rate"),
+             ("curl_upload_20", "curl upload (-T), 20 at once", "rate"),
+             ("download_20.cpu", "server CPU s/GiB, download x20", "cpu"),
+             ("upload_20.cpu", "server CPU s/GiB, upload+check x20", "cpu"),
+             ("logins", f"{a.logins} logins one after another", "seconds")]
+
+    def values(s, key):
+        k, _, sub = key.partition(".")
+        field = "server_cpu_s_per_gib" if sub == "cpu" else "seconds" if k == "logins" else "bytes_per_second"
+        return [rd[k][field] for rd in rounds[s]]
+
+    med = {s: {k: median(values(s, k)) for k, _, _ in keys} for s in servers}
+    per = {s: {k: values(s, k) for k, _, _ in keys} for s in servers}  # every round
+    for s in servers:
+        med[s]["memory"] = memory[s]["bytes_per_session"]
+        per[s]["memory"] = [memory[s]["bytes_per_session"]]
+    ceiling_med = median(ceiling)
+    verified = {s: all(m.get("verified", True) for rd in rounds[s] for m in rd.values()) for s in servers}
+
+    def show(kind, v):
+        if v is None:
+            return "-"
+        return fmt_rate(v) if kind == "rate" else f"{v:.3f}" if kind == "cpu" else f"{v:.2f} s" if kind == "seconds" \
+            else f"{v / 1024:.1f} KiB"
+
+    ours = [s for s in servers if s in ("epoll", "uring")]
+    peers = [s for s in servers if s in ("vsftpd", "pyftpd")]
+    pairs = [(o, q) for o in ours for q in peers]
+    lines = [f"FTP benchmark: {a.runs} round(s), medians; loopback; file {a.big // MIB} MiB "
+             f"({a.mid // MIB} MiB at 200 sessions); {a.idle} idle sessions for memory; {elapsed:.0f} s",
+             "", "| measure | " + " | ".join(servers) + "".join(f" | {o}/{q}" for o, q in pairs) + " |",
+             "|---" * (1 + len(servers) + len(pairs)) + "|"]
+    rows = keys + [("memory", f"memory per idle session ({a.idle})", "memory")]
+    for k, title, kind in rows:
+        cells = [show(kind, med[s][k]) for s in servers]
+        ratios = []
+        for o, q in pairs:
+            x, y = med[o][k], med[q][k]
+            ratios.append(f"{x / y:.2f}" if x and y else "-")
+        lines.append(f"| {title} | " + " | ".join(cells) + "".join(f" | {r}" for r in ratios) + " |")
+    lines.append(f"| iperf3 -Z, one stream (the ceiling) | {fmt_rate(ceiling_med) if ceiling else 'SKIP'} |")
+    lines.append("")
+    lines.append("every byte verified: " + ", ".join(f"{s} {'yes' if verified[s] else 'NO'}" for s in servers))
+    for s in servers:
+        for r, rd in enumerate(rounds[s]):
+            for k, m in rd.items():
+                if not m.get("verified", True):
+                    lines.append(f"  {s} {k}, round {r + 1}: {m.get('failures', '')} failed; {m['first_error']}")
+
+    # The targets of issue 14, for each of our servers.
+    targets = []
+
+    def target(o, what, xs, ys, goal, higher=True):
+        ratio, v = verdict(xs, ys, goal, higher)
+        targets.append({"server": o, "target": what, "ratio": ratio, "goal": goal, "verdict": v})
+        lines.append(f"  {o:6} {what:48} {'-' if ratio is None else f'{ratio:.2f}':>6}  {v}")
+
+    lines += ["", "targets (issue 14):"]
+    for o in ours:
+        po = per[o]
+        for q, goal in (("pyftpd", 1.2), ("vsftpd", 2.0)):
+            if q in peers:
+                target(o, f"download x20 >= {goal}x {q}", po["download_20"], per[q]["download_20"], goal)
+        if peers:
+            for key, what in (("curl_upload_20", "curl"), ("upload_20", "ioclient, + read-back")):
+                best = max(peers, key=lambda q: med[q][key] or 0)
+                target(o, f"upload x20 ({what}) >= 1.5x {best}", po[key], per[best][key], 1.5)
+        if "pyftpd" in peers:
+            target(o, f"{a.logins} logins: time <= pyftpd's", po["logins"], per["pyftpd"]["logins"], 1.0,
+                   higher=False)
+            for key in ("download_20.cpu", "upload_20.cpu"):
+                target(o, f"CPU/GiB {key.split('.')[0].replace('_', ' x')} <= pyftpd's", po[key],
+                       per["pyftpd"][key], 1.0, higher=False)
+        target(o, "one session's download >= 0.7x iperf3 -Z", po["download_1"], ceiling, 0.7)
+        target(o, "memory per idle session <= 16 KiB", po["memory"], [16 * 1024], 1.0, higher=False)
+    lines += ["", "ioclient ftp load drives each server at least as fast as curl (download x20, ioclient/curl):"]
+    for s in servers:
+        ratio, v = verdict(per[s]["download_20"], per[s]["curl_download_20"], 1.0)
+        lines.append(f"  {s:6} {'-' if ratio is None else f'{ratio:.2f}':>6}  {v}")
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    with open(os.path.join(a.out, "table.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump({"runs": a.runs, "quick": a.quick, "file_bytes": a.big, "file_bytes_200": a.mid,
+                   "servers": servers, "seconds": elapsed, "iperf3_zerocopy_bytes_per_second": ceiling,
+                   "rounds": rounds, "memory": memory, "medians": med, "verified": verified,
+                   "targets": targets}, f, indent=1)
+        f.write("\n")
+    return 0 if all(verified.values()) else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    finally:
+        cleanup()
