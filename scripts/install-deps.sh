@@ -13,7 +13,7 @@ packages=(
   libgtest-dev libgmock-dev                   # the tests
   socat netcat-openbsd procps strace          # talking to servers by hand; the labs
   curl lftp python3 python3-pyftpdlib         # the FTP clients the FTP tests drive; a peer FTP server
-  vsftpd                                      # another peer FTP server (scripts/vsftpd_server.sh)
+  vsftpd iperf3                               # another peer FTP server (scripts/vsftpd_server.sh); the loopback ceiling (bench/ftp.sh)
   gnuplot-nox chromium                        # ioclient compare's charts; the headless check of its page
 )
 
