@@ -257,11 +257,11 @@ struct Stopper final : Handler {
 };
 
 struct Server {
-    explicit Server(ftp::Served& s) : served(s), cfg(s.cfg), c(s.c), site(s.site) {}
+    explicit Server(ftp::Served& s) : served(s), cfg(s.cfg), k(s.k), site(s.site) {}
 
     ftp::Served& served;  // users, root, registry, Site: ftp/server_setup.hpp
     const ftp::Config& cfg;
-    iom::Counters& c;
+    iom::Counters& k;
     const ftp::Site& site;
     iom::ReserveFd reserve;
     iom::Fd epfd{iom::check_sys(epoll_create1(EPOLL_CLOEXEC), "epoll_create1")};
@@ -362,17 +362,17 @@ void Control::read_commands() {
     if (peer_gone) return;
     char bytes[4096];
     ssize_t n = recv(sock.get(), bytes, sizeof bytes, 0);
-    ++server.c.recv_calls;
+    ++server.k.recv_calls;
     if (n > 0) {
-        server.c.recv_bytes += static_cast<std::uint64_t>(n);
+        server.k.recv_bytes += static_cast<std::uint64_t>(n);
         last_command = server.now;
         iom::trace("recv(fd {}) -> {} bytes of commands", sock.get(), n);
         session.receive({bytes, static_cast<std::size_t>(n)});
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        ++server.c.recv_eagain;
+        ++server.k.recv_eagain;
     } else {
         iom::trace("recv(fd {}) -> {}: the client is gone", sock.get(), n == 0 ? "EOF" : std::strerror(errno));
-        if (n < 0) ++server.c.resets;
+        if (n < 0) ++server.k.resets;
         peer_gone = true;
         session.peer_closed();
     }
@@ -382,17 +382,17 @@ void Control::read_commands() {
 bool Control::flush() {
     while (!out.empty()) {
         ssize_t n = send(sock.get(), out.data(), out.size(), MSG_NOSIGNAL);
-        ++server.c.send_calls;
+        ++server.k.send_calls;
         if (n > 0) {
-            server.c.send_bytes += static_cast<std::uint64_t>(n);
+            server.k.send_bytes += static_cast<std::uint64_t>(n);
             out.erase(0, static_cast<std::size_t>(n));
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            ++server.c.send_eagain;
+            ++server.k.send_eagain;
             return true;
         } else if (errno != EINTR) {
             out.clear();
             if (peer_gone) return true;
-            ++server.c.resets;
+            ++server.k.resets;
             peer_gone = true;
             session.peer_closed();
             return false;
@@ -430,7 +430,7 @@ void Control::on_time() {
         session.complete(ftp::Delayed{});
     } else {
         iom::trace("fd {}: {} time is up", sock.get(), session.logged_in() ? "idle" : "login");
-        ++server.c.idle_timeouts;
+        ++server.k.idle_timeouts;
         session.timed_out(session.logged_in() ? ftp::Timeout::idle : ftp::Timeout::login);
     }
     drive();
@@ -445,7 +445,7 @@ void Control::perform(ftp::FsRequest& r) {
                                             "rename", "list"};
     iom::trace("fd {}: {} \"{}\" \"{}\": a synchronous call, the loop waits", sock.get(),
                names[static_cast<int>(r.op)], r.path, r.name);
-    ++server.c.fs_calls;
+    ++server.k.fs_calls;
     session.complete(ftp::execute(r));
 }
 
@@ -467,7 +467,7 @@ void Control::perform(ftp::PassiveRequest& r) {
 }
 
 void Control::perform(ftp::TransferRequest& r) {
-    ++server.c.ftp_transfers;
+    ++server.k.ftp_transfers;
     transfer = std::make_unique<Transfer>(*this, std::move(r));
     server.schedule(*transfer);  // the connect timeout
     if (transfer->req.passive) {
@@ -487,7 +487,7 @@ void Control::start_passive() {
 
 void Control::perform(ftp::AbortRequest&) {
     if (!transfer) return;  // it ended first: its result answers the ABOR
-    ++server.c.ftp_aborts;
+    ++server.k.ftp_aborts;
     iom::trace("fd {}: ABOR: data connection fd {} closed now", sock.get(), transfer->sock.get());
     end_transfer({.status = TransferStatus::aborted, .bytes = transfer->bytes});
 }
@@ -518,7 +518,7 @@ void Listener::handle(std::uint32_t) {
             int err = errno;
             if (err == EAGAIN || err == EWOULDBLOCK) return;  // the wait goes on
             if (err == EINTR || err == ECONNABORTED) continue;
-            ++server.c.accept_errors;  // out of descriptors: shed the waiting one (else: reported again at once)
+            ++server.k.accept_errors;  // out of descriptors: shed the waiting one (else: reported again at once)
             if (err == EMFILE || err == ENFILE) server.reserve.shed(sock.get());
             Control& control = owner;
             server.retire(std::move(control.listener));  // no data connection for this PASV
@@ -527,10 +527,10 @@ void Listener::handle(std::uint32_t) {
             return control.drive();
         }
         iom::Fd data(fd);
-        ++server.c.accepts;
+        ++server.k.accepts;
         if (!ftp::same_host(from, peer)) {  // a stranger: closed unserved, the wait goes on
             iom::trace("accept(fd {}) -> {}: not the client's host, closed", sock.get(), from.to_string());
-            ++server.c.data_strangers;
+            ++server.k.data_strangers;
             continue;
         }
         iom::trace("accept(fd {}) -> data connection fd {}", sock.get(), fd);
@@ -597,7 +597,7 @@ std::optional<TransferStatus> Transfer::turn() {
 }
 
 std::optional<TransferStatus> Transfer::send_some(std::size_t most) {
-    iom::Counters& c = server.c;
+    iom::Counters& k = server.k;
     const int fd = sock.get();
     const char* from;
     std::size_t n;
@@ -607,11 +607,11 @@ std::optional<TransferStatus> Transfer::send_some(std::size_t most) {
         n = std::min(req.data.size() - head, most);
     } else if (!buf) {  // TYPE I by sendfile: page cache to socket, inside the kernel
         ssize_t sent = sendfile(fd, req.file.get(), &offset, most);
-        ++c.sendfile_calls;
+        ++k.sendfile_calls;
         iom::trace("sendfile(fd {}, {} bytes) -> {}", fd, most, sent);
         if (sent == 0) return TransferStatus::done;  // end of file
         if (sent > 0) {
-            c.file_read_bytes += static_cast<std::uint64_t>(sent);
+            k.file_read_bytes += static_cast<std::uint64_t>(sent);
             moved(static_cast<std::size_t>(sent));
             return std::nullopt;
         }
@@ -619,7 +619,7 @@ std::optional<TransferStatus> Transfer::send_some(std::size_t most) {
             error = errno;  // the file's fault (EIO, ...)
             return TransferStatus::file_error;
         }
-        return socket_error(c.send_eagain);
+        return socket_error(k.send_eagain);
     } else {  // through the buffer: read the next piece only once the socket has taken the last
         if (head == tail && !read_file()) return TransferStatus::file_error;
         if (head == tail) return TransferStatus::done;  // end of file
@@ -627,10 +627,10 @@ std::optional<TransferStatus> Transfer::send_some(std::size_t most) {
         n = std::min(tail - head, most);
     }
     ssize_t sent = ::send(fd, from, n, MSG_NOSIGNAL);
-    ++c.send_calls;
+    ++k.send_calls;
     iom::trace("send(fd {}, {} bytes) -> {}", fd, n, sent);
-    if (sent < 0) return socket_error(c.send_eagain);
-    c.send_bytes += static_cast<std::uint64_t>(sent);
+    if (sent < 0) return socket_error(k.send_eagain);
+    k.send_bytes += static_cast<std::uint64_t>(sent);
     head += static_cast<std::size_t>(sent);
     moved(static_cast<std::size_t>(sent));
     return std::nullopt;
@@ -642,15 +642,15 @@ bool Transfer::read_file() {
     std::size_t want = req.ascii ? cap / 3 : cap;
     char* into = buf.get() + (cap - want);
     ssize_t n = pread(req.file.get(), into, want, offset);
-    ++server.c.file_reads;
+    ++server.k.file_reads;
     iom::trace("pread(file, {} bytes) -> {}: from the page cache, or the loop waited for the disk", want, n);
     if (n < 0) {
         error = errno;
         return false;
     }
     offset += n;
-    server.c.file_read_bytes += static_cast<std::uint64_t>(n);
-    server.c.user_copy_bytes += static_cast<std::uint64_t>(n);
+    server.k.file_read_bytes += static_cast<std::uint64_t>(n);
+    server.k.user_copy_bytes += static_cast<std::uint64_t>(n);
     head = 0;
     tail = req.ascii ? encoder.convert(into, static_cast<std::size_t>(n), buf.get()) : static_cast<std::size_t>(n);
     return true;
@@ -661,14 +661,14 @@ bool Transfer::read_file() {
 std::optional<TransferStatus> Transfer::receive_some(std::size_t most) {
     char* into = req.ascii ? buf.get() + cap / 2 : buf.get();
     ssize_t n = recv(sock.get(), into, req.ascii ? std::min(most, cap / 2 - 1) : most, 0);
-    ++server.c.recv_calls;
-    if (n < 0) return socket_error(server.c.recv_eagain);
+    ++server.k.recv_calls;
+    if (n < 0) return socket_error(server.k.recv_eagain);
     if (n == 0) {  // the client closed the data connection: the file is whole
         std::size_t last = req.ascii ? decoder.finish(buf.get()) : 0;
         if (auto failed = write_file(buf.get(), last)) return failed;
         return TransferStatus::done;
     }
-    server.c.recv_bytes += static_cast<std::uint64_t>(n);
+    server.k.recv_bytes += static_cast<std::uint64_t>(n);
     iom::trace("recv(fd {}) -> {} bytes, on to the file", sock.get(), n);
     moved(static_cast<std::size_t>(n));
     std::size_t len = req.ascii ? decoder.convert(into, static_cast<std::size_t>(n), buf.get()) : static_cast<std::size_t>(n);
@@ -680,14 +680,14 @@ std::optional<TransferStatus> Transfer::write_file(const char* p, std::size_t n)
     if (written + n > req.max_bytes) return TransferStatus::too_large;
     while (n > 0) {
         ssize_t w = pwrite(req.file.get(), p, n, offset);
-        ++server.c.file_writes;
+        ++server.k.file_writes;
         if (w < 0) {
             if (errno == EINTR) continue;
             error = errno;
             return errno == ENOSPC || errno == EDQUOT ? TransferStatus::no_space : TransferStatus::file_error;
         }
-        server.c.file_write_bytes += static_cast<std::uint64_t>(w);
-        server.c.user_copy_bytes += static_cast<std::uint64_t>(w);
+        server.k.file_write_bytes += static_cast<std::uint64_t>(w);
+        server.k.user_copy_bytes += static_cast<std::uint64_t>(w);
         offset += w;
         written += static_cast<std::uint64_t>(w);
         p += w;
@@ -704,7 +704,7 @@ std::optional<TransferStatus> Transfer::socket_error(iom::Count& eagain) {
     }
     error = errno;
     iom::trace("data connection fd {}: {}", sock.get(), std::strerror(error));
-    ++server.c.resets;
+    ++server.k.resets;
     return TransferStatus::connection_lost;
 }
 
@@ -718,7 +718,7 @@ void Transfer::moved(std::size_t n) {
     if (budget > 0) return;
     iom::trace("fd {}: rate budget spent: out of the interest set for {} ms", sock.get(),
                (refill_at - server.now) / ms);
-    ++server.c.rate_waits;
+    ++server.k.rate_waits;
     throttled = true;
     server.watch(*this, 0);
 }
@@ -737,7 +737,7 @@ void Transfer::on_time() {
         return;
     }
     iom::trace("fd {}: {}", owner.sock.get(), connecting ? "no data connection in time" : "transfer stalled");
-    ++server.c.transfer_timeouts;
+    ++server.k.transfer_timeouts;
     finish(connecting ? TransferStatus::connect_failed : TransferStatus::stalled);
 }
 
@@ -752,7 +752,7 @@ void Transfer::finish(TransferStatus s) {
 void Acceptor::handle(std::uint32_t) { server.accept_sessions(sock.get()); }
 
 void Server::accept_sessions(int listen_fd) {
-    while (iom::Fd sock = iom::nb::accept_next(listen_fd, reserve, c, "epoll_ftp_server")) {
+    while (iom::Fd sock = iom::nb::accept_next(listen_fd, reserve, k, "epoll_ftp_server")) {
         const int fd = sock.get();
         iom::trace("accept -> control connection fd {} from {}", fd, iom::PeerOf{fd});
         auto control = std::make_unique<Control>(*this, std::move(sock));
@@ -768,7 +768,7 @@ void Server::accept_sessions(int listen_fd) {
 // them), its descriptors closed, its handlers retired.
 void Server::end_session(Control& s) {
     iom::trace("close session fd {}", s.sock.get());
-    ++c.closed;
+    ++k.closed;
     retire(std::move(s.transfer));
     retire(std::move(s.listener));
     s.passive_data.reset();
@@ -802,13 +802,13 @@ void Server::run() {
         int timeout = wait_ms();
         iom::trace("epoll_wait: {} sessions, timeout {} ms (the earliest deadline)", sessions.size(), timeout);
         int ready = epoll_wait(epfd.get(), events.data(), static_cast<int>(events.size()), timeout);
-        ++c.wait_calls;
+        ++k.wait_calls;
         now = clock_now();
         if (ready < 0) {
             if (errno == EINTR) continue;  // a signal; if it was a stop, the loop ends
             iom::throw_sys("epoll_wait epfd {}", epfd.get());
         }
-        c.wait_ready += static_cast<std::uint64_t>(ready);
+        k.wait_ready += static_cast<std::uint64_t>(ready);
         for (int i = 0; i < ready; ++i) {
             auto* h = static_cast<Handler*>(events[i].data.ptr);
             if (!h->retired) h->handle(events[i].events);

@@ -14,7 +14,7 @@
 namespace iom::ftp {
 
 Served::Served(const Config& config, Counters& counters)
-    : cfg(config), c(counters), users(load_users(cfg)), root(open_site_root(cfg.root)), registry(cfg.limits),
+    : cfg(config), k(counters), users(load_users(cfg)), root(open_site_root(cfg.root)), registry(cfg.limits),
       site{cfg.limits, cfg.anonymous, &users, &registry, root.get()} {}
 
 int run_server(int argc, char** argv, const ServerInfo& info, const std::function<void(Served&)>& serve) {
@@ -35,8 +35,8 @@ void control_connection_opened(Served& s, int fd, std::size_t open) {
     set_nodelay(fd);
     int one = 1;
     check_sys(setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof one), "setsockopt SO_OOBINLINE");
-    ++s.c.ftp_sessions;
-    s.c.peak_connections = std::max<std::uint64_t>(s.c.peak_connections, open);
+    ++s.k.ftp_sessions;
+    s.k.peak_connections = std::max<std::uint64_t>(s.k.peak_connections, open);
 }
 
 }  // namespace iom::ftp

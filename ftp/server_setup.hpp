@@ -30,7 +30,7 @@ struct Served {
     Served& operator=(const Served&) = delete;
 
     const Config& cfg;
-    Counters& c;  // written by the server's loop, printed at exit
+    Counters& k;  // written by the server's loop, printed at exit
     Users users;
     Fd root;
     SessionRegistry registry;

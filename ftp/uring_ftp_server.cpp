@@ -265,7 +265,7 @@ struct alignas(16) Sess {
 };
 
 struct Server {
-    explicit Server(ftp::Served& s) : served(s), cfg(s.cfg), c(s.c), site(s.site) {}
+    explicit Server(ftp::Served& s) : served(s), cfg(s.cfg), k(s.k), site(s.site) {}
     ~Server() {
         if (ring_ok) io_uring_queue_exit(&ring);  // first: the kernel lets go of our memory
         for (Sess* s : sessions) delete s;
@@ -282,7 +282,7 @@ struct Server {
 
     ftp::Served& served;  // users, root, registry, Site: ftp/server_setup.hpp
     const ftp::Config& cfg;
-    iom::Counters& c;
+    iom::Counters& k;
     const ftp::Site& site;
     iom::ReserveFd reserve;
     io_uring ring{};
@@ -301,7 +301,7 @@ io_uring_sqe* Server::sqe(std::uint64_t user_data) {
     io_uring_sqe* s;
     while (!(s = io_uring_get_sqe(&ring))) {  // the submission ring is full: hand it over first
         int n = io_uring_submit(&ring);
-        c.sqes += static_cast<unsigned>(std::max(n, 0));
+        k.sqes += static_cast<unsigned>(std::max(n, 0));
     }
     io_uring_sqe_set_data64(s, user_data);
     return s;
@@ -360,16 +360,16 @@ void Sess::drive() {
 }
 
 void Sess::on_ctl_recv(int res) {
-    ++srv.c.recv_calls;
+    ++srv.k.recv_calls;
     urgent_seen = false;  // past the urgent byte (or about to be): watch for the next
     if (res > 0) {
-        srv.c.recv_bytes += static_cast<unsigned>(res);
+        srv.k.recv_bytes += static_cast<unsigned>(res);
         last_command = srv.now;
         iom::trace("cqe recv(fd {}) -> {} bytes of commands", ctl.get(), res);
         session.receive({in, static_cast<std::size_t>(res)});
     } else if (res != -ECANCELED && !peer_gone) {
         iom::trace("cqe recv(fd {}) -> {}: the client is gone", ctl.get(), res == 0 ? "EOF" : std::strerror(-res));
-        if (res < 0) ++srv.c.resets;
+        if (res < 0) ++srv.k.resets;
         peer_gone = true;
         session.peer_closed();
     }
@@ -385,15 +385,15 @@ void Sess::on_urgent(int res) {
 }
 
 void Sess::on_ctl_send(int res) {
-    ++srv.c.send_calls;
+    ++srv.k.send_calls;
     if (res > 0) {  // maybe short: the rest goes next, before `out`
-        srv.c.send_bytes += static_cast<unsigned>(res);
+        srv.k.send_bytes += static_cast<unsigned>(res);
         sending.erase(0, static_cast<std::size_t>(res));
         return;
     }
     sending.clear(), out.clear();
     if (res == -ECANCELED || peer_gone) return;
-    ++srv.c.resets;
+    ++srv.k.resets;
     peer_gone = true;
     session.peer_closed();
 }
@@ -434,7 +434,7 @@ void Sess::on_timer() {
         session.complete(ftp::Delayed{});
     } else if (!x && deadline() <= now) {
         iom::trace("fd {}: {} time is up", ctl.get(), session.logged_in() ? "idle" : "login");
-        ++srv.c.idle_timeouts;
+        ++srv.k.idle_timeouts;
         session.timed_out(session.logged_in() ? ftp::Timeout::idle : ftp::Timeout::login);
     }
     if (!x || x->ending) return;
@@ -444,7 +444,7 @@ void Sess::on_timer() {
         pump();
     } else if (!x->throttled && deadline() <= now) {
         iom::trace("fd {}: {}", ctl.get(), x->waiting ? "no data connection in time" : "transfer stalled");
-        ++srv.c.transfer_timeouts;
+        ++srv.k.transfer_timeouts;
         end(x->waiting ? TransferStatus::connect_failed : TransferStatus::stalled);
     }
 }
@@ -454,7 +454,7 @@ void Sess::on_timer() {
 void Sess::perform(ftp::FsRequest& r) {
     if (r.op == FsOp::list) {  // no getdents in io_uring: the one call that runs on the loop
         iom::trace("fd {}: list \"{}\": synchronous (io_uring has no getdents); the loop waits", ctl.get(), r.path);
-        ++srv.c.fs_calls;
+        ++srv.k.fs_calls;
         return session.complete(ftp::execute(r));
     }
     bool named = r.op != FsOp::stat && r.op != FsOp::open;
@@ -602,7 +602,7 @@ void Sess::retire_listener() {
 
 void Sess::on_pasv(int res) {
     iom::Fd conn(res >= 0 ? res : -1);
-    if (res >= 0) ++srv.c.accepts;
+    if (res >= 0) ++srv.k.accepts;
     if (listener_retired) {  // cancelled (or raced in): the listener goes, its connection too
         listener_retired = false, listener.reset();
         if (pasv_next) open_passive(*std::exchange(pasv_next, std::nullopt));
@@ -612,13 +612,13 @@ void Sess::on_pasv(int res) {
     if (stranger || res == -ECONNABORTED || res == -EINTR) {  // a stranger is closed unserved; the wait goes on
         iom::trace("cqe accept(fd {}) -> {}: {}", listener.get(), res,
                    stranger ? "not the client's host, closed" : "again");
-        srv.c.data_strangers += stranger;
+        srv.k.data_strangers += stranger;
         from.len = sizeof from.storage;
         io_uring_prep_accept(submit(op_pasv), listener.get(), from.sa(), &from.len, SOCK_CLOEXEC);
         return;
     }
     if (res < 0) {  // out of descriptors: shed the waiting one; no data connection for this PASV
-        ++srv.c.accept_errors;
+        ++srv.k.accept_errors;
         if (res == -EMFILE || res == -ENFILE) srv.reserve.shed(listener.get());
         listener.reset();
         if (x && x->waiting) end(TransferStatus::connect_failed, -res);
@@ -633,7 +633,7 @@ void Sess::on_pasv(int res) {
 // ---- transfers -----------------------------------------------------------------------------
 
 void Sess::perform(ftp::TransferRequest& r) {
-    ++srv.c.ftp_transfers;
+    ++srv.k.ftp_transfers;
     auto connect_by = plus_seconds(srv.now, srv.cfg.limits.passive_timeout);
     x = std::make_unique<Xfer>(Xfer{.req = std::move(r), .connect_by = connect_by});
     x->offset = x->req.offset;
@@ -680,7 +680,7 @@ bool Sess::held(std::size_t& most) {
     if (x->budget == 0) {
         iom::trace("fd {}: rate budget spent: the next operation waits {} ms for the timer", ctl.get(),
                    (x->refill_at - srv.now) / ms);
-        ++srv.c.rate_waits;
+        ++srv.k.rate_waits;
         return x->throttled = true;
     }
     most = static_cast<std::size_t>(std::min<std::uint64_t>(most, x->budget));
@@ -717,11 +717,11 @@ void Sess::pump() {
     if (!is(drain_op) && d.head < d.tail) {
         std::size_t most = d.tail - d.head;
         if (!download) {  // WRITE at the offset (an O_APPEND file: at its end, whatever the offset)
-            ++srv.c.file_writes;
+            ++srv.k.file_writes;
             io_uring_prep_write(submit(op_file_write), t.req.file.get(), d.base + d.head, static_cast<unsigned>(most),
                                 t.offset);
         } else if (!held(most)) {
-            ++srv.c.send_calls;
+            ++srv.k.send_calls;
             io_uring_prep_send(submit(op_data_send), t.data.get(), d.base + d.head, most, MSG_NOSIGNAL);
         }
     }
@@ -729,11 +729,11 @@ void Sess::pump() {
     if (!is(fill_op) && !t.eof && f.head == f.tail && !t.throttled) {
         if (download) {  // READ the next piece (TYPE A: a third of the half, converted into its front)
             std::size_t want = t.req.ascii ? half / 3 : half;
-            ++srv.c.file_reads;
+            ++srv.k.file_reads;
             io_uring_prep_read(submit(op_file_read), t.req.file.get(), f.base + (half - want),
                                static_cast<unsigned>(want), t.offset);
         } else if (std::size_t most = t.req.ascii ? half / 2 - 1 : half; !held(most)) {
-            ++srv.c.recv_calls;  // TYPE A: into the second part of the half, converted into its front
+            ++srv.k.recv_calls;  // TYPE A: into the second part of the half, converted into its front
             io_uring_prep_recv(submit(op_data_recv), t.data.get(), t.req.ascii ? f.base + half / 2 : f.base, most, 0);
         }
     }
@@ -768,7 +768,8 @@ void Sess::on_file_read(int res) {
     auto n = static_cast<std::size_t>(res);
     if (n == 0) t.eof = true;
     t.offset += n;
-    srv.c.file_read_bytes += n, srv.c.user_copy_bytes += n;
+    srv.k.file_read_bytes += n;
+    srv.k.user_copy_bytes += n;
     const std::size_t half = srv.cfg.limits.transfer_buffer / 2, want = t.req.ascii ? half / 3 : half;
     char* base = t.half[t.fill].base;  // TYPE A: LF becomes CRLF, into the front of the half
     filled(t.req.ascii ? t.encoder.convert(base + (half - want), n, base) : n);
@@ -781,7 +782,8 @@ void Sess::on_file_write(int res) {
         return end(full ? TransferStatus::no_space : TransferStatus::file_error, -res);
     }
     auto n = static_cast<std::size_t>(res);  // maybe short: pump() writes the rest
-    srv.c.file_write_bytes += n, srv.c.user_copy_bytes += n;
+    srv.k.file_write_bytes += n;
+    srv.k.user_copy_bytes += n;
     x->offset += n;
     drained(n);
     pump();
@@ -790,7 +792,7 @@ void Sess::on_file_write(int res) {
 // A send or recv on the data connection failed: the transfer is lost.
 void Sess::data_failed(int res) {
     iom::trace("fd {}: data connection: {}", ctl.get(), std::strerror(-res));
-    ++srv.c.resets;
+    ++srv.k.resets;
     end(TransferStatus::connection_lost, -res);
 }
 
@@ -798,7 +800,7 @@ void Sess::on_data_send(int res) {
     if (res < 0) return data_failed(res);
     auto n = static_cast<std::size_t>(res);
     moved(n);
-    srv.c.send_bytes += n;
+    srv.k.send_bytes += n;
     drained(n);
     pump();
 }
@@ -808,7 +810,7 @@ void Sess::on_data_recv(int res) {
     Xfer& t = *x;
     auto n = static_cast<std::size_t>(res);
     moved(n);
-    srv.c.recv_bytes += n;
+    srv.k.recv_bytes += n;
     const std::size_t half = srv.cfg.limits.transfer_buffer / 2;
     char* base = t.half[t.fill].base;
     std::size_t len;
@@ -835,7 +837,7 @@ void Sess::end(TransferStatus s, int error) {
 
 void Sess::perform(ftp::AbortRequest&) {
     if (!x || x->ending) return;  // it ended first: its result answers the ABOR
-    ++srv.c.ftp_aborts;
+    ++srv.k.ftp_aborts;
     iom::trace("fd {}: ABOR: cancel what the transfer has in flight", ctl.get());
     end(TransferStatus::aborted);
 }
@@ -900,7 +902,7 @@ void Server::on_accept(int res) {
     if (res >= 0 && stopping) {
         ::close(res);
     } else if (res >= 0) {
-        ++c.accepts;
+        ++k.accepts;
         iom::trace("cqe accept -> control connection fd {} from {}", res, iom::PeerOf{res});
         Sess* s = *sessions.insert(new Sess(*this, res)).first;
         ftp::control_connection_opened(served, res, sessions.size());  // TCP_NODELAY, SO_OOBINLINE (ABOR)
@@ -909,9 +911,9 @@ void Server::on_accept(int res) {
     } else if (res == -EMFILE || res == -ENFILE) {
         // An ACCEPT takes the descriptor before it looks for a connection:
         // re-armed now it fails now, forever. Shed the waiting clients, pause.
-        ++c.accept_errors;
+        ++k.accept_errors;
         iom::trace("cqe accept -> error {}: out of descriptors, shed the backlog, pause 100 ms", -res);
-        while (reserve.shed(listener.get())) ++c.refused;
+        while (reserve.shed(listener.get())) ++k.refused;
         io_uring_prep_timeout(sqe(op_pause), &pause_for, 0, 0);
         paused = true;
         return;
@@ -932,7 +934,7 @@ void Server::on_stop() {
 
 void Server::end_session(Sess& s) {
     iom::trace("close session fd {}", s.ctl.get());
-    ++c.closed;
+    ++k.closed;
     sessions.erase(&s);
     delete &s;
 }
@@ -978,9 +980,9 @@ void Server::run() {
         iom::trace("io_uring_enter: submit {} SQEs, wait for a completion ({} sessions)", io_uring_sq_ready(&ring),
                    sessions.size());
         int n = io_uring_submit_and_wait(&ring, 1);  // the only place this process waits
-        ++c.wait_calls;
+        ++k.wait_calls;
         if (n < 0 && n != -EINTR && n != -EAGAIN && n != -EBUSY) iom::throw_errno(-n, "io_uring_enter");
-        c.sqes += static_cast<unsigned>(std::max(n, 0));
+        k.sqes += static_cast<unsigned>(std::max(n, 0));
         now = monotonic_ns();
         // Copy the batch out and free the completion ring first: handling submits.
         unsigned head, got = 0;
@@ -990,7 +992,8 @@ void Server::run() {
             reaped[got++] = {cqe->user_data, cqe->res};
         }
         io_uring_cq_advance(&ring, got);
-        c.cqes += got, c.wait_ready += got;
+        k.cqes += got;
+        k.wait_ready += got;
         for (unsigned i = 0; i < got; ++i) dispatch(reaped[i].user_data, reaped[i].res);
     }
     iom::trace("stopped: every operation is back");
