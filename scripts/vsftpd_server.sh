@@ -122,7 +122,10 @@ xferlog_enable=NO
 dirmessage_enable=NO
 use_localtime=NO
 EOF
-  vsftpd "$dir/vsftpd.conf" &
+  # --pdeathsig: if this script is killed outright (SIGKILL: no trap runs;
+  # the tests' ServerProcess uses it as its parent-death signal), vsftpd is
+  # killed with it instead of listening on, orphaned.
+  setpriv --pdeathsig KILL vsftpd "$dir/vsftpd.conf" &
   pid=$!
   # vsftpd announces nothing: watch for its listening socket, or its exit.
   for _ in $(seq 1 200); do
