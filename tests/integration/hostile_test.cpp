@@ -106,7 +106,9 @@ TEST_P(Hostile, Case) {
     // Out of descriptors the server shed connections, except where the model
     // never runs out: bio_server does not accept while it serves its one
     // client, and bio_fork_server's parent closes its copy of every socket.
-    if (name == "emfile-storm" && !opt.sequential && spec.name != "bio_fork_server") {
+    // libuv sheds them itself and does not tell libuv_server (the callback
+    // never comes): its count says nothing either way.
+    if (name == "emfile-storm" && !opt.sequential && spec.name != "bio_fork_server" && spec.name != "libuv_server") {
         EXPECT_GE(server.counter("accept_errors"), 1u);
     }
     if (name == "emfile-storm" && (opt.sequential || spec.name == "bio_fork_server")) {
