@@ -8,11 +8,12 @@
 // writable. evconnlistener accepts for us and hands us each new socket.
 //
 // WHERE IT WAITS. In epoll_wait, inside event_base_loop (its epoll.c).
-// Level-triggered: bufferevents never ask for EV_ET. libevent batches
-// interest changes (its changelist) and applies them with epoll_ctl just
-// before the next epoll_wait. One readable event, one read: bufferevent_readcb
-// asks how much is waiting (ioctl FIONREAD), reads it (readv) and returns to
-// the loop; level-triggered, anything left is reported again. The reply is
+// Level-triggered: bufferevents never ask for EV_ET. Each change of
+// interest is one epoll_ctl (the changelist that would batch them is off by
+// default: EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST). One readable event, one
+// read: bufferevent_readcb asks how much is waiting (ioctl FIONREAD), reads
+// it (readv) and returns to the loop; level-triggered, anything left is
+// reported again. The reply is
 // not written at once: bufferevent_write only appends to the output evbuffer
 // and turns EV_WRITE on, so the loop adds EPOLLOUT (epoll_ctl MOD), waits
 // again, writes (writev) when the socket is reported writable, and takes

@@ -82,8 +82,11 @@ void close_conn(Conn* c, iom::Count iom::Counters::*why) {
     if (c->handles == 2) uv_close(reinterpret_cast<uv_handle_t*>(&c->idle), on_closed);
 }
 
+// libuv asks for a buffer only once data is there: a connection that never
+// sends never gets one (idle connections cost no --buffer-size each).
 void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* out) {
     auto* c = static_cast<Conn*>(h->data);
+    c->buf.resize(c->books.opt.buffer_size);  // the first time only
     *out = uv_buf_init(c->buf.data(), static_cast<unsigned>(c->buf.size()));
 }
 
@@ -137,7 +140,6 @@ void on_connection(uv_stream_t* listener, int status) {
     uv_fileno(c->handle(), &c->fd);
     if (!books.admit(c->fd)) return uv_close(c->handle(), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
     uv_tcp_nodelay(&c->tcp, 1);
-    c->buf.resize(books.opt.buffer_size);
     if (books.opt.idle_timeout > 0) {  // fires T after the last progress (uv_timer_again), then every T
         auto ms = static_cast<std::uint64_t>(std::max(1.0, books.opt.idle_timeout * 1000));
         uv_timer_init(listener->loop, &c->idle);
