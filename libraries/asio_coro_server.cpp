@@ -170,11 +170,13 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
     s.io.run();
 }
 
+// What --help says the server is.
+constexpr const char* about =
+    "the echo as straight-line C++20 coroutines on standalone Asio. Asio waits in epoll_wait "
+    "and resumes each coroutine when its socket is ready.";
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    return iom::lib::run(argc, argv, "asio_coro_server", 9043,
-                         "the echo as straight-line C++20 coroutines on standalone Asio. Asio waits in epoll_wait "
-                         "and resumes each coroutine when its socket is ready.",
-                         serve);
+    return iom::lib::run(argc, argv, "asio_coro_server", 9043, about, serve);
 }

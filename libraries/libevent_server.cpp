@@ -173,11 +173,13 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
     event_base_free(s.base);
 }
 
+// What --help says the server is.
+constexpr const char* about =
+    "the echo on libevent's bufferevents. libevent waits in epoll_wait, reads into and writes "
+    "from its own buffers, and calls us back.";
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    return iom::lib::run(argc, argv, "libevent_server", 9042,
-                         "the echo on libevent's bufferevents. libevent waits in epoll_wait, reads into and writes "
-                         "from its own buffers, and calls us back.",
-                         serve);
+    return iom::lib::run(argc, argv, "libevent_server", 9042, about, serve);
 }

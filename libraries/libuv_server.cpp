@@ -184,11 +184,13 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
     uv_loop_close(loop);
 }
 
+// What --help says the server is.
+constexpr const char* about =
+    "the echo on libuv, the event loop under Node.js. libuv waits in epoll_wait, reads and "
+    "writes for us, and calls us back.";
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    return iom::lib::run(argc, argv, "libuv_server", 9041,
-                         "the echo on libuv, the event loop under Node.js. libuv waits in epoll_wait, reads and "
-                         "writes for us, and calls us back.",
-                         serve);
+    return iom::lib::run(argc, argv, "libuv_server", 9041, about, serve);
 }
