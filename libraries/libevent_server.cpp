@@ -31,7 +31,7 @@
 //     output has drained) enables it again;
 //   - timers: bufferevent_set_timeouts is --idle-timeout, a read timeout
 //     while reading is on, a write timeout while output waits (a min-heap);
-//   - signals: evsignal, libevent's own socketpair behind the handler;
+//   - signals: evsignal, libevent's own self-pipe behind the handler;
 //   - fairness: one read per socket per turn of the loop, at most
 //     --buffer-size bytes (bufferevent_set_max_single_read).
 // What it does NOT hide: EMFILE. evconnlistener reports the failed accept
