@@ -132,7 +132,8 @@ asio::awaitable<void> accept_loop(Server& s, tcp::acceptor& acceptor) {
         if (ec) {  // out of descriptors: the connections stay queued; drop them rather than spin
             iom::trace("accept failed: {}", ec.message());
             ++s.books.k.accept_errors;
-            if (ec.value() == EMFILE || ec.value() == ENFILE) s.reserve.shed_all(acceptor.native_handle());
+            if (ec.value() == EMFILE || ec.value() == ENFILE)
+                s.books.k.refused += s.reserve.shed_all(acceptor.native_handle());  // as epoll_server counts them
             // Out of descriptors, accept fails even with no one waiting (the kernel takes the
             // descriptor first), so trying again at once would spin: wait for the next client.
             co_await acceptor.async_wait(tcp::acceptor::wait_read, asio::redirect_error(asio::use_awaitable, ec));

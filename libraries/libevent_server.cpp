@@ -141,7 +141,7 @@ void on_accept_error(evconnlistener* listener, void* arg) {
     int err = errno;
     ++s.books.k.accept_errors;
     iom::trace("accept failed: {}", std::strerror(err));
-    if (err == EMFILE || err == ENFILE) s.reserve.shed_all(evconnlistener_get_fd(listener));
+    if (err == EMFILE || err == ENFILE) s.books.k.refused += s.reserve.shed_all(evconnlistener_get_fd(listener));
 }
 
 void serve(const iom::ServerOptions& opt, iom::Counters& k) {
