@@ -65,6 +65,11 @@
 
 namespace {
 
+// What --help says the server is.
+constexpr const char* about =
+    "the echo as straight-line C++20 coroutines on standalone Asio. Asio waits in epoll_wait "
+    "and resumes each coroutine when its socket is ready.";
+
 using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
@@ -170,11 +175,6 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
     iom::trace("io_context::run: Asio waits in epoll_wait and resumes the coroutines");
     s.io.run();
 }
-
-// What --help says the server is.
-constexpr const char* about =
-    "the echo as straight-line C++20 coroutines on standalone Asio. Asio waits in epoll_wait "
-    "and resumes each coroutine when its socket is ready.";
 
 }  // namespace
 

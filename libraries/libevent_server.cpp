@@ -67,6 +67,11 @@
 
 namespace {
 
+// What --help says the server is.
+constexpr const char* about =
+    "the echo on libevent's bufferevents. libevent waits in epoll_wait, reads into and writes "
+    "from its own buffers, and calls us back.";
+
 struct Server {
     iom::lib::Books books;
     event_base* base = event_base_new();
@@ -172,11 +177,6 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
     sigterm.reset();
     event_base_free(s.base);
 }
-
-// What --help says the server is.
-constexpr const char* about =
-    "the echo on libevent's bufferevents. libevent waits in epoll_wait, reads into and writes "
-    "from its own buffers, and calls us back.";
 
 }  // namespace
 

@@ -56,6 +56,11 @@
 
 namespace {
 
+// What --help says the server is.
+constexpr const char* about =
+    "the echo on libuv, the event loop under Node.js. libuv waits in epoll_wait, reads and "
+    "writes for us, and calls us back.";
+
 // One connection. libuv hands its handles back to us, and each handle's
 // data leads back here; it is freed once both have finished closing.
 struct Conn {
@@ -183,11 +188,6 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
 }
-
-// What --help says the server is.
-constexpr const char* about =
-    "the echo on libuv, the event loop under Node.js. libuv waits in epoll_wait, reads and "
-    "writes for us, and calls us back.";
 
 }  // namespace
 
