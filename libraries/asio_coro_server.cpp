@@ -75,7 +75,8 @@ using Clock = std::chrono::steady_clock;
 
 struct Server {
     iom::lib::Books books;
-    asio::io_context io{1};  // one thread: no locks inside Asio
+    // One thread, and no locks: without this hint Asio locks a mutex per operation all the same.
+    asio::io_context io{ASIO_CONCURRENCY_HINT_UNSAFE};
     iom::ReserveFd reserve;
     Clock::duration timeout = std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(books.opt.idle_timeout));
