@@ -21,7 +21,7 @@
 // the next message has come, and answer EAGAIN. One message: recv, send, two
 // epoll_wait (one that does not sleep), and one time in four or five a recv
 // that finds nothing: 4.2 calls where epoll_server makes 3
-// (`scripts/strace_per_message.sh`, docs/libraries.md).
+// (`scripts/per_message.sh`, docs/libraries.md).
 //
 // WHAT IT HIDES that our servers do by hand:
 //   - partial writes: asio::async_write loops until all is sent, waiting for

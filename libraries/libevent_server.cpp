@@ -19,7 +19,7 @@
 // again, writes (writev) when the socket is reported writable, and takes
 // EPOLLOUT away again (epoll_ctl MOD) once the output is empty. So one
 // message costs 7 calls where epoll_server makes 3: ioctl, readv, writev,
-// two epoll_wait, two epoll_ctl (`scripts/strace_per_message.sh`,
+// two epoll_wait, two epoll_ctl (`scripts/per_message.sh`,
 // docs/libraries.md).
 //
 // WHAT IT HIDES that our servers do by hand:

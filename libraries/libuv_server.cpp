@@ -15,7 +15,7 @@
 // and stops at the first short read: no read that answers EAGAIN. Our
 // uv_try_write writes at once. So one message costs what it costs in
 // epoll_server: one epoll_wait, one read, one write
-// (`scripts/strace_per_message.sh`, docs/libraries.md).
+// (`scripts/per_message.sh`, docs/libraries.md).
 //
 // WHAT IT HIDES that our servers do by hand:
 //   - partial writes: uv_write queues what the socket did not take and
