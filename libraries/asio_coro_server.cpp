@@ -13,15 +13,15 @@
 // EPOLLIN | EPOLLPRI | EPOLLERR | EPOLLHUP | EPOLLET; EPOLLOUT is added by
 // the first write that would block (epoll_ctl MOD), and never taken away.
 // Then no epoll_ctl, as in our epoll_server. A read is tried at once
-// ("speculative"), and waits for an edge only if it answers EAGAIN. Two
-// things cost calls our epoll_server does not make. A completion is not run
-// where it happened but queued, and while handlers are queued the scheduler
-// first asks epoll_wait, with timeout 0, what else is ready (scheduler.ipp:
-// task_->run(more_handlers ? 0 : -1, ...)); and some reads are tried before
-// the next message has come, and answer EAGAIN. One message: recv, send, two
-// epoll_wait (one that does not sleep), and one time in four or five a recv
-// that finds nothing: 4.2 calls where epoll_server makes 3
-// (`scripts/per_message.sh`, docs/libraries.md).
+// ("speculative") unless the last one on that socket came up short; then it
+// waits for the next edge (epoll_reactor.ipp: try_speculative_). What costs
+// a call our epoll_server does not make: a completion is not run where it
+// happened but queued, and while handlers are queued the scheduler first
+// asks epoll_wait, with timeout 0, what else is ready (scheduler.ipp:
+// task_->run(more_handlers ? 0 : -1, ...)). One message: recv, send, and two
+// epoll_wait, one that does not sleep: 4 calls where epoll_server makes 3
+// (`scripts/per_message.sh`, docs/libraries.md; now and then a read is tried
+// too early and answers EAGAIN).
 //
 // WHAT IT HIDES that our servers do by hand:
 //   - partial writes: asio::async_write loops until all is sent, waiting for
