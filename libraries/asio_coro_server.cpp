@@ -136,8 +136,7 @@ asio::awaitable<void> accept_loop(Server& s, tcp::acceptor& acceptor) {
         asio::error_code ec;
         tcp::socket sock = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
         if (ec) {  // out of descriptors: the connections stay queued; drop them rather than spin
-            iom::trace("accept failed: {}", ec.message());
-            ++s.books.k.accept_errors;
+            s.books.accept_failed(ec.message());
             if (ec.value() == EMFILE || ec.value() == ENFILE)
                 s.books.k.refused += s.reserve.shed_all(acceptor.native_handle());  // as epoll_server counts them
             // Out of descriptors, accept fails even with no one waiting (the kernel takes the
@@ -163,6 +162,7 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
     // coroutine, and with it its socket: every connection is closed.
     asio::signal_set signals(s.io, SIGINT, SIGTERM);
     signals.async_wait([&](const asio::error_code&, int) { s.io.stop(); });
+    if (iom::stop_requested()) return;  // the signal came before Asio's handler took over
     // Bind and listen as every server does (same errors, same warning), hand
     // the socket to Asio, and only then say we are ready.
     iom::Fd fd = iom::open_listener(opt, /*nonblocking=*/true);

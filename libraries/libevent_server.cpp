@@ -144,8 +144,7 @@ void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {
 void on_accept_error(evconnlistener* listener, void* arg) {
     auto& s = *static_cast<Server*>(arg);
     int err = errno;
-    ++s.books.k.accept_errors;
-    iom::trace("accept failed: {}", std::strerror(err));
+    s.books.accept_failed(std::strerror(err));
     if (err == EMFILE || err == ENFILE) s.books.k.refused += s.reserve.shed_all(evconnlistener_get_fd(listener));
 }
 
@@ -162,6 +161,7 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
         sigterm(evsignal_new(s.base, SIGTERM, stop, &s), event_free);
     event_add(sigint.get(), nullptr);
     event_add(sigterm.get(), nullptr);
+    if (iom::stop_requested()) return;  // the signal came before libevent's handler took over
     // Bind and listen as every server does (same errors, same warning), hand
     // the socket to libevent, and only then say we are ready.
     iom::Fd fd = iom::open_listener(opt, /*nonblocking=*/true);

@@ -10,11 +10,13 @@
 #include "common/echo.hpp"
 #include "common/net.hpp"
 #include "common/server.hpp"
+#include "common/shutdown.hpp"  // stop_requested(): a signal before the library's handler took over
 #include "common/trace.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace iom::lib {
 
@@ -35,6 +37,12 @@ struct Books {
         k.peak_connections = std::max<std::uint64_t>(k.peak_connections, ++open);
         trace("accept -> fd {} from {}", fd, PeerOf{fd});
         return true;
+    }
+
+    // The library could not accept: `why` says what failed.
+    void accept_failed(std::string_view why) {
+        ++k.accept_errors;
+        trace("accept failed: {}", why);
     }
 
     // The library has read `n` bytes from `fd` for us, and handed them over

@@ -134,10 +134,7 @@ void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t*) {
 // take it. (status < 0: accept failed otherwise than for want of descriptors.)
 void on_connection(uv_stream_t* listener, int status) {
     auto& books = *static_cast<iom::lib::Books*>(listener->loop->data);
-    if (status < 0) {
-        ++books.k.accept_errors;
-        return iom::trace("accept failed: {}", uv_strerror(status));
-    }
+    if (status < 0) return books.accept_failed(uv_strerror(status));
     auto* c = new Conn{books};
     c->tcp.data = c->idle.data = c->write.data = c;
     uv_tcp_init(listener->loop, &c->tcp);
@@ -174,6 +171,7 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
         uv_signal_init(loop, sig);
         uv_signal_start(sig, on_signal, num);
     }
+    if (iom::stop_requested()) return;  // the signal came before libuv's handler took over
     // Bind and listen as every server does (same errors, same warning), hand
     // the socket to libuv, and only then say we are ready.
     iom::Fd fd = iom::open_listener(opt, /*nonblocking=*/true);
