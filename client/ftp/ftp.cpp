@@ -93,12 +93,13 @@ int get(const TransferOptions& o) {
     if (is_directory(local)) local += "/" + url.basename();
 
     Client c = Client::login(url, client_options(o.timeout, o.pasv));
-    std::optional<std::uint64_t> remote;
-    try {
-        remote = c.size(url.path);
-    } catch (const FtpError&) {
-        // No SIZE (502): no percent, no size check beyond the transfer itself.
-    }
+    const auto remote = [&]() -> std::optional<std::uint64_t> {
+        try {
+            return c.size(url.path);
+        } catch (const FtpError&) {
+            return std::nullopt;  // no SIZE (502): no percent, no size check beyond the transfer itself
+        }
+    }();
     const auto existing = local_size(local);
     std::uint64_t offset = o.resume && existing ? *existing : 0;
     if (remote && offset > *remote)
