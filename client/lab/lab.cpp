@@ -2,6 +2,7 @@
 // file lists them, runs one, and prints what it found, as text or JSON.
 #include "client/lab/lab.hpp"
 
+#include "client/lib/procfs.hpp"
 #include "client/lib/server_process.hpp"
 #include "common/json.hpp"
 
@@ -38,7 +39,10 @@ LabResult run_lab(const std::string& name, const LabContext& ctx) {
         r.name = lab.name;
         r.claim = lab.claim;
         Machine m = describe_machine();
-        r.machine = fmt::format("{} CPUs, {}, kernel {}", m.nproc, m.cpu_model, m.kernel);
+        // The load average says how much else wanted the CPUs: timed figures depend on it.
+        std::string load = read_file("/proc/loadavg").value_or("?");
+        r.machine = fmt::format("{} CPUs, {}, kernel {}, load average {}", m.nproc, m.cpu_model, m.kernel,
+                                load.substr(0, load.find(' ')));
         r.date = utc_now();
         lab.run(ctx, r);
         return r;
