@@ -9,7 +9,8 @@
 //     "`--option` (default N" in prose;
 //   - an `ioclient` command and an `ioclient lab` lab;
 //   - a trace line ("[  0.000231 16419] select -> 1 ready") that some
-//     trace() call of the servers prints.
+//     trace() call of the servers prints;
+// and the scripts they point at parse.
 #include "built_servers.hpp"
 
 #include <gtest/gtest.h>
@@ -225,6 +226,20 @@ TEST(Docs, NameOnlyIoclientCommandsAndLabsThatExist) {
             EXPECT_NE(labs.find("\n" + l + " "), std::string::npos)
                 << doc.name << " names a lab that does not exist: " << l;
     }
+}
+
+// The scripts the pages point at, instead of pasting them, are files
+// bash can read (running them is the measuring, not a test).
+TEST(Docs, TheScriptsThePagesPointAtParse) {
+    int scripts = 0;
+    for (const char* dir : {"scripts", "bench"})
+        for (const auto& e : fs::directory_iterator(source_dir / dir)) {
+            if (e.path().extension() != ".sh") continue;
+            RunResult r = run_command({"/bin/bash", "-n", e.path().string()});
+            EXPECT_EQ(r.exit_code, 0) << e.path() << ": " << r.err;
+            ++scripts;
+        }
+    EXPECT_GE(scripts, 4);
 }
 
 TEST(Docs, QuoteOnlyTraceLinesTheServersPrint) {
