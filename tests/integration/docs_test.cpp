@@ -228,6 +228,21 @@ TEST(Docs, NameOnlyIoclientCommandsAndLabsThatExist) {
     }
 }
 
+// "diff A B   # NAME": a comparison to try in class; both files define NAME
+// (a type or a return type before it: "void serve_client(", not a call
+// "blocking::serve_client(").
+TEST(Docs, DiffsCompareFilesThatBothHoldTheNamedCode) {
+    const std::regex diff(R"(diff ([\w./-]+) ([\w./-]+)\s+# (\w+))");
+    for (const auto& doc : documents())
+        for (std::sregex_iterator it(doc.text.begin(), doc.text.end(), diff), end; it != end; ++it)
+            for (int file : {1, 2}) {
+                const std::string path = (*it)[file].str(), name = (*it)[3].str();
+                const std::regex definition("[\\w>&*]\\s+" + name + "\\s*\\(");
+                EXPECT_TRUE(std::regex_search(text_of(source_dir / path), definition))
+                    << doc.name << ": `" << (*it)[0].str() << "`, but " << path << " does not define " << name;
+            }
+}
+
 // The scripts the pages point at, instead of pasting them, are files
 // bash can read (running them is the measuring, not a test).
 TEST(Docs, TheScriptsThePagesPointAtParse) {
