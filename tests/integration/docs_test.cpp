@@ -243,6 +243,25 @@ TEST(Docs, DiffsCompareFilesThatBothHoldTheNamedCode) {
             }
 }
 
+// docs/labs.md indexes every lab of `ioclient lab` under its claim, word
+// for word (backticks aside), and every family page names some of them.
+TEST(Docs, TheLabIndexStatesEachLabsClaim) {
+    std::string index = text_of(source_dir / "docs/labs.md");
+    index.erase(std::remove(index.begin(), index.end(), '`'), index.end());
+    std::istringstream list(run_command({ioclient_path(), "lab"}).out);
+    int labs = 0;
+    for (std::string line; std::getline(list, line) && !line.empty(); ++labs) {
+        const std::string name = line.substr(0, line.find(' '));
+        const std::string claim = line.substr(line.find_first_not_of(' ', name.size()));
+        EXPECT_NE(index.find("| " + claim + " | " + name + " |"), std::string::npos)
+            << "docs/labs.md has no row for " << name << " with its claim: " << claim;
+    }
+    EXPECT_EQ(labs, 12);
+    for (const char* page : {"blocking", "nonblocking", "multiplexing", "async"})
+        EXPECT_NE(text_of(source_dir / "docs" / (std::string(page) + ".md")).find("\n## Labs\n"), std::string::npos)
+            << "docs/" << page << ".md does not open with its labs";
+}
+
 // The scripts the pages point at, instead of pasting them, are files
 // bash can read (running them is the measuring, not a test).
 TEST(Docs, TheScriptsThePagesPointAtParse) {
