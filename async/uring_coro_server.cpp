@@ -30,7 +30,7 @@
 //
 // TRY IN CLASS.
 //   ./uring_coro_server --trace             # each co_await, each enter
-//   diff blocking/bio_server.cpp async/uring_coro_server.cpp   # serve_client
+//   diff blocking/serve_client.hpp async/uring_coro_server.cpp   # serve_client
 //   strace -c -f ./uring_coro_server        # io_uring_enter, and nothing per recv
 //
 // IDLE CONNECTIONS (--idle-timeout). A coroutine suspended in co_await recv

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The FTP benchmark of issue 14 ("Performance"): epoll_ftp_server and
+# The FTP benchmark of issues 14 and 16 ("Performance"): epoll_ftp_server and
 # uring_ftp_server against vsftpd (scripts/vsftpd_server.sh) and pyftpdlib
 # (scripts/pyftpd_server.py), each over an identical tree, on loopback, with
 # `ioclient ftp load` as the load (every byte verified) and curl as the
 # cross-check; then a table of medians, the ratios against the peers, and
-# the issue's targets marked met or missed (every round's ratio agrees) or
+# the issues' targets marked met or missed (every round's ratio agrees) or
 # within noise (the rounds disagree).
 #
 #   bench/ftp.sh                       the full run: 3 rounds; 5-7 min on a quiet 2-core machine
@@ -25,6 +25,9 @@
 #    back to verify it, so this rate counts both directions);
 #  - 20 curl downloads and 20 curl uploads (-T) at once: the cross-check
 #    that ioclient is not the bottleneck, and uploads alone;
+#  - epoll and uring only: 20 curl downloads at once of 20 different 32 MiB
+#    files (4 MiB with --quick), each evicted from the page cache first
+#    (fdatasync, then posix_fadvise POSIX_FADV_DONTNEED): the cold disk;
 #  - server CPU seconds per GiB moved (utime+stime of the server's process
 #    tree, with its reaped children, from /proc/PID/stat before and after);
 #  - 200 logins one after another (Python's ftplib), timed;

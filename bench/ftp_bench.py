@@ -185,7 +185,9 @@ def load(a, srv, sessions, get=None, put=0, duration=0, sha=None):
     cmd = [os.path.join(a.bin, "ioclient"), "ftp", "load", srv.url("/"), "--sessions", str(sessions),
            "--json", "--progress", "none", "--timeout", "15"]
     if get:
-        cmd += ["--get", get, "--expect-sha256", sha]
+        # The files' originals, beside the servers' trees: the reference copy
+        # each download is checked against, with no download before the timing.
+        cmd += ["--get", get, "--expect-sha256", sha, "--local-root", os.path.dirname(a.big_file)]
     if put:
         cmd += ["--put", str(put)]
     if duration:
@@ -205,16 +207,18 @@ def load(a, srv, sessions, get=None, put=0, duration=0, sha=None):
             "server_cpu_s_per_gib": (cpu1 - cpu0) / (j["bytes"] / GIB) if j["bytes"] else None}
 
 
-def curl_parallel(srv, n, size, upload_src=None):
-    """n curl processes at once: downloads of big.bin to /dev/null (their sizes
-    checked), or uploads of upload_src (-T). Rate = n * size / wall time."""
+def curl_parallel(srv, n, size, upload_src=None, names=None):
+    """n curl processes at once: downloads of big.bin (or of names[i]) to
+    /dev/null (their sizes checked), or uploads of upload_src (-T).
+    Rate = n * size / wall time."""
     procs = []
     t0 = time.monotonic()
     for i in range(n):
         if upload_src:
             cmd = ["curl", "-sS", "-T", upload_src, srv.url(f"/curl-up-{i}.bin"), "-w", "%{size_upload}"]
         else:
-            cmd = ["curl", "-sS", "-o", "/dev/null", srv.url("/big.bin"), "-w", "%{size_download}"]
+            name = names[i] if names else "big.bin"
+            cmd = ["curl", "-sS", "-o", "/dev/null", srv.url(f"/{name}"), "-w", "%{size_download}"]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         STARTED.append(procs[-1])
     outs = []
@@ -230,6 +234,22 @@ def curl_parallel(srv, n, size, upload_src=None):
     bad = [f"rc {rc} size {out} {err}" for rc, out, err in outs if rc != 0 or out.split(".")[0] != str(size)]
     return {"bytes_per_second": n * size / wall, "seconds": wall, "verified": ok,
             "first_error": bad[0] if bad else ""}
+
+
+def cold_names(n):
+    return [f"cold-{i}.bin" for i in range(n)]
+
+
+def evict(home, names):
+    """Out of the page cache: the next read of each file goes to the disk.
+    POSIX_FADV_DONTNEED drops only clean pages, so write back first."""
+    for name in names:
+        fd = os.open(os.path.join(home, name), os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
 
 
 def logins(srv, n):
@@ -308,6 +328,14 @@ def round_of(a, name, root, sha):
         m[f"upload_{n}"] = fresh(lambda s: load(a, s, n, put=put, duration=a.single_duration if n == 1 else 0))
         log(f"  {name} upload+check x{n}: {fmt_rate(m[f'upload_{n}']['bytes_per_second'])}")
     m["curl_download_20"] = fresh(lambda s: curl_parallel(s, 20, a.big))
+    if name in a.cold_servers:  # issue 16: 20 different files, none in the page cache
+        home = user_home(root, name)
+
+        def cold(s):
+            evict(home, cold_names(20))
+            return curl_parallel(s, 20, a.cold, names=cold_names(20))
+        m["cold_download_20"] = fresh(cold)
+        log(f"  {name} curl x20, cold files: {fmt_rate(m['cold_download_20']['bytes_per_second'])}")
     m["curl_upload_20"] = fresh(lambda s: curl_parallel(s, 20, a.big, upload_src=a.big_file))
     home = user_home(root, name)
     for f in os.listdir(home):
@@ -360,6 +388,7 @@ def main():
     a.big, a.mid = (16 * MIB, 1 * MIB) if a.quick else (64 * MIB, 4 * MIB)
     a.sessions = [1, 20, 200]
     a.single_duration = 0.5 if a.quick else 1.0
+    a.cold = 4 * MIB if a.quick else 32 * MIB  # each of the 20 cold files
     a.logins = 50 if a.quick else 200
     a.idle = 100 if a.quick else 1000
     a.iperf_seconds = 1 if a.quick else 3
@@ -381,6 +410,13 @@ def main():
             sha[f] = hashlib.sha256(data).hexdigest()
         a.big_file = src["big.bin"]
         roots = {s: make_tree(base, s, src) for s in servers}
+        # The cold files, for our two servers only (issue 16 compares them).
+        a.cold_servers = [s for s in servers if s in ("epoll", "uring")]
+        for i, name in enumerate(cold_names(20)):
+            data = os.urandom(a.cold)
+            for s in a.cold_servers:
+                with open(os.path.join(user_home(roots[s], s), name), "wb") as out:
+                    out.write(data)
         if "vsftpd" in servers and subprocess.run(["id", USER], capture_output=True).returncode == 0:
             # vsftpd changes into the user's home at login, even with local_root set:
             # the user scripts/vsftpd_server.sh made in an earlier run has a home gone since.
@@ -418,6 +454,7 @@ def report(a, servers, rounds, memory, ceiling, elapsed):
     keys = [(f"download_{n}", f"download, {n} session{'s' * (n > 1)}", "rate") for n in a.sessions]
     keys += [(f"upload_{n}", f"upload + read-back, {n} session{'s' * (n > 1)}", "rate") for n in a.sessions]
     keys += [("curl_download_20", "curl download, 20 at once", "rate"),
+             ("cold_download_20", f"curl download, 20 cold files of {a.cold // MIB} MiB", "rate"),
              ("curl_upload_20", "curl upload (-T), 20 at once", "rate"),
              ("download_20.cpu", "server CPU s/GiB, download x20", "cpu"),
              ("upload_20.cpu", "server CPU s/GiB, upload+check x20", "cpu"),
@@ -426,7 +463,7 @@ def report(a, servers, rounds, memory, ceiling, elapsed):
     def values(s, key):
         k, _, sub = key.partition(".")
         field = "server_cpu_s_per_gib" if sub == "cpu" else "seconds" if k == "logins" else "bytes_per_second"
-        return [rd[k][field] for rd in rounds[s]]
+        return [rd[k][field] if k in rd else None for rd in rounds[s]]
 
     med = {s: {k: median(values(s, k)) for k, _, _ in keys} for s in servers}
     per = {s: {k: values(s, k) for k, _, _ in keys} for s in servers}  # every round
@@ -492,6 +529,16 @@ def report(a, servers, rounds, memory, ceiling, elapsed):
                        per["pyftpd"][key], 1.0, higher=False)
         target(o, "one session's download >= 0.7x iperf3 -Z", po["download_1"], ceiling, 0.7)
         target(o, "memory per idle session <= 16 KiB", po["memory"], [16 * 1024], 1.0, higher=False)
+    if "epoll" in ours and "uring" in ours:  # issue 16: the proactor against the reactor
+        lines += ["", "targets (issue 16), uring_ftp_server against epoll_ftp_server:"]
+        pu, pe = per["uring"], per["epoll"]
+        target("uring", "download x20 >= 1.0x epoll", pu["download_20"], pe["download_20"], 1.0)
+        target("uring", "upload x20 (+ read-back) >= 1.0x epoll", pu["upload_20"], pe["upload_20"], 1.0)
+        target("uring", "download x20, cold files (curl) >= 1.2x epoll", pu["cold_download_20"],
+               pe["cold_download_20"], 1.2)
+        for key in ("download_20.cpu", "upload_20.cpu"):
+            target("uring", f"CPU/GiB {key.split('.')[0].replace('_', ' x')} <= 1.1x epoll's", pu[key], pe[key],
+                   1.1, higher=False)
     lines += ["", "ioclient ftp load drives each server at least as fast as curl (download x20, ioclient/curl):"]
     for s in servers:
         ratio, v = verdict(per[s]["download_20"], per[s]["curl_download_20"], 1.0)

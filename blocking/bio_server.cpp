@@ -18,7 +18,8 @@
 // THE LESSON. While one client is connected, a second one is not served.
 // Its connect() succeeds — the kernel completes the handshake and queues the
 // connection in the listen backlog — but its bytes sit unread in the kernel
-// until the first client leaves. (tests/integration: SecondClientWaits.)
+// until the first client leaves. (`ioclient lab second-client-waits`; its
+// test: `Lab/CountedLabs.HoldWithTheseFigures/second_client_waits`.)
 // So one client that connects and then does nothing — or sends and never
 // reads its replies — holds the only server hostage for as long as it likes.
 // --idle-timeout is this model's one defence: the socket gets SO_RCVTIMEO and

@@ -5,12 +5,14 @@
 //   ioclient check --hostile --port 9023 --server-pid PID   the hostile suite: slowloris, floods, storms
 //   ioclient bench --port 9023 ...      ping-pong load, verified, with latency percentiles
 //   ioclient compare --quick --report DIR   every server, the same scenarios, side by side
+//   ioclient lab select-limit          one claim of the classic texts, measured: figures and a verdict
 //   ioclient soak --duration 600        every server at once, mixed load, descriptors and RSS flat
 //   ioclient ftp get|put|ls|load ftp://...   an FTP client with progress bars, and N sessions at once
 #include "client/bench/bench.hpp"
 #include "client/check/check.hpp"
 #include "client/compare/compare.hpp"
 #include "client/ftp/ftp.hpp"
+#include "client/lab/lab.hpp"
 #include "client/lib/connection.hpp"
 #include "client/check/hostile.hpp"
 #include "client/lib/procfs.hpp"
@@ -185,6 +187,9 @@ int main(int argc, char** argv) {
     CompareOptions compare_opt;
     auto* compare_cmd = add_compare_command(app, compare_opt);
 
+    LabOptions lab_opt;
+    auto* lab_cmd = add_lab_command(app, lab_opt);
+
     SoakOptions soak_opt;
     auto* soak_cmd = add_soak_command(app, soak_opt);
 
@@ -196,6 +201,7 @@ int main(int argc, char** argv) {
         if (*chat_cmd) return chat(chat_target);
         if (*check_cmd) return check(check_target, force_sequential ? 1 : force_concurrent ? 0 : -1, hostile);
         if (*compare_cmd) return compare_main(compare_opt, argc, argv);
+        if (*lab_cmd) return lab_main(lab_opt, argc, argv);
         if (*soak_cmd) return soak_main(soak_opt, argc, argv);
         if (*ftp_cmd.ftp) return client::ftp::ftp_main(ftp_cmd);
         if (*bench_cmd) {

@@ -34,8 +34,8 @@ void add_ftp_options(CLI::App& app, Config& cfg) {
         ->check(CLI::ExistingFile);
     app.add_flag("--anonymous", cfg.anonymous, "Allow USER anonymous (or ftp) with any password: read-only, in ROOT/pub/");
     app.add_flag_callback("--no-sendfile", [&cfg] { cfg.sendfile = false; },
-                          "Send files through a user-space buffer instead of sendfile(2), to compare the two "
-                          "(see the counters)");
+                          "Send files through a user-space buffer instead of sendfile(2) (io_uring: instead of "
+                          "SPLICE through a pipe), to compare the two (see the counters)");
 
     app.add_option("--max-line", l.max_line, "Longest command line in bytes; a longer one gets 500 and is discarded")
         ->capture_default_str()->check(CLI::Range(std::size_t{512}, std::size_t{65536}));

@@ -266,7 +266,7 @@ void Session::login_done(FsResult& r) {
     }
     home_ = std::move(r.fd);
     logged_in_ = true;
-    cwd_ = "/";
+    cwd_.assign(1, '/');  // not = "/": GCC 12 warns falsely (-Wrestrict) on that in a release build
     reply(230, anonymous_ ? "Anonymous access granted, read-only." : "Login successful.");
 }
 

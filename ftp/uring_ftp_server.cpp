@@ -26,25 +26,39 @@
 //                           synchronous executor (fs.hpp): io_uring has no getdents operation.
 //                           The counter fs_calls counts those listings, nothing else.
 //   PassiveRequest          socket/bind/listen (never wait: no io_uring op needed), then ACCEPT
-//   TransferRequest         ACCEPT or CONNECT, then READ+SEND (downloads), RECV+WRITE (uploads)
+//   TransferRequest         ACCEPT or CONNECT, then SPLICE+SPLICE (TYPE I downloads) or READ+SEND,
+//                           RECV+WRITE (uploads)
 //   AbortRequest            ASYNC_CANCEL of each operation of the transfer in flight
 //   DelayRequest            the session's TIMEOUT (below)
 //   control connection      RECV, SEND; POLL_ADD(POLLPRI) for urgent data (ftplib's ABOR)
 //
-// FILES GO THROUGH A BUFFER: READ and WRITE, not splice. Each transfer owns
-// one buffer (--transfer-buffer) in two halves, a PIPELINE: while a SEND
-// drains one half, a READ fills the other (an upload: RECV fills, WRITE
-// drains). So the disk and the network work at once, one SQE each in flight
-// — what the reactor cannot do: its read IS the loop's time. Memory per
-// session stays bounded whatever the clients do; TYPE A (converted in user
-// space) and TYPE I take the same path; and a half is the kernel's while
-// the SQE that names it is in flight. splice (file -> pipe -> socket) would
-// save the copy, as sendfile does for the reactor, but needs a pipe per
-// transfer (two descriptors), and an io_uring splice from a file is punted
-// to an io-wq worker thread each time; the copy is what the asynchronous
-// read costs. So --no-sendfile changes nothing here: there is no sendfile
-// (sendfile_calls stays 0; file_reads counts READ submissions,
-// user_copy_bytes the copies).
+// DOWNLOADS IN TYPE I: SPLICE, file -> pipe -> socket. The reactor's
+// sendfile moves page-cache pages to the socket without copying them, but
+// runs on the loop. Its proactor twin is two SPLICE operations through a
+// pipe of the transfer's own (1 MiB, below): one moves file
+// pages into the pipe (references, no copy), the other moves them on to
+// the data socket. Both are submitted like any operation, and io_uring
+// runs each in an io-wq worker thread (a splice cannot start without
+// blocking, so the kernel never tries inline): a cold file waits there, and
+// a slow client too — its socket is blocking, so its worker sleeps in the
+// send while the loop serves everyone else. The price: a pipe (two
+// descriptors) per download, and a worker hand-off per splice, so each
+// moves up to half the pipe. (Until this, READ + SEND through a buffer cost
+// three times the reactor's CPU per GiB: bench/ftp.sh.) Counters: a splice
+// from the file is a file read (file_reads), one to the socket is this
+// server's sendfile (sendfile_calls); --no-sendfile takes the buffer path
+// below instead, so a class can compare the two, as with the reactor.
+//
+// EVERYTHING ELSE GOES THROUGH A BUFFER: uploads (RECV then WRITE), TYPE A
+// (converted in user space), and downloads with --no-sendfile or when no
+// pipe can be had (out of descriptors). Each transfer owns one buffer
+// (--transfer-buffer) in two halves, a PIPELINE: while a SEND drains one
+// half, a READ fills the other (an upload: RECV fills, WRITE drains); the
+// splice path pipelines its pipe the same way. So the disk and the network
+// work at once, one SQE each in flight — what the reactor cannot do: its
+// read IS the loop's time. Memory per session stays bounded whatever the
+// clients do, and a half is the kernel's while the SQE that names it is in
+// flight (user_copy_bytes counts the copies).
 //
 // TIME IS A COMPLETION TOO. Each session has ONE timer: an absolute TIMEOUT
 // SQE for its earliest deadline — login, idle, the failed-login Delay, the
@@ -90,9 +104,9 @@
 //   op_fs          yes    one step of an FsRequest                 on_fs
 //   op_pasv        yes    ACCEPT on the passive listener           on_pasv
 //   op_connect     yes    CONNECT (PORT/EPRT)                      on_connect
-//   op_data_send   yes    SEND on the data connection              on_data_send
+//   op_data_send   yes    SEND (or SPLICE pipe -> data connection)  on_data_send
 //   op_data_recv   yes    RECV on the data connection              on_data_recv
-//   op_file_read   yes    READ from the file, at the offset        on_file_read
+//   op_file_read   yes    READ (or SPLICE file -> pipe), at offset  on_file_read
 //   op_file_write  yes    WRITE to the file, at the offset         on_file_write
 //
 // A session has at most one of each op in flight (a bit each in `armed`), so
@@ -173,7 +187,8 @@ std::int64_t plus_seconds(std::int64_t t, double seconds) {  // a limit of 0 is 
 
 struct Server;
 
-// A transfer in flight: one data connection, one buffer, one file.
+// A transfer in flight: one data connection, one file, and one buffer or,
+// for a spliced download, one pipe.
 struct Xfer {
     ftp::TransferRequest req;
     iom::Fd data;
@@ -185,6 +200,8 @@ struct Xfer {
         std::size_t head = 0, tail = 0;    // base[head, tail): filled, not yet drained
     } half[2];
     unsigned fill = 0, drain = 0;          // the half the next fill goes into; the next drain comes from
+    iom::Fd pipe_r, pipe_w;                // a spliced download: file -> pipe_w, pipe_r -> data
+    std::size_t in_pipe = 0, pipe_cap = 0; // bytes spliced in and not yet out; the pipe's size
     bool eof = false;                      // the file (download) or the data connection (upload) has ended
     std::uint64_t offset, bytes = 0, accepted = 0;  // offset: of the next file op; accepted: for the file
     int error = 0;
@@ -226,7 +243,9 @@ struct alignas(16) Sess {
     void retire_listener();
     void on_pasv(int res);
     void begin();
+    bool splice_pipe(Xfer& t);
     void pump();
+    void pump_pipe();
     bool held(std::size_t& most);
     void moved(std::size_t n);
     void filled(std::size_t n);
@@ -656,12 +675,33 @@ void Sess::perform(ftp::TransferRequest& r) {
     io_uring_prep_connect(submit(op_connect), x->data.get(), x->req.peer.sa(), x->req.peer.len);
 }
 
+// A download's pipe. Each splice is a hand-off to an io-wq worker, so the
+// bigger the pipe, the fewer of them: ask for 1 MiB (the default
+// /proc/sys/fs/pipe-max-size; more if --transfer-buffer is larger) and keep
+// what the kernel grants (at least the 64 KiB every pipe has). It holds
+// references to page-cache pages, not copies: no memory of this process.
+// No descriptor for a pipe: the buffer path instead.
+bool Sess::splice_pipe(Xfer& t) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) return false;
+    t.pipe_r.reset(p[0]);
+    t.pipe_w.reset(p[1]);
+    const std::size_t want = std::max<std::size_t>(srv.cfg.limits.transfer_buffer, 1 << 20);
+    int size = fcntl(p[1], F_SETPIPE_SZ, static_cast<int>(want));
+    if (size < 0) size = fcntl(p[1], F_GETPIPE_SZ);
+    t.pipe_cap = size > 0 ? static_cast<std::size_t>(size) : std::size_t{64} << 10;
+    return true;
+}
+
 void Sess::begin() {
     Xfer& t = *x;
     t.waiting = false;
     t.last_progress = srv.now;
     const std::size_t half = srv.cfg.limits.transfer_buffer / 2;
-    if (t.req.file) {
+    const bool download = t.req.direction == ftp::Direction::send;
+    if (t.req.file && download && !t.req.ascii && srv.cfg.sendfile && splice_pipe(t)) {
+        iom::trace("fd {}: download by SPLICE through pipe {} -> {}", ctl.get(), t.pipe_w.get(), t.pipe_r.get());
+    } else if (t.req.file) {
         t.buf = std::make_unique_for_overwrite<char[]>(2 * half);
         t.half[0].base = t.buf.get(), t.half[1].base = t.buf.get() + half;
     } else {  // a listing: the bytes are there, one half's worth
@@ -710,6 +750,7 @@ void Sess::pump() {
         return session.complete(r);
     }
     if (t.waiting || t.throttled) return;
+    if (t.pipe_r) return pump_pipe();
     const bool download = t.req.direction == ftp::Direction::send;
     const Op fill_op = download ? op_file_read : op_data_recv, drain_op = download ? op_data_send : op_file_write;
     const std::size_t half = srv.cfg.limits.transfer_buffer / 2;
@@ -741,6 +782,25 @@ void Sess::pump() {
     if (t.eof && empty && !(armed & transfer_ops)) end(TransferStatus::done);
 }
 
+// The same pipeline for a spliced download, with the pipe as the buffer:
+// one SPLICE fills it from the file, half a pipe at a time, while the other
+// drains what it holds into the data socket.
+void Sess::pump_pipe() {
+    Xfer& t = *x;
+    if (std::size_t most = t.in_pipe; !is(op_data_send) && most > 0 && !held(most)) {
+        ++srv.k.sendfile_calls;
+        io_uring_prep_splice(submit(op_data_send), t.pipe_r.get(), -1, t.data.get(), -1,
+                             static_cast<unsigned>(most), 0);
+    }
+    const std::size_t chunk = t.pipe_cap / 2;
+    if (!is(op_file_read) && !t.eof && t.pipe_cap - t.in_pipe >= chunk && !t.throttled) {
+        ++srv.k.file_reads;
+        io_uring_prep_splice(submit(op_file_read), t.req.file.get(), static_cast<std::int64_t>(t.offset),
+                             t.pipe_w.get(), -1, static_cast<unsigned>(chunk), 0);
+    }
+    if (t.eof && t.in_pipe == 0 && !(armed & transfer_ops)) end(TransferStatus::done);
+}
+
 // A fill completed into t.half[t.fill]: `n` bytes there now; the next fill takes the other half.
 void Sess::filled(std::size_t n) {
     Xfer& t = *x;
@@ -769,6 +829,10 @@ void Sess::on_file_read(int res) {
     if (n == 0) t.eof = true;
     t.offset += n;
     srv.k.file_read_bytes += n;
+    if (t.pipe_r) {  // spliced: the pages are in the pipe, nothing copied
+        t.in_pipe += n;
+        return pump();
+    }
     srv.k.user_copy_bytes += n;
     const std::size_t half = srv.cfg.limits.transfer_buffer / 2, want = t.req.ascii ? half / 3 : half;
     char* base = t.half[t.fill].base;  // TYPE A: LF becomes CRLF, into the front of the half
@@ -801,7 +865,8 @@ void Sess::on_data_send(int res) {
     auto n = static_cast<std::size_t>(res);
     moved(n);
     srv.k.send_bytes += n;
-    drained(n);
+    if (x->pipe_r) x->in_pipe -= n;
+    else drained(n);
     pump();
 }
 
@@ -947,7 +1012,7 @@ void require_operations(io_uring& ring) {
         {IORING_OP_OPENAT, "OPENAT"},   {IORING_OP_OPENAT2, "OPENAT2"},   {IORING_OP_STATX, "STATX"},
         {IORING_OP_MKDIRAT, "MKDIRAT"}, {IORING_OP_UNLINKAT, "UNLINKAT"}, {IORING_OP_RENAMEAT, "RENAMEAT"},
         {IORING_OP_TIMEOUT, "TIMEOUT"}, {IORING_OP_TIMEOUT_REMOVE, "TIMEOUT_REMOVE (update)"},
-        {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}, {IORING_OP_POLL_ADD, "POLL_ADD"}};
+        {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}, {IORING_OP_POLL_ADD, "POLL_ADD"}, {IORING_OP_SPLICE, "SPLICE"}};
     io_uring_probe* probe = io_uring_get_probe_ring(&ring);
     for (auto [op, name] : needed) {
         if (probe && io_uring_opcode_supported(probe, op)) continue;
@@ -963,7 +1028,7 @@ void Server::setup() {
     require_operations(ring);
     iom::trace("io_uring: {} SQ / {} CQ entries, {}", p.sq_entries, p.cq_entries,
                p.flags ? "single issuer, deferred task work" : "plain setup");
-    if (!cfg.sendfile) iom::trace("--no-sendfile: nothing changes here, files always go through the buffer");
+    if (!cfg.sendfile) iom::trace("--no-sendfile: downloads go through the buffer (READ + SEND), not SPLICE");
     listener = iom::open_listener(cfg.server, /*nonblocking=*/true);  // non-blocking: for ReserveFd::shed
 }
 

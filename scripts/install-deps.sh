@@ -10,7 +10,7 @@ packages=(
   libuv1-dev libevent-dev libasio-dev         # libraries/: the same echo on three event libraries
   nlohmann-json3-dev                          # JSON: the stats files, bench --json, the reports
   libcrypt-dev                                # crypt(3) for the FTP users file
-  libssl-dev                                  # SHA-256 (libcrypto) for ioclient ftp load
+  libssl-dev libxxhash-dev                     # SHA-256 names a file, XXH3-128 checks each transfer (ioclient ftp load)
   libgtest-dev libgmock-dev                   # the tests
   socat netcat-openbsd procps strace          # talking to servers by hand; the labs
   curl lftp python3 python3-pyftpdlib         # the FTP clients the FTP tests drive; a peer FTP server

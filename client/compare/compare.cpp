@@ -6,26 +6,21 @@
 // (--port 0, --stats-file), the load runs, the server is stopped with SIGTERM
 // and its counters are read, so every counter belongs to one run.
 //
-// Idle connections are opened before the load, in batches; after each batch
-// a probe (one byte echoed on a new connection) proves the server has taken
-// every connection before it. A server that accepts slowly (a fork per
-// connection) is thus measured with its idle connections really held, not
-// still waiting in the kernel's listen queue.
+// Idle connections are opened before the load and really held by the server
+// (client/lib/idle.hpp).
 #include "client/compare/compare.hpp"
 
 #include "client/bench/bench.hpp"
 #include "client/check/check.hpp"
 #include "client/compare/report.hpp"
-#include "client/lib/connection.hpp"
+#include "client/lib/idle.hpp"
 #include "client/lib/procfs.hpp"
 #include "client/lib/server_process.hpp"
 #include "common/error.hpp"
 
 #include <fmt/format.h>
-#include <poll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,65 +38,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-constexpr unsigned kIdleBatch = 256;       // below every server's listen backlog (511)
 constexpr unsigned kSpareDescriptors = 16;  // a server's own: std streams, listener, stop, reserve...
 constexpr unsigned kWorkUs = 200;           // the slow handler's --work-us
-constexpr Millis kProbeTimeout{10000};      // generous: a probe proves the server took a batch
 static_assert(FD_SETSIZE == 1024, "the select skip rule's text says 1024");
-
-// --- idle connections, really held by the server ----------------------------
-
-// Wait until each of `p` reports one of its events (or an error); false at the deadline.
-bool wait_each(std::vector<pollfd>& p, Clock::time_point deadline) {
-    for (std::size_t done = 0; done < p.size();) {
-        auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
-        if (left <= 0) return false;
-        int n = ::poll(p.data(), p.size(), static_cast<int>(left));
-        if (n < 0 && errno != EINTR) throw_sys("poll");
-        for (auto& q : p)
-            if (n > 0 && q.fd >= 0 && q.revents != 0) {
-                q.fd = -1;  // poll ignores it from now on
-                ++done;
-            }
-    }
-    return true;
-}
-
-// One byte echoed on a new connection. (Its connect cannot hang: at most
-// one batch, fewer than the listen backlog, waits in the accept queue.)
-bool probe(const Address& a) {
-    auto conn = Connection::open(a);
-    return conn.send_all("p") && conn.recv_exact(1, kProbeTimeout).has_value();
-}
-
-struct IdleSet {
-    std::vector<Fd> fds;
-    unsigned failed = 0;        // connects that did not complete
-    unsigned probes = 0;        // probe connections made (the server counts them as accepts)
-    bool all_taken = true;      // every probe was answered
-};
-
-IdleSet hold_idle(const Address& server, unsigned n) {
-    IdleSet idle;
-    idle.fds.reserve(n);
-    for (unsigned opened = 0; opened < n;) {
-        unsigned batch = std::min(kIdleBatch, n - opened);
-        std::vector<pollfd> p;
-        for (unsigned i = 0; i < batch; ++i) {
-            idle.fds.push_back(start_connect(server));
-            p.push_back({idle.fds.back().get(), POLLOUT, 0});
-        }
-        wait_each(p, Clock::now() + kProbeTimeout);
-        for (std::size_t i = idle.fds.size() - batch; i < idle.fds.size(); ++i)
-            idle.failed += connect_result(idle.fds[i].get()) != 0;
-        opened += batch;
-        if (idle.all_taken) {
-            ++idle.probes;
-            idle.all_taken = probe(server);
-        }
-    }
-    return idle;
-}
 
 // --- one run ------------------------------------------------------------------
 
@@ -122,26 +61,6 @@ void stop(ServerProcess& srv, Run& run) {
         while (!err.empty() && err.back() == '\n') err.pop_back();
         add_note(run, fmt::format("the server exited with {}: {}", code, err.substr(err.rfind('\n') + 1)));
     }
-}
-
-double counter(const ServerProcess& srv, const char* name) {
-    try {
-        return static_cast<double>(srv.counter(name));
-    } catch (const std::exception&) {
-        return kNaN;
-    }
-}
-
-// What the server asked of the kernel. An io_uring server's accepts, recvs and
-// sends are submission entries, not system calls: only io_uring_enter counts.
-// An event library (trait library) makes its calls itself and counts none:
-// not measured (n/a), rather than a zero that looks like a result.
-double syscalls(const ServerSpec& spec, const ServerProcess& srv) {
-    if (spec.has("library")) return kNaN;
-    double enter = counter(srv, "wait_calls");
-    if (spec.has("uring")) return enter;
-    return enter + counter(srv, "accepts") + counter(srv, "accept_eagain") + counter(srv, "accept_errors") +
-           counter(srv, "recv_calls") + counter(srv, "send_calls");
 }
 
 void note_idle(Run& run, const IdleSet& idle) {
@@ -166,17 +85,17 @@ void measure_load(const Settings& ses, const ServerSpec& spec, Run& run, double 
     stop(srv, run);
     // Per message: divided by the messages the server echoed in its whole
     // life (what it sent back / the message size), warm-up included.
-    double echoed = counter(srv, "send_bytes") / static_cast<double>(load.size);
-    double waits = spec.has("library") ? kNaN : counter(srv, "wait_calls");
+    double echoed = counter_or_nan(srv, "send_bytes") / static_cast<double>(load.size);
+    double waits = spec.has("library") ? kNaN : counter_or_nan(srv, "wait_calls");  // a library counts none
     run.values = {
         {"msgs_per_s", r.messages_per_second}, {"p99_us", r.p99_us}, {"p50_us", r.p50_us},
         {"p999_us", r.p999_us}, {"mb_per_s", r.megabytes_per_second}, {"messages", double(r.messages)},
         {"unanswered", double(r.unanswered)}, {"errors", double(r.errors)},
         {"server_cpu_us_per_msg", r.server_cpu_us_per_message}, {"server_messages", echoed},
-        {"syscalls_per_msg", syscalls(spec, srv) / echoed}, {"wait_calls", waits},
-        {"waits_per_msg", waits / echoed}, {"fds_per_wait", counter(srv, "wait_fds") / waits},
-        {"ready_per_wait", counter(srv, "wait_ready") / waits}, {"accepts", counter(srv, "accepts")},
-        {"refused", counter(srv, "refused")}};
+        {"syscalls_per_msg", syscalls(srv) / echoed}, {"wait_calls", waits},
+        {"waits_per_msg", waits / echoed}, {"fds_per_wait", counter_or_nan(srv, "wait_fds") / waits},
+        {"ready_per_wait", counter_or_nan(srv, "wait_ready") / waits}, {"accepts", counter_or_nan(srv, "accepts")},
+        {"refused", counter_or_nan(srv, "refused")}};
     if (r.unanswered) add_note(run, fmt::format("{} of {} connections unanswered at the end", r.unanswered,
                                                 load.connections));
     if (r.errors) add_note(run, fmt::format("{} errors, first: {}", r.errors, r.first_error));
@@ -229,7 +148,7 @@ void run_memory(const Settings&, const ServerSpec& spec, Run& run) {
     stop(srv, run);
     double n = run.load.idle;
     // Held = accepted, not refused, not one of our answered probes (closed by us).
-    double held = counter(srv, "accepts") - counter(srv, "refused") - (idle.probes - !idle.all_taken);
+    double held = counter_or_nan(srv, "accepts") - counter_or_nan(srv, "refused") - (idle.probes - !idle.all_taken);
     // Memory as client/lib/procfs.hpp defines it (memory_kib), of the whole tree.
     run.values = {{"kib_per_conn", double(after.memory_kib - before.memory_kib) / n},
                   {"threads_per_conn", double(after.threads - before.threads) / n},
@@ -301,19 +220,6 @@ std::string skip_reason(const ServerSpec& spec, const Load& load) {
 
 // --- the whole comparison ------------------------------------------------------
 
-void describe_machine(CompareResult& r) {
-    utsname u{};
-    if (uname(&u) == 0) r.kernel = u.release;
-    r.nproc = static_cast<unsigned>(sysconf(_SC_NPROCESSORS_ONLN));
-    std::istringstream cpu(read_file("/proc/cpuinfo").value_or(""));
-    for (std::string line; std::getline(cpu, line);) {
-        if (line.rfind("model name", 0) != 0) continue;
-        r.cpu_model = line.substr(line.find(':') + 2);
-        break;
-    }
-    r.date = utc_now();
-}
-
 std::string summary(const Run& run) {
     if (!run.skipped.empty()) return "skipped: " + run.skipped;
     if (!run.error.empty()) return "error: " + run.error;
@@ -341,7 +247,11 @@ CompareResult run_compare(const CompareOptions& opt) {
     ses.duration = opt.duration > 0 ? opt.duration : opt.quick ? 0.5 : 2.0;
     ses.warmup = std::min(opt.quick ? 0.2 : 0.5, ses.duration / 2);
     ses.cpu_window = opt.duration > 0 ? opt.duration : opt.quick ? 1.0 : 3.0;
-    describe_machine(result);
+    Machine m = describe_machine();
+    result.kernel = m.kernel;
+    result.cpu_model = m.cpu_model;
+    result.nproc = m.nproc;
+    result.date = utc_now();
     raise_nofile_limit(20000);  // 10,000 idle + the load, in this one process
     std::size_t total = 0, done = 0;
     for (const auto& sc : scenarios()) {

@@ -93,12 +93,13 @@ int get(const TransferOptions& o) {
     if (is_directory(local)) local += "/" + url.basename();
 
     Client c = Client::login(url, client_options(o.timeout, o.pasv));
-    std::optional<std::uint64_t> remote;
-    try {
-        remote = c.size(url.path);
-    } catch (const FtpError&) {
-        // No SIZE (502): no percent, no size check beyond the transfer itself.
-    }
+    const auto remote = [&]() -> std::optional<std::uint64_t> {
+        try {
+            return c.size(url.path);
+        } catch (const FtpError&) {
+            return std::nullopt;  // no SIZE (502): no percent, no size check beyond the transfer itself
+        }
+    }();
     const auto existing = local_size(local);
     std::uint64_t offset = o.resume && existing ? *existing : 0;
     if (remote && offset > *remote)
@@ -286,11 +287,12 @@ void add_ftp_command(CLI::App& app, FtpCommand& cmd) {
     cmd.load->add_option("--duration", l.duration, "Seconds to repeat rounds for (default: one round each)")
         ->check(CLI::Range(0.0, 86400.0));
     cmd.load->add_option("--expect-sha256", l.expect_sha256,
-                         "The SHA-256 of FILE (hex): check downloads against it")
+                         "The SHA-256 of FILE (hex): the reference copy downloads are checked against "
+                         "(--local-root's, or a first download) must have it, or the load does not start")
         ->needs(get_opt);
     cmd.load->add_option("--local-root", l.local_root,
-                         "The server's root on this machine: hash FILE there and check downloads against it "
-                         "(default: against a first download)")
+                         "The server's root on this machine: check downloads against FILE there "
+                         "(default: against a first download); each by its XXH3-128")
         ->needs(get_opt);
     add_common(cmd.load, l.timeout, l.pasv, &l.progress);
     cmd.load->add_flag("--json", cmd.json, "Print the result as one JSON object on stdout");

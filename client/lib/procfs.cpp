@@ -178,6 +178,15 @@ std::optional<double> tree_cpu_seconds(pid_t pid) {
     return sum_over_tree(pid, cpu_seconds);
 }
 
+std::optional<double> runnable_seconds(pid_t pid) {
+    auto text = read_file("/proc/" + std::to_string(pid) + "/schedstat");
+    if (!text) return std::nullopt;
+    std::istringstream in(*text);
+    double on_cpu_ns = 0, waiting_ns = 0;
+    if (!(in >> on_cpu_ns >> waiting_ns)) return std::nullopt;
+    return (on_cpu_ns + waiting_ns) / 1e9;
+}
+
 ProcSample sample_tree(pid_t pid) {
     ProcSample s;
     auto fds = open_fds(pid);

@@ -66,6 +66,12 @@ std::optional<double> cpu_seconds(pid_t pid);
 // its processes spent it. nullopt if `pid` is gone.
 std::optional<double> tree_cpu_seconds(pid_t pid);
 
+// Seconds the main thread of `pid` has been runnable: on a CPU or waiting in
+// the run queue for one (the first two fields of /proc/PID/schedstat), as
+// opposed to asleep. A process that never sleeps gains one second per second
+// of wall time however little CPU the scheduler gives it. nullopt if gone.
+std::optional<double> runnable_seconds(pid_t pid);
+
 // A server's figures at one moment (-1: could not be read).
 struct ProcSample {
     long fds = -1;          // the server process's own open descriptors

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -217,6 +219,36 @@ int ServerProcess::live_children() const {
 }
 
 ProcSample ServerProcess::sample() const { return sample_tree(pid_); }
+
+double counter_or_nan(const ServerProcess& srv, const std::string& name) {
+    try {
+        return static_cast<double>(srv.counter(name));
+    } catch (const std::exception&) {
+        return std::numeric_limits<double>::quiet_NaN();
+    }
+}
+
+double syscalls(const ServerProcess& srv) {
+    if (srv.spec().has("library")) return std::numeric_limits<double>::quiet_NaN();
+    double enter = counter_or_nan(srv, "wait_calls");
+    if (srv.spec().has("uring")) return enter;
+    return enter + counter_or_nan(srv, "accepts") + counter_or_nan(srv, "accept_eagain") +
+           counter_or_nan(srv, "accept_errors") + counter_or_nan(srv, "recv_calls") + counter_or_nan(srv, "send_calls");
+}
+
+Machine describe_machine() {
+    Machine m;
+    utsname u{};
+    if (uname(&u) == 0) m.kernel = u.release;
+    m.nproc = static_cast<unsigned>(sysconf(_SC_NPROCESSORS_ONLN));
+    std::istringstream cpu(read_file("/proc/cpuinfo").value_or(""));
+    for (std::string line; std::getline(cpu, line);) {
+        if (line.rfind("model name", 0) != 0) continue;
+        m.cpu_model = line.substr(line.find(':') + 2);
+        break;
+    }
+    return m;
+}
 
 RunResult run_command(const std::vector<std::string>& args, const std::string& input,
                       std::chrono::milliseconds timeout) {

@@ -6,7 +6,7 @@
 // the bytes are not what it was told to expect. Then the same client against
 // our own servers (epoll_ftp_server and uring_ftp_server, ftp_fixture.hpp):
 // twenty sessions at once, every byte verified, and resume both ways.
-#include "client/ftp/sha256.hpp"
+#include "client/ftp/digest.hpp"
 #include "client/lib/connection.hpp"
 #include "common/json.hpp"
 #include "built_servers.hpp"
@@ -267,8 +267,9 @@ TEST_F(IoclientFtp, AStalledTransferFailsAfterTheTimeout) {
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_NE(r.err.find("data connection: nothing for 500 ms"), std::string::npos) << r.err;
     EXPECT_LT(fs::file_size(here_ / "got.bin"), kFile.size()) << "what arrived is kept, for -C";
-    r = ftp({"load", url("/"), "--sessions", "2", "--get", "file.bin", "--timeout", "0.5", "--expect-sha256",
-             client::ftp::sha256_of_file((root_ / "file.bin").string())});
+    // --local-root: the reference copy is the local one, not a first download (which would stall too).
+    r = ftp({"load", url("/"), "--sessions", "2", "--get", "file.bin", "--timeout", "0.5", "--local-root",
+             root_.string()});
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
     EXPECT_NE(r.out.find("failures   2"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("nothing from the server for 500 ms (waiting in transfer)"), std::string::npos) << r.out;
@@ -290,11 +291,36 @@ TEST_F(IoclientFtp, LoadChecksAgainstTheLocalFileAndFailsOnTheWrongHash) {
     EXPECT_NE(r.out.find(client::ftp::sha256_of_file((root_ / "file.bin").string()).substr(0, 16)),
               std::string::npos) << r.out;
     EXPECT_NE(r.out.find("downloads  2 verified whole"), std::string::npos) << r.out;
-    // A checker that cannot fail proves nothing: tell it the wrong hash.
-    r = ftp({"load", url("/"), "--sessions", "2", "--get", "file.bin", "--expect-sha256", std::string(64, '0')});
+    // A checker that cannot fail proves nothing: tell it the wrong hash,
+    // and the load does not start, with one clear error, either way.
+    for (const char* from : {"local copy", "first download"}) {
+        std::vector<std::string> args{"load", url("/"), "--sessions", "2", "--get", "file.bin", "--expect-sha256",
+                                      std::string(64, '0')};
+        if (std::string(from) == "local copy") args.insert(args.end(), {"--local-root", root_.string()});
+        r = ftp(args);
+        EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+        EXPECT_EQ(r.out, "") << "no load ran";
+        EXPECT_NE(r.err.find(fmt::format("the {} has SHA-256 ", from)), std::string::npos) << r.err;
+    }
+    // The right hash, with the local copy: the reference is checked, then each download.
+    r = ftp({"load", url("/"), "--sessions", "2", "--get", "file.bin", "--local-root", root_.string(),
+             "--expect-sha256", client::ftp::sha256_of_file((root_ / "file.bin").string()), "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(Json::parse(r.out)["sha256_source"], "given, and the local copy has it") << r.out;
+    EXPECT_EQ(Json::parse(r.out)["downloads"], 2) << r.out;
+}
+
+TEST_F(IoclientFtp, LoadFailsEachDownloadThatDiffersFromTheReferenceCopy) {
+    // A "local copy" of the same size with one byte changed: every download
+    // differs from it, and each one says so.
+    std::string changed = kFile;
+    changed[kFile.size() / 2] ^= 1;
+    write_text(here_ / "file.bin", changed);
+    auto r = ftp({"load", url("/"), "--sessions", "2", "--get", "file.bin", "--local-root", here_.string()});
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("downloads  0 verified whole"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("failures   2"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("SHA-256"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("other bytes than the reference copy"), std::string::npos) << r.out;
 }
 
 TEST_F(IoclientFtp, LoadWithoutWorkOrWithAMissingFileFails) {

@@ -21,7 +21,6 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,12 +42,7 @@ struct IdleFigures {
     double runnable = 0;  // fraction of wall time not asleep
 };
 
-double runnable_seconds(pid_t pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/schedstat");
-    double on_cpu_ns = 0, waiting_ns = 0;
-    f >> on_cpu_ns >> waiting_ns;
-    return (on_cpu_ns + waiting_ns) / 1e9;
-}
+double runnable_seconds(pid_t pid) { return client::runnable_seconds(pid).value_or(0); }
 
 IdleFigures idle_figures(ServerProcess& server) {
     auto t0 = Clock::now();

@@ -1,0 +1,502 @@
+// The twelve labs of `ioclient lab`, one function each, in the order of
+// docs/labs.md. Each starts the servers it needs from the build (--port 0,
+// --stats-file: client/lib/server_process.hpp), drives them with the
+// client's own pieces (bench's load generator, compare's idle connections,
+// a plain blocking connection for exact message counts), reads the servers'
+// counters and /proc, and states a verdict from the figures.
+//
+// Labs whose answer does not depend on timing send an exact number of
+// messages on one connection, so a counter divided by that number is the
+// same on every run (to within the connection's own accept and close).
+#include "client/lab/lab.hpp"
+
+#include "client/bench/bench.hpp"
+#include "client/lib/connection.hpp"
+#include "client/lib/idle.hpp"
+#include "client/lib/procfs.hpp"
+#include "client/lib/server_process.hpp"
+
+#include <fmt/format.h>
+#include <sys/select.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <future>
+#include <regex>
+#include <stdexcept>
+#include <thread>
+
+namespace iom::client {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+ServerSpec spec(const LabContext& ctx, const std::string& name) { return select_servers(ctx.bin_dir, {name}).front(); }
+
+// "epoll_server --read-once": a server and its options, as a row label.
+std::string label(const std::string& name, const std::vector<std::string>& args) {
+    return args.empty() ? name : fmt::format("{} {}", name, fmt::join(args, " "));
+}
+
+// Stop the server (SIGTERM) so that it writes its counters; a bad exit means
+// the lab could not run.
+void stop(ServerProcess& srv) {
+    if (int code = srv.stop(); code != 0)
+        throw std::runtime_error(fmt::format("{} exited with {}: {}", srv.spec().name, code, srv.stderr_text()));
+}
+
+double per(const ServerProcess& srv, const char* counter, double n) { return counter_or_nan(srv, counter) / n; }
+
+// `messages` round trips of `size` bytes on one blocking connection, each
+// echo checked: an exact message count for the counters to be divided by.
+// Returns the mean round trip in microseconds.
+double ping_pong(const ServerProcess& srv, unsigned messages, std::size_t size = 64) {
+    auto conn = Connection::open(srv.address());
+    const std::string message(size, 'x'), echo = expected_echo(EchoMode::upper, message);
+    auto t0 = Clock::now();
+    for (unsigned i = 0; i < messages; ++i) {
+        auto got = conn.send_all(message) ? conn.recv_exact(size, Millis(10000)) : std::nullopt;
+        if (got != echo) throw std::runtime_error(fmt::format("{}: message {} was not echoed", srv.spec().name, i));
+    }
+    return seconds_since(t0) * 1e6 / messages;
+}
+
+BenchResult bench(const ServerProcess& srv, unsigned connections, double duration, double warmup) {
+    BenchOptions b;
+    b.server = srv.address();
+    b.connections = connections;
+    b.duration = duration;
+    b.warmup = warmup;
+    b.server_pid = srv.pid();
+    BenchResult r = run_bench(b);
+    if (r.errors) throw std::runtime_error(fmt::format("{}: {}", srv.spec().name, r.first_error));
+    return r;
+}
+
+// The labs of exact message counts: each server in turn, on --port 0, gets
+// `messages` round trips on one connection, is stopped, and gives a row of
+// figures from its counters (`figures`: the server, the messages, the mean
+// round trip in microseconds).
+using PerMessage = std::function<std::vector<double>(const ServerProcess&, double, double)>;
+
+void per_message_lab(const LabContext& ctx, LabResult& r, const std::vector<const char*>& servers,
+                     const PerMessage& figures) {
+    const auto messages = static_cast<unsigned>(ctx.pick(2000, 20000));
+    r.deterministic = true;
+    r.ran = {fmt::format("{}, each on --port 0; one client sends {} 64-byte messages, one at a time; the server's "
+                         "counters divided by the messages", fmt::join(servers, ", "), messages)};
+    for (const char* name : servers) {
+        ServerProcess srv(spec(ctx, name));
+        double rtt = ping_pong(srv, messages);
+        stop(srv);
+        r.rows.push_back({name, figures(srv, messages, rtt)});
+    }
+}
+
+void say(LabResult& r, LabVerdict v, std::string reason, std::string condition = {}) {
+    r.verdict = v;
+    r.reason = std::move(reason);
+    r.condition = std::move(condition);
+}
+
+// --- blocking ----------------------------------------------------------------
+
+void second_client_waits(const LabContext& ctx, LabResult& r) {
+    const Millis window{static_cast<int>(ctx.pick(500, 2000))};
+    r.deterministic = true;
+    r.ran = {"bio_server, then bio_threads_server, each on --port 0",
+             fmt::format("client A connects and is echoed; client B connects and sends one byte, and waits {} ms "
+                         "for its echo while A stays connected; then A leaves", window.count())};
+    r.columns = {"B connected", "B echoed while A connected", "B's wait for its echo (ms)"};
+    for (const char* name : {"bio_server", "bio_threads_server"}) {
+        ServerProcess srv(spec(ctx, name));
+        auto a = Connection::open(srv.address());
+        if (!a.send_all("a") || !a.recv_exact(1, Millis(10000))) throw std::runtime_error("client A was not served");
+        auto b = Connection::open(srv.address());  // the kernel completes the handshake: no accept needed
+        auto t0 = Clock::now();
+        if (!b.send_all("b")) throw std::runtime_error("client B could not send");
+        bool early = b.recv_exact(1, window).has_value();
+        if (!early) {
+            a.close();
+            if (!b.recv_exact(1, Millis(10000))) throw std::runtime_error("client B was not served after A left");
+        }
+        r.rows.push_back({name, {1, early ? 1.0 : 0.0, seconds_since(t0) * 1000}});
+        stop(srv);
+    }
+    bool holds = r.value("bio_server", r.columns[1]) == 0 && r.value("bio_threads_server", r.columns[1]) == 1;
+    say(r, holds ? LabVerdict::holds : LabVerdict::does_not_hold,
+        holds ? fmt::format("bio_server left B's byte unread for the {} ms A stayed, and echoed it once A left; "
+                            "bio_threads_server echoed it in {:.2f} ms with A still connected",
+                            window.count(), r.value("bio_threads_server", r.columns[2]))
+              : "bio_server answered B while A was connected, or bio_threads_server did not");
+}
+
+void cost_per_connection(const LabContext& ctx, LabResult& r) {
+    const auto n = static_cast<unsigned>(ctx.pick(200, 1000));
+    r.ran = {fmt::format("each server on --port 0 --max-connections {}; {} idle connections opened and held "
+                         "(a probe echoed after each batch); /proc read before and after", n + 64, n)};
+    r.columns = {"kernel tasks per conn", "processes per conn", "KiB per conn", "held"};
+    for (const char* name : {"bio_threads_server", "bio_fork_server", "poll_server", "epoll_server"}) {
+        ServerProcess srv(spec(ctx, name), {.args = {"--max-connections", std::to_string(n + 64)}});
+        ProcSample before = srv.sample();
+        IdleSet idle = hold_idle(srv.address(), n);
+        ProcSample after = srv.sample();
+        r.rows.push_back({name,
+                          {double(after.threads - before.threads) / n, double(after.children - before.children) / n,
+                           double(after.memory_kib - before.memory_kib) / n, double(n - idle.failed)}});
+        idle.fds.clear();
+        stop(srv);
+    }
+    auto v = [&](const char* row, int col) { return r.value(row, r.columns[static_cast<std::size_t>(col)]); };
+    bool tasks = v("bio_threads_server", 0) >= 0.9 && v("bio_fork_server", 1) >= 0.9 && v("epoll_server", 0) < 0.05 &&
+                 v("poll_server", 0) < 0.05;
+    double event_kib = std::max(v("epoll_server", 2), v("poll_server", 2));
+    bool memory = event_kib < std::min(v("bio_threads_server", 2), v("bio_fork_server", 2));
+    std::string figures = fmt::format("a thread per connection cost {:.2f} tasks and {:.1f} KiB each, a process "
+                                      "{:.2f} processes and {:.1f} KiB, epoll {:.2f} tasks and {:.1f} KiB",
+                                      v("bio_threads_server", 0), v("bio_threads_server", 2), v("bio_fork_server", 1),
+                                      v("bio_fork_server", 2), v("epoll_server", 0), v("epoll_server", 2));
+    if (tasks && memory) say(r, LabVerdict::holds, figures);
+    else if (tasks) say(r, LabVerdict::holds_only_when, figures, "counted in kernel tasks, not in memory");
+    else say(r, LabVerdict::does_not_hold, figures);
+}
+
+// --- non-blocking --------------------------------------------------------------
+
+void busy_polling(const LabContext& ctx, LabResult& r) {
+    const double window = ctx.pick(1.0, 3.0);
+    r.ran = {fmt::format("each server on --port 0 with no client at all, for {:.0f} s: its CPU time and the time "
+                         "it was runnable (/proc/PID/schedstat: on a CPU or waiting for one), then its counters",
+                         window)};
+    r.columns = {"CPU % of a core", "runnable %", "loop turns per s"};
+    const std::vector<std::pair<const char*, std::vector<std::string>>> servers = {
+        {"nio_server", {}}, {"nio_server", {"--sleep-us", "1000"}}, {"sigio_server", {}}, {"epoll_server", {}}};
+    for (const auto& [name, args] : servers) {
+        ServerProcess srv(spec(ctx, name), {.args = args});
+        double c0 = srv.cpu_seconds(), r0 = runnable_seconds(srv.pid()).value_or(kNoValue);
+        auto t0 = Clock::now();
+        std::this_thread::sleep_for(std::chrono::duration<double>(window));  // the measured window: nothing happens
+        double c1 = srv.cpu_seconds(), r1 = runnable_seconds(srv.pid()).value_or(kNoValue), wall = seconds_since(t0);
+        stop(srv);
+        double turns = std::max(counter_or_nan(srv, "wakeups"), counter_or_nan(srv, "wait_calls"));
+        r.rows.push_back({label(name, args), {100 * (c1 - c0) / wall, 100 * (r1 - r0) / wall, turns / wall}});
+    }
+    double nio = r.value("nio_server", r.columns[1]), epoll = r.value("epoll_server", r.columns[0]);
+    double nio_cpu = r.value("nio_server", r.columns[0]);
+    std::string figures = fmt::format("with nothing to do, nio_server was runnable {:.0f}% of the time (and got {:.0f}% "
+                                      "of a core from the scheduler), epoll_server used {:.1f}%",
+                                      nio, nio_cpu, epoll);
+    say(r, nio >= 80 && epoll < 5 ? LabVerdict::holds : LabVerdict::does_not_hold, figures);
+}
+
+// --- multiplexing --------------------------------------------------------------
+
+void select_limit(const LabContext& ctx, LabResult& r) {
+    const auto n = static_cast<unsigned>(ctx.pick(1100, 1500));
+    r.deterministic = true;
+    r.ran = {fmt::format("select_server, then poll_server, on --port 0 --max-connections 4000; {} connections "
+                         "opened and held; the counters and the refusals on stderr", n)};
+    r.columns = {"connections", "accepted", "refused", "lowest refused fd"};
+    const std::regex refusal(R"(refused fd (\d+))");
+    for (const char* name : {"select_server", "poll_server"}) {
+        ServerProcess srv(spec(ctx, name), {.args = {"--max-connections", "4000"}});
+        IdleSet idle = hold_idle(srv.address(), n);
+        idle.fds.clear();
+        stop(srv);
+        double lowest = kNoValue;
+        const std::string err = srv.stderr_text();
+        for (std::sregex_iterator it(err.begin(), err.end(), refusal), end; it != end; ++it)
+            lowest = std::fmin(lowest, std::stod((*it)[1].str()));
+        r.rows.push_back({name,
+                          {double(n + idle.probes), counter_or_nan(srv, "accepts"), counter_or_nan(srv, "refused"),
+                           lowest}});
+    }
+    double refused = r.value("select_server", "refused"), lowest = r.value("select_server", "lowest refused fd");
+    bool holds = refused > 0 && lowest == FD_SETSIZE && r.value("poll_server", "refused") == 0;
+    say(r, holds ? LabVerdict::holds : LabVerdict::does_not_hold,
+        fmt::format("select_server refused {:.0f} connections, the first at descriptor {:.0f} (FD_SETSIZE is {}), "
+                    "and served the rest; poll_server refused {:.0f}",
+                    refused, lowest, FD_SETSIZE, r.value("poll_server", "refused")));
+}
+
+const char* const kMultiplexers[] = {"select_server", "poll_server", "epoll_server"};
+
+void scan_cost(const LabContext& ctx, LabResult& r) {
+    const auto messages = static_cast<unsigned>(ctx.pick(4000, 10000));
+    const std::vector<unsigned> idles = ctx.quick ? std::vector<unsigned>{0, 500} : std::vector<unsigned>{0, 900};
+    r.deterministic = true;
+    r.ran = {fmt::format("each server on --port 0 with {} idle connections held; then one client sends {} "
+                         "64-byte messages, one at a time; the counters divided by the waits",
+                         fmt::join(idles, " or "), messages)};
+    r.columns = {"idle", "fds per wait", "ready per wait", "round trips per s", "server CPU us per msg"};
+    for (unsigned idle : idles)
+        for (const char* name : kMultiplexers) {
+            ServerProcess srv(spec(ctx, name), {.args = {"--max-connections", "2000"}});
+            IdleSet held = hold_idle(srv.address(), idle);
+            double cpu0 = srv.cpu_seconds();
+            double rtt_us = ping_pong(srv, messages);
+            double cpu = srv.cpu_seconds() - cpu0;
+            stop(srv);
+            double waits = counter_or_nan(srv, "wait_calls");
+            r.rows.push_back({fmt::format("{} +{} idle", name, idle),
+                              {double(idle), counter_or_nan(srv, "wait_fds") / waits,
+                               counter_or_nan(srv, "wait_ready") / waits, 1e6 / rtt_us, cpu * 1e6 / messages}});
+        }
+    const unsigned most = idles.back();
+    auto at = [&](const char* name, const char* col) { return r.value(fmt::format("{} +{} idle", name, most), col); };
+    // Averages over the server's whole life: the waits of the connecting phase,
+    // when fewer connections were open, pull them a little below `most`.
+    bool holds = at("select_server", "fds per wait") >= 0.8 * most && at("poll_server", "fds per wait") >= 0.8 * most &&
+                 at("epoll_server", "fds per wait") == 0;
+    say(r, holds ? LabVerdict::holds : LabVerdict::does_not_hold,
+        fmt::format("with {} idle connections each wait handed in {:.0f} (select) and {:.0f} (poll) descriptors and "
+                    "{:.0f} (epoll) for about {:.2f} ready; one client's round trips per second: {:.0f}, {:.0f}, {:.0f}",
+                    most, at("select_server", "fds per wait"), at("poll_server", "fds per wait"),
+                    at("epoll_server", "fds per wait"), at("epoll_server", "ready per wait"),
+                    at("select_server", "round trips per s"), at("poll_server", "round trips per s"),
+                    at("epoll_server", "round trips per s")));
+}
+
+void few_connections(const LabContext& ctx, LabResult& r) {
+    const double duration = ctx.pick(1.0, 3.0), warmup = ctx.pick(0.2, 0.5);
+    r.ran = {fmt::format("each server on --port 0; ioclient bench's load: 1 connection, 64-byte ping-pong, {:.1f} s "
+                         "after {:.1f} s of warm-up; the counters for system calls", duration, warmup)};
+    r.columns = {"msg/s", "p50 us", "p99 us", "server CPU us per msg", "syscalls per msg"};
+    const char* const servers[] = {"bio_server", "bio_threads_server", "select_server", "epoll_server"};
+    for (const char* name : servers) {
+        ServerProcess srv(spec(ctx, name));
+        BenchResult b = bench(srv, 1, duration, warmup);
+        stop(srv);
+        double echoed = counter_or_nan(srv, "send_bytes") / 64;
+        r.rows.push_back({name, {b.messages_per_second, b.p50_us, b.p99_us, b.server_cpu_us_per_message,
+                                 syscalls(srv) / echoed}});
+    }
+    auto p50 = [&](const char* name) { return r.value(name, "p50 us"); };
+    double blocking = std::min(p50("bio_server"), p50("bio_threads_server"));
+    double mux = std::min(p50("select_server"), p50("epoll_server"));
+    std::string figures = fmt::format("the best blocking median round trip was {:.1f} us, the best multiplexing one "
+                                      "{:.1f} us; blocking paid {:.2f} system calls per message, epoll {:.2f}",
+                                      blocking, mux, r.value("bio_server", "syscalls per msg"),
+                                      r.value("epoll_server", "syscalls per msg"));
+    say(r, blocking <= 1.1 * mux ? LabVerdict::holds : LabVerdict::does_not_hold, figures);
+}
+
+void idle_vs_active(const LabContext& ctx, LabResult& r) {
+    const double duration = ctx.pick(0.5, 2.0), warmup = ctx.pick(0.2, 0.5);
+    const std::vector<unsigned> actives = ctx.quick ? std::vector<unsigned>{50} : std::vector<unsigned>{1, 50};
+    const std::vector<unsigned> idles = ctx.quick ? std::vector<unsigned>{0, 500} : std::vector<unsigned>{0, 100, 900};
+    r.ran = {fmt::format("select_server and epoll_server, a fresh one per cell, on --port 0 --max-connections 2000; "
+                         "for active connections in {{{}}} x idle connections in {{{}}}: the idle ones held, then "
+                         "ioclient bench's 64-byte ping-pong on the active ones, {:.1f} s after {:.1f} s of warm-up",
+                         fmt::join(actives, ", "), fmt::join(idles, ", "), duration, warmup)};
+    r.columns = {"active", "idle", "select msg/s", "epoll msg/s", "epoll / select"};
+    // Ahead means by 10% or more: closer than that is noise on a shared machine.
+    // The crossing point: the fewest idle connections from which epoll stays ahead.
+    std::vector<std::string> select_wins, epoll_loses;
+    std::string crossings;
+    for (unsigned active : actives) {
+        std::vector<double> ratios;
+        for (unsigned idle : idles) {
+            double rate[2];
+            for (int i = 0; i < 2; ++i) {
+                ServerProcess srv(spec(ctx, i == 0 ? "select_server" : "epoll_server"),
+                                  {.args = {"--max-connections", "2000"}});
+                IdleSet held = hold_idle(srv.address(), idle);
+                rate[i] = bench(srv, active, duration, warmup).messages_per_second;
+                stop(srv);
+            }
+            ratios.push_back(rate[1] / rate[0]);
+            r.rows.push_back({fmt::format("{} active +{} idle", active, idle),
+                              {double(active), double(idle), rate[0], rate[1], ratios.back()}});
+        }
+        std::size_t from = ratios.size();
+        while (from > 0 && ratios[from - 1] >= 1.1) --from;
+        if (ratios.front() <= 0.9) select_wins.push_back(fmt::format("{} active and no idle", active));
+        if (from == ratios.size()) epoll_loses.push_back(fmt::format("{} active +{} idle", active, idles.back()));
+        crossings += fmt::format("{}{} active: epoll ahead {}", crossings.empty() ? "" : "; ", active,
+                                 from == ratios.size() ? "nowhere" : fmt::format("from {} idle on", idles[from]));
+    }
+    if (!epoll_loses.empty())
+        say(r, LabVerdict::does_not_hold, fmt::format("with the most idle connections epoll was not ahead by 10% "
+                                                      "({}); {}", fmt::join(epoll_loses, ", "), crossings));
+    else if (!select_wins.empty())
+        say(r, LabVerdict::holds,
+            fmt::format("{}; select ahead by 10% with {}", crossings, fmt::join(select_wins, ", ")));
+    else
+        say(r, LabVerdict::holds_only_when, crossings + "; with no idle connection select was not ahead by 10%",
+            "idle connections are many: epoll wins them, but with few, select did not win here");
+}
+
+void edge_triggered(const LabContext& ctx, LabResult& r) {
+    const std::size_t burst = 64 << 10;
+    const Millis window{static_cast<int>(ctx.pick(1000, 3000))};
+    r.deterministic = true;
+    r.ran = {fmt::format("epoll_server on --port 0 --buffer-size 1024, in three modes; one client sends {} bytes "
+                         "at once and waits {} ms for their echo; the server's recv_bytes after it stops",
+                         burst, window.count())};
+    r.columns = {"bytes sent", "bytes echoed", "bytes never read", "recv calls"};
+    const std::vector<std::vector<std::string>> modes = {{"--read-once"}, {}, {"--level", "--read-once"}};
+    for (const auto& mode : modes) {
+        auto args = mode;
+        args.insert(args.end(), {"--buffer-size", "1024"});
+        ServerProcess srv(spec(ctx, "epoll_server"), {.args = args});
+        auto conn = Connection::open(srv.address());
+        const std::string input = random_bytes(burst, 42);
+        if (!conn.send_all(input)) throw std::runtime_error("epoll_server closed the connection");
+        std::string partial;
+        auto got = conn.recv_exact(burst, window, &partial);
+        std::size_t echoed = got ? got->size() : partial.size();
+        conn.close();
+        stop(srv);
+        r.rows.push_back({label("epoll_server", mode),
+                          {double(burst), double(echoed), double(burst) - counter_or_nan(srv, "recv_bytes"),
+                           counter_or_nan(srv, "recv_calls")}});
+    }
+    double stalled = r.value("epoll_server --read-once", "bytes never read");
+    bool holds = stalled > 0 && r.value("epoll_server", "bytes never read") == 0 &&
+                 r.value("epoll_server --level --read-once", "bytes never read") == 0;
+    say(r, holds ? LabVerdict::holds : LabVerdict::does_not_hold,
+        fmt::format("edge-triggered with one read per wakeup, {:.0f} of {} bytes were never read (no new edge "
+                    "announced them); reading until drained, or level-triggered, every byte was",
+                    stalled, burst));
+}
+
+void two_syscalls(const LabContext& ctx, LabResult& r) {
+    r.columns = {"waits per msg", "recv per msg", "send per msg", "syscalls per msg", "round trip us"};
+    per_message_lab(ctx, r, {"bio_server", "select_server", "poll_server", "epoll_server"},
+                    [](const ServerProcess& srv, double n, double rtt) {
+                        return std::vector<double>{per(srv, "wait_calls", n), per(srv, "recv_calls", n),
+                                                   per(srv, "send_calls", n), syscalls(srv) / n, rtt};
+                    });
+    double blocking = r.value("bio_server", "syscalls per msg");
+    bool holds = r.value("bio_server", "waits per msg") < 0.01;
+    double fewest = 1e9;
+    for (const char* name : kMultiplexers) {
+        holds = holds && r.value(name, "waits per msg") >= 0.9;
+        fewest = std::min(fewest, r.value(name, "syscalls per msg"));
+    }
+    holds = holds && fewest - blocking >= 0.9;
+    say(r, holds ? LabVerdict::holds : LabVerdict::does_not_hold,
+        fmt::format("bio_server made {:.2f} system calls per message (a recv that waits, a send); the multiplexing "
+                    "servers {:.2f} or more: a wait, then a recv that does not", blocking, fewest));
+}
+
+// --- async ---------------------------------------------------------------------
+
+void proactor(const LabContext& ctx, LabResult& r) {
+    r.columns = {"syscalls per msg", "recv+send per msg", "sqes per msg", "cqes per msg", "round trip us"};
+    per_message_lab(ctx, r, {"epoll_server", "uring_server"}, [](const ServerProcess& srv, double n, double rtt) {
+        return std::vector<double>{syscalls(srv) / n,
+                                   (counter_or_nan(srv, "recv_calls") + counter_or_nan(srv, "send_calls")) / n,
+                                   per(srv, "sqes", n), per(srv, "cqes", n), rtt};
+    });
+    double uring = r.value("uring_server", "syscalls per msg"), epoll = r.value("epoll_server", "syscalls per msg");
+    say(r, uring < epoll ? LabVerdict::holds : LabVerdict::does_not_hold,
+        fmt::format("uring_server made {:.2f} system calls per message (io_uring_enter: the kernel did the {:.2f} "
+                    "recvs and sends, copying the bytes itself), epoll_server {:.2f} (a wait, and a recv and a send "
+                    "that copy inside the call)",
+                    uring, r.value("uring_server", "recv+send per msg"), epoll));
+}
+
+void slow_handler(const LabContext& ctx, LabResult& r) {
+    const auto work_us = static_cast<unsigned>(ctx.pick(1000, 2000));
+    const double duration = ctx.pick(1.0, 3.0), warmup = ctx.pick(0.2, 0.5);
+    r.ran = {fmt::format("epoll_server, then bio_threads_server, on --port 0 --work-us {} (each message spins the "
+                         "CPU that long); a busy client ping-pongs while another one, measured, does the same, "
+                         "{:.1f} s after {:.1f} s of warm-up", work_us, duration, warmup)};
+    r.columns = {"other's p50 us", "other's p99 us", "other's msg/s", "busy client's msg/s"};
+    for (const char* name : {"epoll_server", "bio_threads_server"}) {
+        ServerProcess srv(spec(ctx, name), {.args = {"--work-us", std::to_string(work_us)}});
+        auto busy = std::async(std::launch::async, [&] { return bench(srv, 1, duration + warmup, 0); });
+        BenchResult other = bench(srv, 1, duration, warmup);
+        BenchResult hog = busy.get();
+        stop(srv);
+        r.rows.push_back({name, {other.p50_us, other.p99_us, other.messages_per_second, hog.messages_per_second}});
+    }
+    double reactor = r.value("epoll_server", "other's p50 us"), threads = r.value("bio_threads_server", "other's p50 us");
+    std::string figures = fmt::format("the other client's median round trip was {:.0f} us beside a busy one in "
+                                      "epoll_server (it waits for the busy client's handler), {:.0f} us with a thread "
+                                      "each; the handler alone takes {} us", reactor, threads, work_us);
+    if (reactor >= 1.25 * threads) say(r, LabVerdict::holds, figures);
+    else if (threads > 1.5 * work_us)  // the other client's thread waited for a CPU, not for the busy client
+        say(r, LabVerdict::does_not_hold, figures + ": the threads waited for a CPU (see the load average)");
+    else say(r, LabVerdict::does_not_hold, figures);
+}
+
+void coroutines(const LabContext& ctx, LabResult& r) {
+    r.columns = {"io_uring_enter per msg", "sqes per msg", "cqes per msg", "recv per msg", "send per msg"};
+    per_message_lab(ctx, r, {"uring_server", "uring_coro_server"}, [](const ServerProcess& srv, double n, double) {
+        std::vector<double> row;
+        for (const char* c : {"wait_calls", "sqes", "cqes", "recv_calls", "send_calls"}) row.push_back(per(srv, c, n));
+        return row;
+    });
+    std::vector<std::string> differ;
+    for (const auto& col : r.columns) {
+        double a = r.value("uring_server", col), b = r.value("uring_coro_server", col);
+        if (std::fabs(a - b) > std::max(0.05, 0.1 * std::max(a, b))) differ.push_back(col);
+    }
+    const double enters = r.value("uring_server", r.columns[0]);
+    if (differ.empty())
+        say(r, LabVerdict::holds, fmt::format("every figure per message is the same within 10%: {:.2f} io_uring_enter "
+                                              "and {:.2f} submissions per message in both",
+                                              enters, r.value("uring_server", r.columns[1])));
+    else if (differ == std::vector<std::string>{"sqes per msg"})
+        // The same waits and completions; only how the recv is asked for differs.
+        say(r, LabVerdict::holds_only_when,
+            fmt::format("both made {:.2f} io_uring_enter calls and reaped {:.2f} completions per message; "
+                        "uring_server submitted {:.2f} entries per message and uring_coro_server {:.2f}: one "
+                        "keeps a multishot recv armed, the other submits a recv per co_await",
+                        enters, r.value("uring_server", r.columns[2]), r.value("uring_server", r.columns[1]),
+                        r.value("uring_coro_server", r.columns[1])),
+            "counted in system calls and completions, not in submissions");
+    else
+        say(r, LabVerdict::does_not_hold, fmt::format("the two differ in {}", fmt::join(differ, ", ")));
+}
+
+}  // namespace
+
+const std::vector<Lab>& labs() {
+    static const std::vector<Lab> all = {
+        {"second-client-waits",
+         "the iterative blocking server: a second client connects but is not served while the first is connected",
+         "blocking", second_client_waits},
+        {"cost-per-connection",
+         "a thread or a process per connection fixes that, at a cost in memory and threads per connection (against "
+         "the event-driven servers)",
+         "blocking", cost_per_connection},
+        {"busy-polling", "polling non-blocking sockets in a loop burns a core while nothing happens", "nonblocking",
+         busy_polling},
+        {"select-limit", "select cannot watch a descriptor numbered FD_SETSIZE (1024) or more", "multiplexing",
+         select_limit},
+        {"scan-cost",
+         "select and poll hand in and scan every descriptor on every call; epoll returns only the ready ones",
+         "multiplexing", scan_cost},
+        {"few-connections", "with few connections, threads and blocking calls match or beat select/epoll in latency",
+         "multiplexing", few_connections},
+        {"idle-vs-active",
+         "many idle connections: epoll wins; few, very active connections: select may win", "multiplexing",
+         idle_vs_active},
+        {"edge-triggered",
+         "edge-triggered epoll announces once: a server that does not drain stalls (--read-once), one that does, "
+         "does not",
+         "multiplexing", edge_triggered},
+        {"two-syscalls", "multiplexing pays a wait and a read where blocking I/O pays one read", "multiplexing",
+         two_syscalls},
+        {"proactor", "io_uring: the kernel copies, the process does not block, fewer system calls per message",
+         "async", proactor},
+        {"slow-handler",
+         "in a reactor, one slow handler delays every other client; with a thread per connection it does not",
+         "multiplexing", slow_handler},
+        {"coroutines", "coroutines are multiplexing underneath: the coroutine server's counters match the callback "
+                       "server's",
+         "async", coroutines},
+    };
+    return all;
+}
+
+}  // namespace iom::client
