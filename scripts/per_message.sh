@@ -7,7 +7,7 @@
 #
 #   scripts/per_message.sh [--callgrind] [MESSAGES] SERVER...
 #   scripts/per_message.sh 10000 epoll_server libuv_server libevent_server asio_coro_server
-#   BIN=build/perf-lib/bin scripts/per_message.sh --callgrind 6000 epoll_server libuv_server
+#   BIN=build/perf/bin scripts/per_message.sh --callgrind 6000 epoll_server libuv_server
 #
 # Default: the system calls, counted by strace -f -c; printed, per server,
 # each call made at least MESSAGES/2 times (the ones that grow with the
@@ -16,16 +16,18 @@
 # callgrind: two runs, of MESSAGES/3 and of MESSAGES messages, and the
 # difference divided by the difference in messages (start-up and exit cancel
 # out). The kernel's work (the system calls) is not in it. Use a release
-# build for it (the dev build is -O0): cmake --preset release -B build/perf-lib.
+# build for it (the dev build is -O0): cmake --preset release -B build/perf.
 #
 # SERVER is a binary of build/dev/bin (or of $BIN).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tool=strace messages=10000
+usage() { sed -n '2,/^set/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then usage; exit 0; fi
 if [ "${1:-}" = --callgrind ]; then tool=callgrind; shift; fi
 if [[ ${1:-} =~ ^[0-9]+$ ]]; then messages=$1; shift; fi
 bin=${BIN:-build/dev/bin}
-[ $# -gt 0 ] || { sed -n '2,/^set/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+[ $# -gt 0 ] || { usage >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
