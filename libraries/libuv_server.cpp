@@ -25,7 +25,7 @@
 //     one buffer is the bound on its memory, as --buffer-size promises;
 //   - EMFILE: libuv keeps a spare descriptor of its own (uv__emfile_trick),
 //     and when accept fails for want of descriptors it frees it, accepts and
-//     closes every waiting connection, and takes it back: common/reserve_fd
+//     closes every waiting connection, and takes it back: common/reserve_fd.hpp
 //     in the library. It does not even tell us: on_connection is not called
 //     (so accept_errors stays 0 here, though descriptors ran out);
 //   - timers: --idle-timeout is one uv_timer_t per connection, rearmed on
