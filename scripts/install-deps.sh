@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config git       # the toolchain
   libcli11-dev libfmt-dev liburing-dev        # the libraries the code uses
+  libuv1-dev libevent-dev libasio-dev         # libraries/: the same echo on three event libraries
   nlohmann-json3-dev                          # JSON: the stats files, bench --json, the reports
   libcrypt-dev                                # crypt(3) for the FTP users file
   libssl-dev libxxhash-dev                     # SHA-256 names a file, XXH3-128 checks each transfer (ioclient ftp load)

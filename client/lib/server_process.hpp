@@ -108,7 +108,9 @@ double counter_or_nan(const ServerProcess& srv, const std::string& name);
 // After stop(): the system calls the server made, by its counters: accept
 // (answered or not), recv, send and the model's wait. An io_uring server's
 // accepts, recvs and sends are submission entries, not system calls: only
-// its io_uring_enter calls (wait_calls) count. NaN if a counter is missing.
+// its io_uring_enter calls (wait_calls) count. NaN if a counter is missing,
+// and for a server on an event library (trait library): the library makes
+// its calls and counts none, and n/a is better than a zero that looks real.
 double syscalls(const ServerProcess& srv);
 
 // The machine a measurement ran on, as a report records it.

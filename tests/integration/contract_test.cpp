@@ -54,7 +54,10 @@ TEST_P(Contract, CountersAreWrittenAtExit) {
     EXPECT_GE(server.counter("accepts"), 1u);
     EXPECT_GE(server.counter("recv_bytes"), 8u);
     EXPECT_GE(server.counter("send_bytes"), 8u);
-    EXPECT_GE(server.counter("recv_calls"), 1u);
+    // An event library makes the recv calls itself and does not say how many.
+    if (!GetParam().has("library")) {
+        EXPECT_GE(server.counter("recv_calls"), 1u);
+    }
     EXPECT_NE(server.stderr_text().find(GetParam().name + " counters: "), std::string::npos);
 }
 

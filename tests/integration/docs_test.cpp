@@ -134,7 +134,8 @@ const std::string& all_help() {
         for (const char* s : {"epoll_ftp_server", "uring_ftp_server"}) h += run_command({bin_path(s), "--help"}).out;
         h += ioclient_help();
         h += run_command({"/usr/bin/python3", (source_dir / "scripts/pyftpd_server.py").string(), "--help"}).out;
-        for (const char* script : {"bench/run.sh", "bench/profile.sh", "bench/pair.sh", "bench/ftp.sh", "scripts/labs.sh"}) {
+        for (const char* script : {"bench/run.sh", "bench/profile.sh", "bench/pair.sh", "bench/ftp.sh", "scripts/labs.sh",
+                                   "scripts/per_message.sh"}) {
             RunResult r = run_command({"/bin/bash", (source_dir / script).string(), "--help"});
             h += r.out + r.err;
         }

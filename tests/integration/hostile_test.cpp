@@ -38,8 +38,17 @@ std::string option_value(const std::vector<std::string>& args, const std::string
 //   4 MiB) and may keep a spill of what a multishot recv delivered before its
 //   cancel took hold (at most the ring). Measured 3.5 (dev) to 4.7 MiB (ASan).
 //   Bound 12 MiB.
+// - libevent_server reads into a fresh evbuffer chain and frees it once
+//   written: 40 KiB measured (dev). Under ASan each freed chain waits in
+//   ASan's quarantine (256 MiB by default) and counts as the process's
+//   memory: it grows with what was read before reading stopped (6.8 MiB
+//   measured; 1.2 MiB with ASAN_OPTIONS=quarantine_size_mb=0). Bound under
+//   ASan 12 MiB.
 long memory_bound_kib(const ServerSpec& spec) {
     if (spec.name == "uring_server") return 12 << 10;
+#if defined(__SANITIZE_ADDRESS__)
+    if (spec.name == "libevent_server") return 12 << 10;
+#endif
     if (spec.has("threaded") || spec.name == "bio_fork_server") return 4 << 10;
     return 2 << 10;
 }
@@ -106,7 +115,9 @@ TEST_P(Hostile, Case) {
     // Out of descriptors the server shed connections, except where the model
     // never runs out: bio_server does not accept while it serves its one
     // client, and bio_fork_server's parent closes its copy of every socket.
-    if (name == "emfile-storm" && !opt.sequential && spec.name != "bio_fork_server") {
+    // libuv sheds them itself and does not tell libuv_server (the callback
+    // never comes): its count says nothing either way.
+    if (name == "emfile-storm" && !opt.sequential && spec.name != "bio_fork_server" && spec.name != "libuv_server") {
         EXPECT_GE(server.counter("accept_errors"), 1u);
     }
     if (name == "emfile-storm" && (opt.sequential || spec.name == "bio_fork_server")) {

@@ -3,6 +3,7 @@
 //   - a server's *code*, the file minus its leading header comment, fits in
 //     250 lines, or its header says why not, in a paragraph of its own that
 //     begins "LENGTH." (as uring_server's does);
+//   - a library server's (libraries/) has under 120 lines of code;
 //   - a comment that points at a shared call, "NAME() at FILE:LINE" as
 //     nio_server points at its recv(), lands on a line that makes that call,
 //     so a reader who follows it finds the call the lesson is about.
@@ -21,7 +22,7 @@ namespace fs = std::filesystem;
 
 const fs::path source_dir{IOM_SOURCE_DIR};
 
-const std::vector<std::string> families = {"blocking", "nonblocking", "multiplexing", "async"};
+const std::vector<std::string> families = {"blocking", "nonblocking", "multiplexing", "async", "libraries"};
 
 std::vector<std::string> lines_of(const fs::path& file) {
     std::ifstream in(file);
@@ -59,11 +60,31 @@ TEST(SourceShape, EveryServersCodeFitsIn250LinesOrItsHeaderSaysWhy) {
     EXPECT_GE(servers, 11u) << "the servers of blocking/, nonblocking/, multiplexing/ and async/ were not found";
 }
 
+// libraries/ shows what an event library takes off your hands: the same
+// echo, the same contract, in far less code than the hand-written servers.
+// Each has under 120 lines of code: the header aside, lines that are
+// neither blank nor a comment (what cloc counts).
+TEST(SourceShape, EveryLibraryServerHasUnder120LinesOfCode) {
+    std::size_t servers = 0;
+    for (const auto& file : sources_in("libraries", "_server.cpp")) {
+        ++servers;
+        auto lines = lines_of(file);
+        std::size_t header = 0, code = 0;
+        while (header < lines.size() && lines[header].starts_with("//")) ++header;
+        for (std::size_t i = header; i < lines.size(); ++i) {
+            auto first = lines[i].find_first_not_of(" \t");
+            if (first != std::string::npos && lines[i].compare(first, 2, "//") != 0) ++code;
+        }
+        EXPECT_LT(code, 120u) << file;
+    }
+    EXPECT_EQ(servers, 3u) << "libuv_server, libevent_server, asio_coro_server";
+}
+
 TEST(SourceShape, EveryPointerToASharedCallLandsOnThatCall) {
     // "NAME() at PATH:LINE", as the servers write them in comments.
     const std::regex pointer(R"((\w+)\(\) at ([\w./-]+\.[ch]pp):(\d+))");
     std::size_t pointers = 0;
-    for (const std::string folder : {"common", "blocking", "nonblocking", "multiplexing", "async"}) {
+    for (const std::string folder : {"common", "blocking", "nonblocking", "multiplexing", "async", "libraries"}) {
         for (const std::string suffix : {".cpp", ".hpp"}) {
             for (const auto& file : sources_in(folder, suffix)) {
                 auto lines = lines_of(file);
