@@ -67,7 +67,10 @@ std::string program_dir() { return std::filesystem::read_symlink("/proc/self/exe
 
 std::string command_line(int argc, char** argv) {
     std::string line;
-    for (int i = 0; i < argc; ++i) line += (i ? " " : "") + std::string(argv[i]);
+    for (int i = 0; i < argc; ++i) {
+        if (i) line += ' ';  // not (i ? " " : "") + ...: GCC 12 warns falsely (-Wrestrict) on that, -O3
+        line += argv[i];
+    }
     return line;
 }
 
