@@ -18,6 +18,7 @@
 #include "client/compare/report.hpp"
 #include "client/lib/connection.hpp"
 #include "client/lib/procfs.hpp"
+#include "client/lib/syscalls.hpp"
 #include "client/lib/server_process.hpp"
 #include "common/error.hpp"
 
@@ -132,13 +133,9 @@ double counter(const ServerProcess& srv, const char* name) {
     }
 }
 
-// What the server asked of the kernel. An io_uring server's accepts, recvs and
-// sends are submission entries, not system calls: only io_uring_enter counts.
+// What the server asked of the kernel (client/lib/syscalls.hpp).
 double syscalls(const ServerSpec& spec, const ServerProcess& srv) {
-    double enter = counter(srv, "wait_calls");
-    if (spec.has("uring")) return enter;
-    return enter + counter(srv, "accepts") + counter(srv, "accept_eagain") + counter(srv, "accept_errors") +
-           counter(srv, "recv_calls") + counter(srv, "send_calls");
+    return system_calls([&](const char* name) { return counter(srv, name); }, spec.has("uring"));
 }
 
 void note_idle(Run& run, const IdleSet& idle) {
