@@ -142,7 +142,8 @@ std::string rows_text(const std::vector<TopRow>& rows, int width) {
             std::string cell = c.cell(r);
             out += fmt::format("{:>{}}{}", cell, c.width, r.marked(c.figure) ? '*' : ' ');
         }
-        out.back() = '\n';
+        if (out.back() == ' ') out.pop_back();
+        out += '\n';
     }
     if (rows.empty()) out += fmt::format("no server is running (looked in {})\n", live_dir());
     else out += "* a figure that holds a lesson right now (ioclient top, key h, says which)\n";
@@ -168,6 +169,7 @@ int top_main(const TopOptions& opt) {
     auto first = read_servers();
     std::this_thread::sleep_for(std::chrono::duration<double>(opt.interval));
     auto rows = rows_between(first, read_servers());
+    std::stable_sort(rows.begin(), rows.end(), [](const TopRow& a, const TopRow& b) { return a.port < b.port; });
     std::cout << (opt.json ? rows_json(rows) + "\n" : rows_text(rows, 80)) << std::flush;
     return 0;
 }
