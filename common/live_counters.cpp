@@ -197,7 +197,7 @@ std::optional<LiveServer> read_live_file(const std::string& path) {
     } unmap{p, size};
     const auto* h = static_cast<const LiveHeader*>(p);
     if (std::memcmp(h->magic, kMagic, sizeof(kMagic)) != 0 || load(h->version) != kVersion ||
-        h->counter_count != kCounterCount || h->slot_stride < kCounterCount * sizeof(std::uint64_t))
+        h->counter_count != kCounterCount || (h->counting && h->slot_stride < kCounterCount * sizeof(std::uint64_t)))
         return std::nullopt;
     LiveServer s;
     s.path = path;

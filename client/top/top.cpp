@@ -58,6 +58,12 @@ TopRow row_between(const TopReading* before, const TopReading& now) {
 
     const double dt = std::chrono::duration<double>(now.at - before->at).count();
     if (dt <= 0) return r;
+    const double cpu = now.proc.cpu_seconds - before->proc.cpu_seconds;
+    const double user = now.proc.cpu_user_seconds - before->proc.cpu_user_seconds;
+    r.cpu_percent = std::max(0.0, cpu) / dt * 100;
+    r.cpu_user_percent = std::clamp(user / dt * 100, 0.0, r.cpu_percent);
+    r.cpu_system_percent = r.cpu_percent - r.cpu_user_percent;
+    if (!s.counting) return r;  // built with -DIOM_COUNTERS=OFF: the counters' figures stay "-"
     auto delta = [&](const char* c) {  // a counter read mid-update may lag: never below 0
         return std::max(0.0, total(c) - static_cast<double>(before->server[c]));
     };
@@ -72,11 +78,6 @@ TopRow row_between(const TopReading* before, const TopReading& now) {
     r.fds_per_wait = waits > 0 ? delta("wait_fds") / waits : kNaN;
     r.eagain_per_s = (delta("accept_eagain") + delta("recv_eagain") + delta("send_eagain")) / dt;
     r.file_mb_per_s = (delta("file_read_bytes") + delta("file_write_bytes")) / kMB / dt;
-    const double cpu = now.proc.cpu_seconds - before->proc.cpu_seconds;
-    const double user = now.proc.cpu_user_seconds - before->proc.cpu_user_seconds;
-    r.cpu_percent = std::max(0.0, cpu) / dt * 100;
-    r.cpu_user_percent = std::clamp(user / dt * 100, 0.0, r.cpu_percent);
-    r.cpu_system_percent = r.cpu_percent - r.cpu_user_percent;
 
     // The lessons, when they show.
     const double ready_per_wait = waits > 0 ? delta("wait_ready") / waits : 0;
