@@ -230,5 +230,19 @@ TEST_F(TopTest, TheScreenShowsRowsAndSparklinesAndAnswersKeys) {
     EXPECT_FALSE(load.failed());
 }
 
+// scripts/classroom.sh starts servers on their default ports, which a test
+// cannot own; its help and its refusal of a bad option are tested here, the
+// rest by hand (docs/classroom.md).
+TEST(ClassroomScript, HelpNamesItsOptionsAndABadOptionIsRefused) {
+    const std::string script = std::string(IOM_SOURCE_DIR) + "/scripts/classroom.sh";
+    RunResult help = run_command({script, "--help"});
+    EXPECT_EQ(help.exit_code, 0) << help.err;
+    for (const char* option : {"--build", "--session", "--host", "--no-attach"})
+        EXPECT_NE(help.out.find(option), std::string::npos) << option << " missing from:\n" << help.out;
+    RunResult bad = run_command({script, "--no-such-option"});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find("unknown option --no-such-option"), std::string::npos) << bad.err;
+}
+
 }  // namespace
 }  // namespace iom::test
