@@ -92,13 +92,13 @@ void* create_mapping(const std::string& path, std::size_t size) {
     return p;  // the mapping keeps the file's pages; the descriptor is not needed
 }
 
-// Is `pid` still the server named `name`? (A pid may be reused by another program.)
-bool alive_as(pid_t pid, std::string_view name) {
-    if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+bool gone(pid_t pid) { return kill(pid, 0) != 0 && errno == ESRCH; }
+
+// Is `pid` running the program named `name`? (A pid may be reused by another program.)
+bool runs(pid_t pid, std::string_view name) {
     std::ifstream comm(fmt::format("/proc/{}/comm", pid));
     std::string line;
-    if (!std::getline(comm, line)) return false;
-    return name.substr(0, 15) == line;  // the kernel keeps 15 characters of the name
+    return std::getline(comm, line) && name.substr(0, 15) == line;  // the kernel keeps 15 characters
 }
 
 }  // namespace
@@ -204,10 +204,11 @@ std::optional<LiveServer> read_live_file(const std::string& path) {
     s.name.assign(h->name, strnlen(h->name, sizeof(h->name)));
     s.family.assign(h->family, strnlen(h->family, sizeof(h->family)));
     s.pid = static_cast<pid_t>(h->pid);
-    if (!alive_as(s.pid, s.name)) {  // killed outright: nobody else will remove it
+    if (gone(s.pid)) {  // killed outright: nobody else will remove it
         unlink(path.c_str());
         return std::nullopt;
     }
+    if (!runs(s.pid, s.name)) return std::nullopt;  // its pid now another program's: not a server to show
     s.port = static_cast<std::uint16_t>(load(h->port));
     s.started_unix_ms = h->started_unix_ms;
     s.counting = h->counting != 0;

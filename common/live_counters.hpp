@@ -95,7 +95,9 @@ struct LiveServer {
 };
 
 // The server that published `path`; nullopt if it is not a live-counters
-// file of this version or its process is gone (the file is then removed).
+// file of this version, if its process is gone (the file is then removed),
+// or if its pid now runs another program (left alone: it may be the same
+// server under another executable name).
 std::optional<LiveServer> read_live_file(const std::string& path);
 
 // Every server publishing in `dir`, by name then pid.
