@@ -5,11 +5,13 @@
 #include "common/json.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <limits>
+#include <stdexcept>
 #include <thread>
 
 namespace iom::client {
@@ -166,7 +168,10 @@ CLI::App* add_top_command(CLI::App& app, TopOptions& opt) {
 }
 
 int top_main(const TopOptions& opt) {
-    if (!opt.once) return run_screen(opt);
+    if (!opt.once) {
+        if (!isatty(STDOUT_FILENO)) throw std::runtime_error("top draws on a terminal: in a script, use --once (--json)");
+        return run_screen(opt);
+    }
     auto first = read_servers();
     std::this_thread::sleep_for(std::chrono::duration<double>(opt.interval));
     auto rows = rows_between(first, read_servers());
