@@ -207,10 +207,10 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
 int main(int argc, char** argv) {
     iom::ServerOptions opt;
     opt.port = 9032;
-    iom::Counters counters;
     CLI::App app{"uring_coro_server: the io_uring proactor written as C++20 coroutines, one per connection: "
                  "co_await recv, co_await send, in a loop. Memory per connection: one --buffer-size buffer.",
                  "uring_coro_server"};
     iom::add_server_options(app, opt);
-    return iom::server_main(app, argc, argv, opt, counters, [&] { serve(opt, counters); });
+    return iom::server_main(app, argc, argv, opt,
+                            [&](iom::LiveCounters& live) { serve(opt, live.counters()); });
 }

@@ -460,7 +460,6 @@ void Server::setup(bool no_multishot) {
 int main(int argc, char** argv) {
     iom::ServerOptions opt;
     opt.port = 9031;
-    iom::Counters counters;
     unsigned ring_buffers = 256, batch = 64, batch_wait_us = 200;
     bool no_multishot = false;
     std::vector<unsigned> powers_of_two;
@@ -480,8 +479,8 @@ int main(int argc, char** argv) {
     app.add_option("--batch-wait-us", batch_wait_us, "The longest one io_uring_enter waits for a batch, in microseconds")
         ->capture_default_str()
         ->check(CLI::Range(1u, 100000u));
-    return iom::server_main(app, argc, argv, opt, counters, [&] {
-        Server server(opt, counters, ring_buffers, batch, batch_wait_us);
+    return iom::server_main(app, argc, argv, opt, [&](iom::LiveCounters& live) {
+        Server server(opt, live.counters(), ring_buffers, batch, batch_wait_us);
         server.setup(no_multishot);
         iom::announce(server.listener);
         server.run();

@@ -38,7 +38,6 @@
 #include "common/trace.hpp"
 
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -71,30 +70,22 @@ extern "C" void on_sigchld(int) {
     errno = saved;
 }
 
-// A child counts straight into its slot of a shared anonymous mapping; the
-// parent adds the slot up once it has reaped the child (nobody writes it then).
+// A child counts straight into its slot of the live counters: a file mapped
+// MAP_SHARED stays shared across fork, so the parent (and `ioclient top`)
+// sees the child's counts as it makes them. Once the parent has reaped the
+// child, nobody writes the slot: it goes back, its counts kept in it.
 struct Children {
-    iom::Counters* slots = nullptr;
-    std::size_t slot_count;
-    std::vector<std::size_t> free_slots;
-    std::unordered_map<pid_t, std::size_t> slot_of;  // live children
+    iom::LiveCounters& slots;
+    std::unordered_map<pid_t, iom::Counters*> slot_of;  // live children
 
-    explicit Children(std::size_t max) : slot_count(max) {
-        void* p = mmap(nullptr, max * sizeof(iom::Counters), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) iom::throw_sys("mmap {} counter slots", max);
-        slots = static_cast<iom::Counters*>(p);
-        for (std::size_t i = max; i-- > 0;) free_slots.push_back(i);
-    }
-
-    // The children the handler has reaped: merge their counters, free their slots.
-    void collect(iom::Counters& k) {
+    // The children the handler has reaped: free their slots.
+    void collect() {
         std::size_t tail = reaped_tail.load(std::memory_order_acquire);
         for (std::size_t h = reaped_head.load(); h != tail; ++h) {
             pid_t pid = reaped[h % reaped.size()].load(std::memory_order_relaxed);
             auto it = slot_of.find(pid);
             if (it == slot_of.end()) continue;
-            k += slots[it->second];
-            free_slots.push_back(it->second);
+            slots.release(*it->second);
             slot_of.erase(it);
             iom::trace("child {} reaped; {} children left", pid, slot_of.size());
         }
@@ -105,24 +96,23 @@ struct Children {
     // one: kill(0, ...) would signal our whole process group, which may be a
     // shell or a test). Then wait for every one, SIGCHLD blocked so that the
     // handler cannot reap the pid we are waiting for.
-    void stop_all(iom::Counters& k) {
+    void stop_all() {
         sigset_t chld;
         sigemptyset(&chld);
         sigaddset(&chld, SIGCHLD);
         sigprocmask(SIG_BLOCK, &chld, nullptr);
-        collect(k);
+        collect();
         for (const auto& [pid, slot] : slot_of) kill(pid, SIGTERM);
         for (const auto& [pid, slot] : slot_of) {
             while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) continue;
-            k += slots[slot];
+            slots.release(*slot);
         }
         slot_of.clear();
         iom::trace("every child has exited");
     }
 
     ~Children() {  // serve() ended by an error? no child may outlive us all the same
-        if (iom::Counters lost; !slot_of.empty()) stop_all(lost);
-        munmap(slots, slot_count * sizeof(iom::Counters));
+        if (!slot_of.empty()) stop_all();
     }
 };
 
@@ -146,8 +136,9 @@ struct Children {
     _exit(0);
 }
 
-void serve(const iom::ServerOptions& opt, iom::Counters& k) {
-    Children kids(opt.max_connections);
+void serve(const iom::ServerOptions& opt, iom::LiveCounters& slots) {
+    iom::Counters& k = slots.counters();  // the parent's slot
+    Children kids{slots};
     reaped = std::vector<std::atomic<pid_t>>(opt.max_connections + 1);
     struct sigaction sa {};
     sa.sa_handler = on_sigchld;
@@ -163,7 +154,7 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
     while (!iom::stop_requested()) {
         iom::trace("accept(fd {}) blocks the parent until a client connects (or a child exits)", listener.get());
         int fd = accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
-        kids.collect(k);
+        kids.collect();
         if (fd < 0) {
             const int err = errno;
             if (err == EINTR) {  // a SIGCHLD (or a stop): not an error — accept again
@@ -180,22 +171,21 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
             ++k.refused;
             continue;
         }
-        std::size_t slot = kids.free_slots.back();
-        kids.slots[slot] = iom::Counters{};
+        iom::Counters& slot = slots.acquire();
         pid_t pid = fork();
-        if (pid == 0) run_child(std::move(conn), listener, kids.slots[slot], opt);
+        if (pid == 0) run_child(std::move(conn), listener, slot, opt);
         if (pid < 0) {  // no process to be had (EAGAIN, ENOMEM): refuse this one, carry on
             iom::trace("fork failed ({}): fd {} refused", errno, fd);
+            slots.release(slot);
             ++k.refused;
             continue;
         }
-        kids.free_slots.pop_back();  // the parent: `conn` closes our copy; the child's keeps the connection
-        kids.slot_of.emplace(pid, slot);
+        kids.slot_of.emplace(pid, &slot);  // the parent: `conn` closes our copy; the child's keeps the connection
         iom::trace("accept -> fd {}: child {} serves it; {} children", fd, pid, kids.slot_of.size());
         k.peak_threads = k.peak_connections = std::max<std::uint64_t>(k.peak_threads, kids.slot_of.size());
     }
 
-    kids.stop_all(k);
+    kids.stop_all();
 }
 
 }  // namespace
@@ -204,11 +194,10 @@ int main(int argc, char** argv) {
     iom::ServerOptions opt;
     opt.port = 9003;
     opt.max_connections = 1000;  // a process each: 1000 is already heavy (see docs/blocking.md)
-    iom::Counters counters;
     CLI::App app{"bio_fork_server: a process per connection. The parent accepts and forks; the child "
                  "serves one client with blocking recv/send and exits; SIGCHLD is reaped. "
                  "--max-connections bounds the live children: past it new clients are closed at once.",
                  "bio_fork_server"};
     iom::add_server_options(app, opt);
-    return iom::server_main(app, argc, argv, opt, counters, [&] { serve(opt, counters); });
+    return iom::server_main(app, argc, argv, opt, [&](iom::LiveCounters& live) { serve(opt, live); });
 }

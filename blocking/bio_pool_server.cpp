@@ -91,17 +91,9 @@ public:
         ready_.notify_all();
     }
 
-    // Merge a worker's counters as it ends.
-    void merge(const iom::Counters& mine) {
+    std::size_t peak_busy() {  // workers busy at once: at most --threads
         std::lock_guard lock(m_);
-        totals_ += mine;
-    }
-
-    iom::Counters totals() {
-        std::lock_guard lock(m_);
-        iom::Counters t = totals_;
-        t.peak_threads = peak_busy_;  // workers busy at once: at most --threads
-        return t;
+        return peak_busy_;
     }
 
 private:
@@ -111,22 +103,25 @@ private:
     std::size_t capacity_;
     std::size_t busy_ = 0, peak_busy_ = 0;
     bool closed_ = false;
-    iom::Counters totals_;
 };
 
-void worker(SocketQueue& queue, const iom::ServerOptions& opt) {
-    iom::Counters mine;  // this worker's own counters: no sharing on the hot path
+void worker(SocketQueue& queue, const iom::ServerOptions& opt, iom::LiveCounters& slots) {
+    // This worker's own slot of the live counters, no sharing on the hot path.
+    // Taken per connection: there are as many slots as --max-connections, and
+    // --threads may be more (a worker without a client needs none).
     std::vector<char> buf(opt.buffer_size);
     for (int fd = queue.pop(false); fd >= 0; fd = queue.pop(true)) {
         iom::Fd conn(fd);
+        iom::Counters& mine = slots.acquire();
         iom::trace("worker takes fd {}", fd);
         iom::blocking::serve_client(fd, opt, buf, mine, "this worker");
         iom::unwatch_for_stop(fd);  // before the close: the number may be reused at once
+        slots.release(mine);  // its counts stay in it: the next holder adds to them
     }
-    queue.merge(mine);
 }
 
-void serve(const iom::ServerOptions& opt, const PoolOptions& pool, iom::Counters& k) {
+void serve(const iom::ServerOptions& opt, const PoolOptions& pool, iom::LiveCounters& slots) {
+    iom::Counters& k = slots.counters();  // the acceptor's slot
     iom::Fd listener = iom::open_listener(opt, /*nonblocking=*/false);
     iom::watch_for_stop(listener.get());
     iom::ReserveFd reserve;
@@ -144,7 +139,7 @@ void serve(const iom::ServerOptions& opt, const PoolOptions& pool, iom::Counters
             for (auto& t : workers) t.join();
         }
     } joiner{queue, workers};
-    for (unsigned i = 0; i < pool.threads; ++i) workers.emplace_back(worker, std::ref(queue), std::cref(opt));
+    for (unsigned i = 0; i < pool.threads; ++i) workers.emplace_back(worker, std::ref(queue), std::cref(opt), std::ref(slots));
     iom::announce(listener);
 
     while (!iom::stop_requested()) {
@@ -174,7 +169,7 @@ void serve(const iom::ServerOptions& opt, const PoolOptions& pool, iom::Counters
     queue.close();
     for (auto& t : workers) t.join();
     workers.clear();
-    k += queue.totals();
+    k.peak_threads = queue.peak_busy();
 }
 
 }  // namespace
@@ -183,7 +178,6 @@ int main(int argc, char** argv) {
     iom::ServerOptions opt;
     opt.port = 9004;
     PoolOptions pool;
-    iom::Counters counters;
     CLI::App app{"bio_pool_server: a fixed pool of --threads worker threads fed by a bounded queue of "
                  "accepted sockets. Each worker serves one client at a time with blocking recv/send; "
                  "when the queue is full, new clients are closed at once (counted as refused).",
@@ -195,5 +189,5 @@ int main(int argc, char** argv) {
     app.add_option("--queue", pool.queue, "Accepted sockets that may wait for a free worker; more are refused")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{65536}));
-    return iom::server_main(app, argc, argv, opt, counters, [&] { serve(opt, pool, counters); });
+    return iom::server_main(app, argc, argv, opt, [&](iom::LiveCounters& live) { serve(opt, pool, live); });
 }

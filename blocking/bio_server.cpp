@@ -79,10 +79,10 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
 int main(int argc, char** argv) {
     iom::ServerOptions opt;
     opt.port = 9001;
-    iom::Counters counters;
     CLI::App app{"bio_server: the iterative blocking echo server. One client at a time: accept, echo "
                  "until it closes, accept the next. --max-connections is always 1 in effect.",
                  "bio_server"};
     iom::add_server_options(app, opt);
-    return iom::server_main(app, argc, argv, opt, counters, [&] { serve(opt, counters); });
+    return iom::server_main(app, argc, argv, opt,
+                            [&](iom::LiveCounters& live) { serve(opt, live.counters()); });
 }

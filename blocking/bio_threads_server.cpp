@@ -54,6 +54,8 @@ namespace {
 // be running its last instructions when main() returns and the process exits).
 class Crew {
 public:
+    explicit Crew(iom::LiveCounters& slots) : slots_(slots) {}
+
     std::size_t live() {
         std::lock_guard lock(m_);
         return threads_.size() - finished_.size();
@@ -90,42 +92,42 @@ public:
 
     // Shutdown: the stop handler has shut down every watched socket, so each
     // thread's recv/send returns and the thread ends; wait for all of them.
-    // Returns the counters every thread merged as it ended.
-    iom::Counters join_all() {
+    void join_all() {
         std::map<std::uint64_t, std::thread> all;
         {
             std::lock_guard lock(m_);
             all.swap(threads_);
         }
         for (auto& [id, t] : all) t.join();
-        std::lock_guard lock(m_);
-        return totals_;
     }
 
 private:
     void run(std::uint64_t id, int fd, const iom::ServerOptions& opt) {
-        iom::Fd conn(fd);    // closed last, as the thread ends
-        iom::Counters mine;  // this thread's own: plain increments, no sharing, no locks
+        iom::Fd conn(fd);  // closed last, as the thread ends
+        // This thread's own slot of the live counters: plain increments, no
+        // sharing, no locks; `ioclient top` reads it as it grows.
+        iom::Counters& mine = slots_.acquire();
         std::vector<char> buf(opt.buffer_size);
         iom::blocking::serve_client(fd, opt, buf, mine, "this thread");
         iom::unwatch_for_stop(fd);  // before the close: the number may be reused at once
+        slots_.release(mine);  // its counts stay in it: the next thread adds to them
         std::lock_guard lock(m_);
-        totals_ += mine;  // merged once, at the end, under the lock
         finished_.push_back(id);
     }
 
     std::mutex m_;
     std::map<std::uint64_t, std::thread> threads_;
     std::vector<std::uint64_t> finished_;
-    iom::Counters totals_;
+    iom::LiveCounters& slots_;
     std::uint64_t next_id_ = 0;
 };
 
-void serve(const iom::ServerOptions& opt, iom::Counters& k) {
+void serve(const iom::ServerOptions& opt, iom::LiveCounters& slots) {
+    iom::Counters& k = slots.counters();  // the main thread's slot
     iom::Fd listener = iom::open_listener(opt, /*nonblocking=*/false);
     iom::watch_for_stop(listener.get());  // SIGTERM shuts it down: accept returns
     iom::ReserveFd reserve;
-    Crew crew;
+    Crew crew(slots);
     iom::announce(listener);
 
     while (!iom::stop_requested()) {
@@ -159,7 +161,7 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
             ++k.refused;
         }
     }
-    k += crew.join_all();
+    crew.join_all();
 }
 
 }  // namespace
@@ -172,11 +174,10 @@ int main(int argc, char** argv) {
     // more than a thread-per-connection server should hold (docs/blocking.md
     // measures them). Raise it to see where the machine gives out.
     opt.max_connections = 1000;
-    iom::Counters counters;
     CLI::App app{"bio_threads_server: a thread per connection. The main thread accepts; each client gets "
                  "a thread that blocks in recv/send. --max-connections bounds the threads: past it new "
                  "clients are closed at once (counted as refused).",
                  "bio_threads_server"};
     iom::add_server_options(app, opt);
-    return iom::server_main(app, argc, argv, opt, counters, [&] { serve(opt, counters); });
+    return iom::server_main(app, argc, argv, opt, [&](iom::LiveCounters& live) { serve(opt, live); });
 }

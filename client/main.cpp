@@ -8,6 +8,7 @@
 //   ioclient lab select-limit          one claim of the classic texts, measured: figures and a verdict
 //   ioclient soak --duration 600        every server at once, mixed load, descriptors and RSS flat
 //   ioclient ftp get|put|ls|load ftp://...   an FTP client with progress bars, and N sessions at once
+//   ioclient top [--once [--json]]       every running server's counters, live, side by side
 #include "client/bench/bench.hpp"
 #include "client/check/check.hpp"
 #include "client/compare/compare.hpp"
@@ -17,6 +18,7 @@
 #include "client/check/hostile.hpp"
 #include "client/lib/procfs.hpp"
 #include "client/soak/soak.hpp"
+#include "client/top/top.hpp"
 #include "common/server.hpp"
 
 #include <fmt/format.h>
@@ -193,6 +195,9 @@ int main(int argc, char** argv) {
     SoakOptions soak_opt;
     auto* soak_cmd = add_soak_command(app, soak_opt);
 
+    TopOptions top_opt;
+    auto* top_cmd = add_top_command(app, top_opt);
+
     client::ftp::FtpCommand ftp_cmd;  // iom::client::ftp, not the server core iom::ftp
     client::ftp::add_ftp_command(app, ftp_cmd);
 
@@ -203,6 +208,7 @@ int main(int argc, char** argv) {
         if (*compare_cmd) return compare_main(compare_opt, argc, argv);
         if (*lab_cmd) return lab_main(lab_opt, argc, argv);
         if (*soak_cmd) return soak_main(soak_opt, argc, argv);
+        if (*top_cmd) return top_main(top_opt);
         if (*ftp_cmd.ftp) return client::ftp::ftp_main(ftp_cmd);
         if (*bench_cmd) {
             bench_opt.server = bench_target.address();

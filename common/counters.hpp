@@ -2,8 +2,9 @@
 // JSON by --stats-file; `ioclient compare` divides them by the messages it
 // echoed to get, say, syscalls per message.
 //
-// Plain integers, incremented on the hot path: one add, no atomics. A server
-// with several threads or processes keeps one Counters each and merges them.
+// Plain integers, incremented on the hot path: one add, no atomics. They live
+// in shared memory other processes can read (common/live_counters.hpp); a
+// server with several threads or processes gives each a Counters slot there.
 //
 // Configured with -DIOM_COUNTERS=OFF, every counter becomes a Count that
 // counts nothing and compiles to nothing: bench/run.sh builds the servers

@@ -7,11 +7,13 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <filesystem>
 
 namespace iom {
 
 namespace {
-bool announced = false;  // the counters are worth printing once the server has served
+bool announced = false;           // the counters are worth printing once the server has served
+LiveCounters* live_now = nullptr;  // announce() publishes the port in it
 }
 
 void add_server_options(CLI::App& app, ServerOptions& opt) {
@@ -66,7 +68,9 @@ Fd open_listener(const ServerOptions& opt, bool nonblocking) {
 }
 
 void announce(const Fd& listener) {
-    fmt::print(stdout, "listening on {}\n", local_address(listener.get()).to_string());
+    Address here = local_address(listener.get());
+    if (live_now) live_now->set_port(here.port());
+    fmt::print(stdout, "listening on {}\n", here.to_string());
     std::fflush(stdout);
     announced = true;
 }
@@ -85,19 +89,24 @@ int parse_command_line(CLI::App& app, int argc, char** argv) {
     return -1;
 }
 
-int server_main(CLI::App& app, int argc, char** argv, const ServerOptions& opt, const Counters& counters,
-                const std::function<void()>& body) {
+int server_main(CLI::App& app, int argc, char** argv, const ServerOptions& opt,
+                const std::function<void(LiveCounters&)>& body, std::source_location caller) {
     if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
     const std::string name = app.get_name();
+    const std::filesystem::path source = caller.file_name();  // e.g. .../multiplexing/epoll_server.cpp
+    LiveCounters live(name, source.parent_path().filename().string(), opt.max_connections + 1);
+    live_now = &live;
     enable_trace(opt.trace);
     int rc = 0;
     try {
         install_stop_handlers();
-        body();
+        body(live);
     } catch (const std::exception& e) {
         fmt::print(stderr, "{}: {}\n", name, e.what());
         rc = 1;
     }
+    live_now = nullptr;
+    const Counters counters = live.total();
     if (announced) fmt::print(stderr, "{} counters: {}\n", name, counters.to_line());
     if (!opt.stats_file.empty()) {
         try {

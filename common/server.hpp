@@ -4,13 +4,14 @@
 //
 // A server's main() reads:
 //     iom::ServerOptions opt;  opt.port = 9001;
-//     iom::Counters counters;
 //     CLI::App app{"what this model is", "bio_server"};
 //     iom::add_server_options(app, opt);
-//     return iom::server_main(app, argc, argv, opt, counters, [&] { serve(...); });
+//     return iom::server_main(app, argc, argv, opt,
+//                             [&](iom::LiveCounters& live) { serve(opt, live.counters()); });
 #pragma once
 
 #include "common/counters.hpp"
+#include "common/live_counters.hpp"
 #include "common/echo.hpp"
 #include "common/fd.hpp"
 
@@ -19,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <source_location>
 #include <string>
 
 namespace iom {
@@ -51,11 +53,15 @@ Fd open_listener(const ServerOptions& opt, bool nonblocking);
 // --port 0), to stdout and flush it. Everything else goes to stderr.
 void announce(const Fd& listener);
 
-// Parse the command line, install the stop handlers, run `body`, then print
-// the counters to stderr and write --stats-file. A bad option or an error
-// thrown by `body` prints one line, "NAME: message", and exits non-zero.
-int server_main(CLI::App& app, int argc, char** argv, const ServerOptions& opt, const Counters& counters,
-                const std::function<void()>& body);
+// Parse the command line, publish the live counters (common/live_counters.hpp:
+// named after the app, its family being the folder of the file that calls
+// this; one slot per connection that may have a thread or process of its
+// own), install the stop handlers, run `body`, then print the counters to
+// stderr and write --stats-file. A bad option or an error thrown by `body`
+// prints one line, "NAME: message", and exits non-zero.
+int server_main(CLI::App& app, int argc, char** argv, const ServerOptions& opt,
+                const std::function<void(LiveCounters&)>& body,
+                std::source_location caller = std::source_location::current());
 
 // Parse `argv` into `app`. Returns -1 to go on, or the exit code to return
 // (0 after --help; 2 after a bad option, reported as one line).

@@ -20,11 +20,10 @@ Served::Served(const Config& config, Counters& counters)
 int run_server(int argc, char** argv, const ServerInfo& info, const std::function<void(Served&)>& serve) {
     Config cfg;
     cfg.server.port = info.port;
-    Counters counters;
     CLI::App app{info.about, info.name};
     add_ftp_options(app, cfg);
-    return server_main(app, argc, argv, cfg.server, counters, [&] {
-        Served served(cfg, counters);
+    return server_main(app, argc, argv, cfg.server, [&](LiveCounters& live) {
+        Served served(cfg, live.counters());
         if (served.users.empty() && !cfg.anonymous)
             fmt::print(stderr, "{}: warning: no --user, --users or --anonymous: nobody can log in\n", info.name);
         serve(served);

@@ -69,10 +69,9 @@ template <typename Serve>
 int run(int argc, char** argv, const std::string& name, std::uint16_t port, const std::string& about, Serve serve) {
     ServerOptions opt;
     opt.port = port;
-    Counters counters;
     CLI::App app{name + ": " + about, name};
     add_server_options(app, opt);
-    return server_main(app, argc, argv, opt, counters, [&] { serve(opt, counters); });
+    return server_main(app, argc, argv, opt, [&](LiveCounters& live) { serve(opt, live.counters()); });
 }
 
 }  // namespace iom::lib

@@ -280,7 +280,6 @@ int main(int argc, char** argv) {
     iom::ServerOptions opt;
     opt.port = 9023;
     bool level = false, read_once = false;
-    iom::Counters counters;
     CLI::App app{"epoll_server: a reactor on epoll. Each socket is registered once with its handler; "
                  "epoll_wait returns only the ready ones. Edge-triggered by default.",
                  "epoll_server"};
@@ -290,5 +289,6 @@ int main(int argc, char** argv) {
     app.add_flag("--read-once", read_once,
                  "Deliberately broken: one recv per wakeup. Edge-triggered, the rest of a burst larger than "
                  "--buffer-size is never announced and the client stalls");
-    return iom::server_main(app, argc, argv, opt, counters, [&] { serve(opt, level, read_once, counters); });
+    return iom::server_main(app, argc, argv, opt,
+                            [&](iom::LiveCounters& live) { serve(opt, level, read_once, live.counters()); });
 }

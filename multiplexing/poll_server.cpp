@@ -173,11 +173,11 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
 int main(int argc, char** argv) {
     iom::ServerOptions opt;
     opt.port = 9022;
-    iom::Counters counters;
     CLI::App app{"poll_server: one thread multiplexes every connection with poll(). An array of pollfd, "
                  "kept between calls; no FD_SETSIZE limit (only --max-connections), but the kernel "
                  "still copies and scans the whole array on every call.",
                  "poll_server"};
     iom::add_server_options(app, opt);
-    return iom::server_main(app, argc, argv, opt, counters, [&] { serve(opt, counters); });
+    return iom::server_main(app, argc, argv, opt,
+                            [&](iom::LiveCounters& live) { serve(opt, live.counters()); });
 }

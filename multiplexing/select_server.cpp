@@ -193,11 +193,11 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
 int main(int argc, char** argv) {
     iom::ServerOptions opt;
     opt.port = 9021;
-    iom::Counters counters;
     CLI::App app{"select_server: one thread multiplexes every connection with select(). The fd_set bitmaps are "
                  "rebuilt before every call; descriptors >= FD_SETSIZE (1024) cannot be watched, so such "
                  "connections are closed at once and counted as refused.",
                  "select_server"};
     iom::add_server_options(app, opt);
-    return iom::server_main(app, argc, argv, opt, counters, [&] { serve(opt, counters); });
+    return iom::server_main(app, argc, argv, opt,
+                            [&](iom::LiveCounters& live) { serve(opt, live.counters()); });
 }

@@ -108,7 +108,6 @@ int main(int argc, char** argv) {
     iom::ServerOptions opt;
     opt.port = 9011;
     unsigned sleep_us = 0;
-    iom::Counters counters;
     CLI::App app{"nio_server: non-blocking sockets and a busy-polling loop. One loop asks the listening "
                  "socket and every connection again and again; nothing ever blocks, so it burns a core "
                  "even with no client.",
@@ -119,5 +118,6 @@ int main(int argc, char** argv) {
                    "(0 = pure busy polling)")
         ->capture_default_str()
         ->check(CLI::Range(0u, 1000000u));
-    return iom::server_main(app, argc, argv, opt, counters, [&] { serve(opt, sleep_us, counters); });
+    return iom::server_main(app, argc, argv, opt,
+                            [&](iom::LiveCounters& live) { serve(opt, sleep_us, live.counters()); });
 }

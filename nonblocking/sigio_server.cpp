@@ -162,11 +162,11 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
 int main(int argc, char** argv) {
     iom::ServerOptions opt;
     opt.port = 9012;
-    iom::Counters counters;
     CLI::App app{"sigio_server: signal-driven readiness. Sockets are O_ASYNC: the kernel sends SIGIO when "
                  "any of them changes state; the server waits for it with sigwaitinfo, then services every "
                  "socket until EAGAIN (a plain SIGIO does not say which socket).",
                  "sigio_server"};
     iom::add_server_options(app, opt);
-    return iom::server_main(app, argc, argv, opt, counters, [&] { serve(opt, counters); });
+    return iom::server_main(app, argc, argv, opt,
+                            [&](iom::LiveCounters& live) { serve(opt, live.counters()); });
 }

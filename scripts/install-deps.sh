@@ -11,11 +11,13 @@ packages=(
   nlohmann-json3-dev                          # JSON: the stats files, bench --json, the reports
   libcrypt-dev                                # crypt(3) for the FTP users file
   libssl-dev libxxhash-dev                     # SHA-256 names a file, XXH3-128 checks each transfer (ioclient ftp load)
+  libncurses-dev                              # ioclient top's screen (ncursesw)
   libgtest-dev libgmock-dev                   # the tests
   socat netcat-openbsd procps strace          # talking to servers by hand; the labs
   curl lftp python3 python3-pyftpdlib         # the FTP clients the FTP tests drive; a peer FTP server
   vsftpd iperf3                               # another peer FTP server (scripts/vsftpd_server.sh); the loopback ceiling (bench/ftp.sh)
   gnuplot-nox chromium                        # ioclient compare's charts; the headless check of its page
+  tmux                                        # scripts/classroom.sh; the test that drives ioclient top
 )
 
 missing=()

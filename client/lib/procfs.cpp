@@ -68,8 +68,9 @@ std::optional<StatFields> parse_stat(std::string_view stat) {
         auto [p, ec] = std::from_chars(field.data(), field.data() + field.size(), v);
         if (ec != std::errc() || p != field.data() + field.size()) return std::nullopt;
         if (i == 4) out.ppid = static_cast<pid_t>(v);
-        else out.cpu_ticks += v;
+        else (i % 2 == 0 ? out.user_ticks : out.system_ticks) += v;  // 14, 16 user; 15, 17 system
     }
+    out.cpu_ticks = out.user_ticks + out.system_ticks;
     return out;
 }
 
@@ -193,12 +194,16 @@ ProcSample sample_tree(pid_t pid) {
     if (!fds) return s;  // gone (or not ours): every figure stays -1
     s.fds = *fds;
     s.memory_kib = s.threads = 0;
-    s.cpu_seconds = 0;
+    s.cpu_seconds = s.cpu_user_seconds = 0;
+    const auto tick = static_cast<double>(sysconf(_SC_CLK_TCK));
     for (pid_t p : process_tree(pid)) {
         s.children += p != pid;
         s.memory_kib += memory_kib(p).value_or(0);
         s.threads += threads(p).value_or(0);
-        s.cpu_seconds += cpu_seconds(p).value_or(0);
+        if (auto f = stat_of(p)) {  // cpu_seconds(), with its split
+            s.cpu_seconds += static_cast<double>(f->cpu_ticks) / tick;
+            s.cpu_user_seconds += static_cast<double>(f->user_ticks) / tick;
+        }
     }
     return s;
 }

@@ -79,6 +79,7 @@ struct ProcSample {
     long memory_kib = -1;   // memory_kib summed over the tree
     long threads = -1;      // threads summed over the tree
     double cpu_seconds = -1;  // cpu_seconds summed over the tree
+    double cpu_user_seconds = -1;  // the part of it spent in user space (the rest: in the kernel)
 };
 ProcSample sample_tree(pid_t pid);
 
@@ -92,11 +93,14 @@ bool holds_listener(pid_t pid, std::uint16_t port);
 // The parsers, exposed for the unit tests.
 // From the text of /proc/PID/stat (the command name, in parentheses, may
 // hold spaces and parentheses): the state, the parent pid and the clock
-// ticks of utime + stime + cutime + cstime. nullopt if malformed.
+// ticks of utime + stime + cutime + cstime, and its split: user (utime +
+// cutime) and system (stime + cstime). nullopt if malformed.
 struct StatFields {
     char state = '?';
     pid_t ppid = 0;
     long long cpu_ticks = 0;
+    long long user_ticks = 0;
+    long long system_ticks = 0;
 };
 std::optional<StatFields> parse_stat(std::string_view stat);
 // The number after "KEY:" in /proc/PID/status or smaps_rollup text ("Threads", "Pss").

@@ -1,5 +1,6 @@
 #include "client/lib/server_process.hpp"
 
+#include "client/lib/syscalls.hpp"
 #include "common/error.hpp"
 #include "common/json.hpp"
 
@@ -233,10 +234,7 @@ double counter_or_nan(const ServerProcess& srv, const std::string& name) {
 
 double syscalls(const ServerProcess& srv) {
     if (srv.spec().has("library")) return std::numeric_limits<double>::quiet_NaN();
-    double enter = counter_or_nan(srv, "wait_calls");
-    if (srv.spec().has("uring")) return enter;
-    return enter + counter_or_nan(srv, "accepts") + counter_or_nan(srv, "accept_eagain") +
-           counter_or_nan(srv, "accept_errors") + counter_or_nan(srv, "recv_calls") + counter_or_nan(srv, "send_calls");
+    return system_calls([&](const char* name) { return counter_or_nan(srv, name); }, srv.spec().has("uring"));
 }
 
 Machine describe_machine() {

@@ -31,6 +31,8 @@ TEST(Procfs, ParseStatFindsParentAndCpuTicksPastAnAwkwardCommandName) {
     EXPECT_EQ(f->state, 'S');
     EXPECT_EQ(f->ppid, 17);
     EXPECT_EQ(f->cpu_ticks, 250 + 31);
+    EXPECT_EQ(f->user_ticks, 250);  // utime + cutime: what `ioclient top` shows as usr
+    EXPECT_EQ(f->system_ticks, 31);
 }
 
 TEST(Procfs, ParseStatRejectsTruncatedText) {
