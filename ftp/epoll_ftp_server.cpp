@@ -56,8 +56,8 @@
 // writer that has dirtied too many pages.
 //
 // BACKPRESSURE, BOUNDED MEMORY, FAIRNESS. Each transfer has one buffer
-// (--transfer-buffer) and moves at most one buffer's worth per turn, so
-// twenty downloads share the loop. A file is read only once the socket has
+// (--transfer-buffer) and moves at most one buffer's worth per turn (a
+// sendfile at most 64 KiB), so twenty downloads share the loop. A file is read only once the socket has
 // taken the bytes before it: a full data socket stops the file reads
 // (sendfile is called only when the socket is writable). An upload goes to
 // the file as it arrives: nothing piles up. A control connection whose
@@ -606,6 +606,10 @@ std::optional<TransferStatus> Transfer::send_some(std::size_t most) {
         from = req.data.data() + head;
         n = std::min(req.data.size() - head, most);
     } else if (!buf) {  // TYPE I by sendfile: page cache to socket, inside the kernel
+        // At most 64 KiB a turn, as pyftpdlib does: 20 downloads moved 2.6-2.7
+        // GiB/s so against 2.1-2.45 with the whole buffer's 256 KiB (3 rounds
+        // each, ioclient ftp load): shorter turns, more sessions in flight.
+        most = std::min<std::size_t>(most, 64 << 10);
         ssize_t sent = sendfile(fd, req.file.get(), &offset, most);
         ++k.sendfile_calls;
         iom::trace("sendfile(fd {}, {} bytes) -> {}", fd, most, sent);
