@@ -92,27 +92,46 @@ struct Control {
     }
 };
 
-TEST_F(UringFtp, SigtermDuringATransferExitsZeroAndCancelsEverything) {
-    start({"--rate-limit", "256K"});
-    write_file(home_ + "/big.bin", random_bytes(16 << 20, 3));
-    Control c{connect_tcp(server_->address()), {}};
+// Logs in and starts RETR big.bin (16 MiB); returns the data connection
+// once its first bytes came.
+Fd start_download(const Address& server, Control& c, const std::string& home) {
+    write_file(home + "/big.bin", random_bytes(16 << 20, 3));
     EXPECT_EQ(c.reply().substr(0, 3), "220");
     EXPECT_EQ(c.command("USER alice").substr(0, 3), "331");
     EXPECT_EQ(c.command("PASS secret").substr(0, 3), "230");
     EXPECT_EQ(c.command("TYPE I").substr(0, 3), "200");
     std::string epsv = c.command("EPSV");
-    ASSERT_EQ(epsv.substr(0, 3), "229") << epsv;
-    Address data_addr = server_->address();
+    EXPECT_EQ(epsv.substr(0, 3), "229") << epsv;
+    Address data_addr = server;
     auto port = static_cast<std::uint16_t>(std::stoi(epsv.substr(epsv.find("|||") + 3)));
     reinterpret_cast<sockaddr_in*>(&data_addr.storage)->sin_port = htons(port);
     Fd data = connect_tcp(data_addr);
     EXPECT_EQ(c.command("RETR big.bin").substr(0, 3), "150");
     char b[4096];
-    ASSERT_GT(recv(data.get(), b, sizeof b, 0), 0) << "the download has begun";
+    EXPECT_GT(recv(data.get(), b, sizeof b, 0), 0) << "the download has begun";
+    return data;
+}
+
+TEST_F(UringFtp, SigtermDuringATransferExitsZeroAndCancelsEverything) {
+    start({"--rate-limit", "256K"});
+    Control c{connect_tcp(server_->address()), {}};
+    Fd data = start_download(server_->address(), c, home_);
     // Now a RECV (control), a SEND or a held send (data), the timer, the
     // urgent-data poll are in flight: SIGTERM cancels them all.
     stop_and_check_nothing_left_in_flight();
     EXPECT_EQ(server_->counter("ftp_sessions"), 1u);
+}
+
+// A client that never reads: the SPLICE into its full socket sleeps in an
+// io-wq worker. Cancelling it must wake that worker, or the server would
+// wait for it forever at exit.
+TEST_F(UringFtp, SigtermCancelsASpliceBlockedOnAClientThatNeverReads) {
+    start();
+    Control c{connect_tcp(server_->address()), {}};
+    Fd data = start_download(server_->address(), c, home_);  // 16 MiB: more than the socket buffers hold; never read again
+    stop_and_check_nothing_left_in_flight();
+    EXPECT_GT(server_->counter("sendfile_calls"), 0u) << "the download went by SPLICE";
+    EXPECT_LT(server_->counter("send_bytes"), std::uint64_t{16} << 20) << "the client read almost nothing";
 }
 
 }  // namespace
