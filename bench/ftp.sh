@@ -7,7 +7,7 @@
 # the issues' targets marked met or missed (every round's ratio agrees) or
 # within noise (the rounds disagree).
 #
-#   bench/ftp.sh                       the full run: 3 rounds; 5-7 min on a quiet 2-core machine
+#   bench/ftp.sh                       the full run: 3 rounds; about 10 min on a quiet 2-core machine
 #   bench/ftp.sh --quick               a smoke run: 1 round, small files, 100 idle sessions; ~1 min
 #   bench/ftp.sh --servers epoll,pyftpd --out /tmp/ftp-results
 #   bench/ftp.sh --quick --build build/dev/bin --servers epoll,uring,pyftpd
@@ -16,16 +16,20 @@
 # --out DIR (build/release/ftp-bench-results), --build DIR (a directory that
 # holds epoll_ftp_server, uring_ftp_server and ioclient: use it, do not build).
 #
-# What it measures, each in 3 rounds (servers in a rotating order, a fresh
-# server for every measurement) and given as the median:
+# What it measures, each in 3 rounds and given as the median. A round takes
+# each measurement of every server back to back (a fresh server each time,
+# in a rotating order), so the two sides of a ratio are seconds apart, and a
+# ratio's verdict needs every round on the same side of the goal:
 #  - download rate, all sessions together, at 1, 20 and 200 sessions
-#    (ioclient ftp load --get: a 64 MiB file of random bytes, 4 MiB at 200
-#    sessions; one session repeats it for 1 s);
+#    (ioclient ftp load --get: a 64 MiB file of random bytes, repeated for
+#    3 s at 1 and 20 sessions, about 10 GiB at 20 here; 4 MiB once each at
+#    200 sessions);
 #  - upload rate the same way (ioclient ftp load --put: each upload is read
 #    back to verify it, so this rate counts both directions);
-#  - 20 curl downloads and 20 curl uploads (-T) at once: the cross-check
-#    that ioclient is not the bottleneck, and uploads alone;
-#  - epoll and uring only: 20 curl downloads at once of 20 different 32 MiB
+#  - 20 curl processes at once, 4 downloads each, and 20 with 2 uploads
+#    (-T) each: the cross-check that ioclient is not the bottleneck, and
+#    uploads alone;
+#  - epoll and uring only: 20 curl downloads at once of 20 different 64 MiB
 #    files (4 MiB with --quick), each evicted from the page cache first
 #    (fdatasync, then posix_fadvise POSIX_FADV_DONTNEED): the cold disk;
 #  - server CPU seconds per GiB moved (utime+stime of the server's process
@@ -55,7 +59,7 @@ while [ $# -gt 0 ]; do
     --runs) runs=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
     --build) bin=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,48p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/ftp.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done

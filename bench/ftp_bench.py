@@ -198,7 +198,7 @@ def load(a, srv, sessions, get=None, put=0, duration=0, sha=None):
     if not r.stdout.strip():
         raise RuntimeError(f"ioclient ftp load against {srv.name}: {r.stderr.strip()}")
     j = json.loads(r.stdout)
-    expected = j["sessions"] if not duration else 1
+    expected = j["sessions"]  # each session at least once, also when it repeats for a duration
     ok = j["failures"] == 0 and (not get or j["downloads"] >= expected) and (not put or j["uploads"] >= expected)
     errors = [s["error"] for s in j["per_session"] if s["error"]]
     return {"bytes_per_second": j["bytes_per_second"], "bytes": j["bytes"], "seconds": j["seconds"],
@@ -207,32 +207,35 @@ def load(a, srv, sessions, get=None, put=0, duration=0, sha=None):
             "server_cpu_s_per_gib": (cpu1 - cpu0) / (j["bytes"] / GIB) if j["bytes"] else None}
 
 
-def curl_parallel(srv, n, size, upload_src=None, names=None):
-    """n curl processes at once: downloads of big.bin (or of names[i]) to
-    /dev/null (their sizes checked), or uploads of upload_src (-T).
-    Rate = n * size / wall time."""
+def curl_parallel(srv, n, size, upload_src=None, names=None, repeat=1):
+    """n curl processes at once, each making `repeat` transfers one after
+    another on its connection: downloads of big.bin (or of names[i]) to
+    /dev/null (every size checked), or uploads of upload_src (-T).
+    Rate = bytes moved / wall time."""
     procs = []
     t0 = time.monotonic()
     for i in range(n):
-        if upload_src:
-            cmd = ["curl", "-sS", "-T", upload_src, srv.url(f"/curl-up-{i}.bin"), "-w", "%{size_upload}"]
-        else:
-            name = names[i] if names else "big.bin"
-            cmd = ["curl", "-sS", "-o", "/dev/null", srv.url(f"/{name}"), "-w", "%{size_download}"]
+        cmd = ["curl", "-sS", "-w", "%{size_upload} %{size_download}\n"]
+        for r in range(repeat):
+            if upload_src:
+                cmd += ["-T", upload_src, srv.url(f"/curl-up-{i}-{r}.bin")]
+            else:
+                cmd += ["-o", "/dev/null", srv.url(f"/{names[i] if names else 'big.bin'}")]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         STARTED.append(procs[-1])
     outs = []
     for p in procs:
         try:
-            out, err = p.communicate(timeout=120)
+            out, err = p.communicate(timeout=180)
         except subprocess.TimeoutExpired:
             stop(p)
             out, err = "", "timed out"
-        outs.append((p.returncode, out.strip(), err.strip()))
+        outs.append((p.returncode, out.split("\n")[:-1], err.strip()))
     wall = time.monotonic() - t0
-    ok = all(rc == 0 and out.split(".")[0] == str(size) for rc, out, _ in outs)
-    bad = [f"rc {rc} size {out} {err}" for rc, out, err in outs if rc != 0 or out.split(".")[0] != str(size)]
-    return {"bytes_per_second": n * size / wall, "seconds": wall, "verified": ok,
+    field = 0 if upload_src else 1
+    bad = [f"rc {rc} sizes {sizes} {err}" for rc, sizes, err in outs
+           if rc != 0 or len(sizes) != repeat or any(x.split()[field].split(".")[0] != str(size) for x in sizes)]
+    return {"bytes_per_second": n * repeat * size / wall, "seconds": wall, "verified": not bad,
             "first_error": bad[0] if bad else ""}
 
 
@@ -309,43 +312,59 @@ def iperf3(seconds, runs):
         stop(server)
 
 
-# --- one round: every measurement of one server, on a fresh server each ---------
+# --- one round: each measurement of every server, back to back ----------------
+#
+# A round takes one measurement of every server in turn (a fresh server for
+# each), then the next measurement: a ratio compares figures taken seconds
+# apart, not minutes, so a machine that drifts (a VM's neighbours, writeback)
+# moves both sides of it alike.
 
-def round_of(a, name, root, sha):
-    m = {}
+def measurements(a, sha):
+    """(key, what, fn(server_name, srv, home)) in the order they are taken."""
+    steps = []
+    for n in a.sessions:  # 1 and 20 sessions: repeated for a.duration; 200: one round of a smaller file
+        get, put = ("big.bin", a.big) if n < 200 else ("mid.bin", a.mid)
+        dur = a.duration if n < 200 else 0
+        steps.append((f"download_{n}", f"download x{n}",
+                      lambda name, s, home, n=n, get=get, dur=dur: load(a, s, n, get=get, sha=sha[get], duration=dur)))
+        steps.append((f"upload_{n}", f"upload+check x{n}",
+                      lambda name, s, home, n=n, put=put, dur=dur: load(a, s, n, put=put, duration=dur)))
+    steps.append(("curl_download_20", f"curl x20, {a.curl_repeat} downloads each",
+                  lambda name, s, home: curl_parallel(s, 20, a.big, repeat=a.curl_repeat)))
 
-    def fresh(fn):
-        with Server(name, server_command(name, a, root), os.path.join(a.out, f"{name}.err")) as srv:
-            return fn(srv)
+    def cold(name, s, home):  # issue 16: 20 different files, none in the page cache
+        if name not in a.cold_servers:
+            return None
+        evict(home, cold_names(20))
+        return curl_parallel(s, 20, a.cold, names=cold_names(20))
+    steps.append(("cold_download_20", "curl x20, cold files", cold))
 
-    for n in a.sessions:
-        get = "big.bin" if n < 200 else "mid.bin"
-        m[f"download_{n}"] = fresh(lambda s: load(a, s, n, get=get, sha=sha[get],
-                                                  duration=a.single_duration if n == 1 else 0))
-        log(f"  {name} download x{n}: {fmt_rate(m[f'download_{n}']['bytes_per_second'])}")
-    for n in a.sessions:
-        put = a.big if n < 200 else a.mid
-        m[f"upload_{n}"] = fresh(lambda s: load(a, s, n, put=put, duration=a.single_duration if n == 1 else 0))
-        log(f"  {name} upload+check x{n}: {fmt_rate(m[f'upload_{n}']['bytes_per_second'])}")
-    m["curl_download_20"] = fresh(lambda s: curl_parallel(s, 20, a.big))
-    if name in a.cold_servers:  # issue 16: 20 different files, none in the page cache
-        home = user_home(root, name)
+    def curl_up(name, s, home):
+        try:
+            return curl_parallel(s, 20, a.big, upload_src=a.big_file, repeat=a.curl_up_repeat)
+        finally:
+            for f in os.listdir(home):
+                if f.startswith("curl-up-"):
+                    os.remove(os.path.join(home, f))
+    steps.append(("curl_upload_20", f"curl -T x20, {a.curl_up_repeat} uploads each", curl_up))
+    steps.append(("logins", f"{a.logins} logins", lambda name, s, home: logins(s, a.logins)))
+    return steps
 
-        def cold(s):
-            evict(home, cold_names(20))
-            return curl_parallel(s, 20, a.cold, names=cold_names(20))
-        m["cold_download_20"] = fresh(cold)
-        log(f"  {name} curl x20, cold files: {fmt_rate(m['cold_download_20']['bytes_per_second'])}")
-    m["curl_upload_20"] = fresh(lambda s: curl_parallel(s, 20, a.big, upload_src=a.big_file))
-    home = user_home(root, name)
-    for f in os.listdir(home):
-        if f.startswith("curl-up-"):
-            os.remove(os.path.join(home, f))
-    log(f"  {name} curl x20: down {fmt_rate(m['curl_download_20']['bytes_per_second'])}, "
-        f"up {fmt_rate(m['curl_upload_20']['bytes_per_second'])}")
-    m["logins"] = fresh(lambda s: logins(s, a.logins))
-    log(f"  {name} {a.logins} logins: {m['logins']['seconds']:.2f} s")
-    return m
+
+def one_round(a, r, servers, roots, sha, rounds):
+    order = servers[r % len(servers):] + servers[:r % len(servers)]  # a different order each round
+    m = {s: {} for s in servers}
+    for key, what, fn in measurements(a, sha):
+        for name in order:
+            with Server(name, server_command(name, a, roots[name]), os.path.join(a.out, f"{name}.err")) as srv:
+                got = fn(name, srv, user_home(roots[name], name))
+            if got is None:
+                continue
+            m[name][key] = got
+            shown = f"{got['seconds']:.2f} s" if key == "logins" else fmt_rate(got["bytes_per_second"])
+            log(f"  round {r + 1}/{a.runs} {what:28} {name:6} {shown}")
+    for name in servers:
+        rounds[name].append(m[name])
 
 
 # --- the table -------------------------------------------------------------------
@@ -387,8 +406,12 @@ def main():
 
     a.big, a.mid = (16 * MIB, 1 * MIB) if a.quick else (64 * MIB, 4 * MIB)
     a.sessions = [1, 20, 200]
-    a.single_duration = 0.5 if a.quick else 1.0
-    a.cold = 4 * MIB if a.quick else 32 * MIB  # each of the 20 cold files
+    # Long enough that a figure is not one burst: 20 sessions move about 10
+    # GiB in 3 s here; one round of 64 MiB each (1.28 GiB, half a second)
+    # moved by +-20 % from round to round.
+    a.duration = 0.5 if a.quick else 3.0
+    a.curl_repeat, a.curl_up_repeat = (1, 1) if a.quick else (4, 2)
+    a.cold = 4 * MIB if a.quick else 64 * MIB  # each of the 20 cold files
     a.logins = 50 if a.quick else 200
     a.idle = 100 if a.quick else 1000
     a.iperf_seconds = 1 if a.quick else 3
@@ -431,13 +454,9 @@ def main():
         else:
             log(f"SKIP the ceiling: {a.iperf3}")
         for r in range(a.runs):
-            # The servers in turn, in a different order each round.
-            order = servers[r % len(servers):] + servers[:r % len(servers)]
-            for s in order:
-                log(f"round {r + 1}/{a.runs}: {s}")
-                rounds[s].append(round_of(a, s, roots[s], sha))
-                with open(os.path.join(a.out, "partial.json"), "w") as f:  # what is done, should the run be cut
-                    json.dump({"iperf3_zerocopy_bytes_per_second": ceiling, "rounds": rounds}, f, indent=1)
+            one_round(a, r, servers, roots, sha, rounds)
+            with open(os.path.join(a.out, "partial.json"), "w") as f:  # what is done, should the run be cut
+                json.dump({"iperf3_zerocopy_bytes_per_second": ceiling, "rounds": rounds}, f, indent=1)
         for s in servers:  # a count, not a timing: measured once
             with Server(s, server_command(s, a, roots[s]), os.path.join(a.out, f"{s}.err")) as srv:
                 memory[s] = idle_memory(srv, a.idle)

@@ -77,10 +77,11 @@ TEST(FtpScript, QuickRunMeasuresEveryServerAndVerifiesEveryByte) {
             EXPECT_TRUE(m[key]["verified"].get<bool>()) << m[key].dump();
             EXPECT_GT(m[key]["bytes_per_second"].get<double>(), 0);
         }
-        // Every session brought its whole file, every upload came back whole.
-        EXPECT_EQ(m["download_20"]["downloads"], 20);
+        // Every session brought its whole file, every upload came back whole
+        // (at 1 and 20 sessions, again and again for the run's duration).
+        EXPECT_GE(m["download_20"]["downloads"], 20);
         EXPECT_EQ(m["download_200"]["downloads"], 200);
-        EXPECT_EQ(m["upload_20"]["uploads"], 20);
+        EXPECT_GE(m["upload_20"]["uploads"], 20);
         EXPECT_EQ(m["upload_200"]["failures"], 0);
         EXPECT_GT(m["download_20"]["server_cpu_s_per_gib"].get<double>(), 0);
         EXPECT_GT(m["logins"]["seconds"].get<double>(), 0);
