@@ -571,7 +571,7 @@ void Transfer::begin() {
     last_progress = server.now;
     // A buffer only when the bytes pass through this process; sendfile needs none.
     const bool receive = req.direction == ftp::Direction::receive;
-    if (receive && !req.ascii && !req.append && server.cfg.sendfile) {
+    if (receive && !req.ascii && server.cfg.sendfile && !(fcntl(req.file.get(), F_GETFL) & O_APPEND)) {
         int p[2];
         if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0) {
             pipe_r.reset(p[0]);

@@ -107,8 +107,7 @@ enum class Direction : std::uint8_t { send, receive };
 //          no file, the bytes of `data` (a listing, already CRLF).
 // receive: into `file` at `offset` (pwrite; an O_APPEND file: write), until
 //          the peer closes; at most `max_bytes` bytes written to the file
-//          (past that: stop, too_large). `append`: APPE's file is O_APPEND,
-//          which splice(2) refuses.
+//          (past that: stop, too_large).
 // Either way the data connection is closed at the end, whatever the result:
 // in stream mode its end is the end of the file.
 // ascii:   TYPE A: convert line ends (ascii.hpp) — no sendfile then.
@@ -123,7 +122,6 @@ struct TransferRequest {
     std::uint64_t file_size = 0;  // send from a file: its size when opened (progress, sendfile counts)
     bool ascii = false;
     std::uint64_t max_bytes = 0;  // receive only
-    bool append = false;          // receive only: the file is O_APPEND
 };
 
 enum class TransferStatus : std::uint8_t {

@@ -267,7 +267,7 @@ void Session::fs_done(FsResult& r) {
             return reply(554, "Invalid REST parameter: past the end of the file.");
         if (at >= site_.limits.max_upload) return reply(552, "The file is already at the upload size limit.");
         TransferRequest t{.direction = Direction::receive, .file = std::move(r.fd), .offset = at, .ascii = ascii_,
-                          .max_bytes = site_.limits.max_upload - at, .append = step_ == Step::appe};
+                          .max_bytes = site_.limits.max_upload - at};
         return start_transfer(std::move(t), "Ok to send data.");
     }
     case Step::list:
