@@ -61,7 +61,7 @@ using Count = std::uint64_t;
     X(fs_calls, sum, "filesystem requests (open, stat, list, rename...) run on the loop")        \
     X(file_reads, sum, "read/pread calls on files (each may wait for the disk)")                 \
     X(file_read_bytes, sum, "bytes read from files: by sendfile or splice, or by read")          \
-    X(file_writes, sum, "write, pwrite or splice calls into files")                              \
+    X(file_writes, sum, "write/pwrite calls on files")                                           \
     X(file_write_bytes, sum, "bytes written to files")                                           \
     X(user_copy_bytes, sum, "file bytes copied through user space (read+send, recv+write)")      \
     X(sendfile_calls, sum, "sendfile calls (io_uring: SPLICE pipe to socket): file to socket, no user copy")

@@ -48,16 +48,12 @@
 // compare: sendfile_calls against file_reads and user_copy_bytes. TYPE A
 // must copy: its line ends are converted in user space (ftp/ascii.hpp).
 //
-// UPLOADS: splice(2), socket -> pipe -> file. The first splice moves the
-// received pages into a pipe of the transfer's own by reference; the second
-// copies them into the page cache: one copy where recv + pwrite make two
-// (the copy into this process is gone; docs/ftp.md has what it saves).
-// The price is a pipe (two descriptors) per upload; without
-// one (out of descriptors), with TYPE A (converted in user space), APPE
-// (splice refuses an O_APPEND file) or --no-sendfile, the bytes go through
-// the transfer's buffer: recv, then pwrite. Either way the write to the
-// file waits for the disk only when the kernel throttles a writer that has
-// dirtied too many pages — and then the whole loop waits.
+// UPLOADS: recv into the transfer's buffer, pwrite to the file. splice(2)
+// (socket -> pipe -> file) would skip the copy through user space, but it
+// needs a pipe per transfer (two more descriptors), cannot convert TYPE A,
+// and blocks the loop on the file just as a write does. A pwrite copies into
+// the page cache; it waits for the disk only when the kernel throttles a
+// writer that has dirtied too many pages.
 //
 // BACKPRESSURE, BOUNDED MEMORY, FAIRNESS. Each transfer has one buffer
 // (--transfer-buffer) and moves at most one buffer's worth per turn (a
@@ -195,7 +191,6 @@ struct Transfer final : Handler {
     std::optional<TransferStatus> turn();
     std::optional<TransferStatus> send_some(std::size_t most);
     std::optional<TransferStatus> receive_some(std::size_t most);
-    std::optional<TransferStatus> splice_some(std::size_t most);
     std::optional<TransferStatus> socket_error(iom::Count& eagain);
     bool read_file();
     std::optional<TransferStatus> write_file(const char* p, std::size_t n);
@@ -208,7 +203,6 @@ struct Transfer final : Handler {
     bool connecting = true;
     std::size_t cap;                  // --transfer-buffer
     std::unique_ptr<char[]> buf;      // only when bytes pass through user space
-    iom::Fd pipe_r, pipe_w;           // a spliced upload: socket -> pipe_w, pipe_r -> file
     std::size_t head = 0, tail = 0;   // buf[head, tail): read from the file, not yet sent (a listing: req.data)
     off_t offset;                     // in the file
     std::uint64_t bytes = 0, written = 0;  // on the data connection; into the file
@@ -570,16 +564,7 @@ void Transfer::begin() {
     connecting = false;
     last_progress = server.now;
     // A buffer only when the bytes pass through this process; sendfile needs none.
-    const bool receive = req.direction == ftp::Direction::receive;
-    if (receive && !req.ascii && server.cfg.sendfile && !(fcntl(req.file.get(), F_GETFL) & O_APPEND)) {
-        int p[2];
-        if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0) {
-            pipe_r.reset(p[0]);
-            pipe_w.reset(p[1]);
-            fcntl(p[1], F_SETPIPE_SZ, static_cast<int>(cap));  // else the 64 KiB every pipe has
-        }
-    }
-    bool copies = (receive && !pipe_r) || (req.file && !receive && (req.ascii || !server.cfg.sendfile));
+    bool copies = req.direction == ftp::Direction::receive || (req.file && (req.ascii || !server.cfg.sendfile));
     if (copies) buf = std::make_unique_for_overwrite<char[]>(cap);
     server.watch(*this, req.direction == ftp::Direction::send ? EPOLLOUT : EPOLLIN);
     server.schedule(*this);
@@ -678,7 +663,6 @@ bool Transfer::read_file() {
 // recv into the buffer, straight on to the file (TYPE A: into the second
 // half, converted into the first; CRLF becomes LF).
 std::optional<TransferStatus> Transfer::receive_some(std::size_t most) {
-    if (pipe_r) return splice_some(most);
     char* into = req.ascii ? buf.get() + cap / 2 : buf.get();
     ssize_t n = recv(sock.get(), into, req.ascii ? std::min(most, cap / 2 - 1) : most, 0);
     ++server.k.recv_calls;
@@ -693,36 +677,6 @@ std::optional<TransferStatus> Transfer::receive_some(std::size_t most) {
     moved(static_cast<std::size_t>(n));
     std::size_t len = req.ascii ? decoder.convert(into, static_cast<std::size_t>(n), buf.get()) : static_cast<std::size_t>(n);
     return write_file(buf.get(), len);
-}
-
-// TYPE I upload by splice: socket -> pipe moves the received pages by
-// reference; pipe -> file copies them into the page cache. One copy where
-// recv + pwrite make two.
-std::optional<TransferStatus> Transfer::splice_some(std::size_t most) {
-    ssize_t n = splice(sock.get(), nullptr, pipe_w.get(), nullptr, most, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    ++server.k.recv_calls;
-    iom::trace("splice(fd {} -> pipe, {} bytes) -> {}, on to the file", sock.get(), most, n);
-    if (n < 0) return socket_error(server.k.recv_eagain);
-    if (n == 0) return TransferStatus::done;  // the pipe is empty: every turn drains it
-    server.k.recv_bytes += static_cast<std::uint64_t>(n);
-    moved(static_cast<std::size_t>(n));
-    if (written + static_cast<std::uint64_t>(n) > req.max_bytes) return TransferStatus::too_large;
-    while (n > 0) {
-        loff_t at = offset;
-        ssize_t w = splice(pipe_r.get(), nullptr, req.file.get(), &at, static_cast<std::size_t>(n), SPLICE_F_MOVE);
-        ++server.k.file_writes;
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            error = errno;
-            return errno == ENOSPC || errno == EDQUOT ? TransferStatus::no_space : TransferStatus::file_error;
-        }
-        if (w == 0) return TransferStatus::file_error;  // cannot happen with bytes in the pipe; never spin
-        server.k.file_write_bytes += static_cast<std::uint64_t>(w);
-        offset = at;
-        written += static_cast<std::uint64_t>(w);
-        n -= w;
-    }
-    return std::nullopt;
 }
 
 // pwrite at the offset (with O_APPEND, APPE's, Linux appends whatever the offset).
