@@ -38,8 +38,15 @@
 #  - once (a count, not a timing): anonymous memory (Pss_Anon) of the server
 #    tree per idle logged-in session, before and after 1,000 such sessions
 #    (the client holds 1,000 descriptors: under the 20,000 of `ulimit -n`);
-#  - the ceiling: `iperf3 -Z` (sendfile), one stream over loopback, 3 s.
-# vsftpd needs root and scripts/vsftpd_server.sh, the ceiling iperf3;
+#  - the ceiling: `iperf3 -Z` (sendfile), one stream over loopback, 3 s;
+#  - once (not with --quick): where each server's CPU goes, by `perf record
+#    -e cpu-clock` during 20 downloads and then 20 uploads: the share of
+#    its samples in the kernel, in io_uring's worker threads, and in its
+#    largest user-space object.
+# --servers may also name uring-copy: uring_ftp_server --no-sendfile, its
+# path through a buffer (READ + SEND) beside its splice path.
+# vsftpd needs root and scripts/vsftpd_server.sh, the ceiling iperf3, the
+# profile perf;
 # without them, SKIP. Output:
 # the table on stdout (also OUT/table.md), raw figures in OUT/results.json,
 # the servers' stderr in OUT/NAME.err, the rounds done so far in
@@ -59,14 +66,15 @@ while [ $# -gt 0 ]; do
     --runs) runs=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
     --build) bin=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,48p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,55p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/ftp.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
 [[ $runs =~ ^[1-9][0-9]?$ ]] || { echo "bench/ftp.sh: --runs must be 1 to 99" >&2; exit 2; }
 IFS=, read -ra names <<<"$servers"
 for s in "${names[@]}"; do
-  case "$s" in epoll|uring|vsftpd|pyftpd) ;; *) echo "bench/ftp.sh: unknown server $s (epoll, uring, vsftpd, pyftpd)" >&2; exit 2 ;; esac
+  case "$s" in epoll|uring|uring-copy|vsftpd|pyftpd) ;;
+    *) echo "bench/ftp.sh: unknown server $s (epoll, uring, uring-copy, vsftpd, pyftpd)" >&2; exit 2 ;; esac
 done
 
 if [ -z "$bin" ]; then
@@ -81,6 +89,10 @@ done
 command -v curl >/dev/null || { echo "bench/ftp.sh: curl is missing (scripts/install-deps.sh)" >&2; exit 2; }
 iperf3=yes
 command -v iperf3 >/dev/null || iperf3="iperf3 is not installed (apt-get install iperf3)"
+profile=yes
+if [ -n "$quick" ]; then profile="not with --quick"
+elif ! command -v perf >/dev/null; then profile="perf is not installed (apt-get install linux-perf)"
+fi
 python=/usr/bin/python3   # Debian's, with python3-pyftpdlib
 vsftpd=yes
 if [ "$(id -u)" -ne 0 ]; then vsftpd="not root (vsftpd chroots and switches users)"
@@ -100,4 +112,4 @@ echo
 # whole run stops it if something hangs past every per-step timeout.
 exec timeout --signal=TERM --kill-after=30 $((runs * 400 + 600)) \
   "$python" bench/ftp_bench.py --bin "$bin" --servers "$servers" --runs "$runs" $quick --out "$out" \
-  --python "$python" --vsftpd "$vsftpd" --iperf3 "$iperf3"
+  --python "$python" --vsftpd "$vsftpd" --iperf3 "$iperf3" --profile "$profile"

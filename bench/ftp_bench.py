@@ -150,10 +150,17 @@ class Server:
         return f"ftp://{USER}:{PASSWORD}@127.0.0.1:{self.port}{path}"
 
 
+# Ours: the binary, and its options. uring-copy is uring_ftp_server taking
+# the path it has without splice (READ + SEND, RECV + WRITE through its
+# buffer), so a run can put the proactor's two data paths side by side.
+OURS = {"epoll": ("epoll_ftp_server", []), "uring": ("uring_ftp_server", []),
+        "uring-copy": ("uring_ftp_server", ["--no-sendfile"])}
+
+
 def server_command(name, a, root):
-    if name in ("epoll", "uring"):
-        return [os.path.join(a.bin, f"{name}_ftp_server"), "--port", "0", "--root", root,
-                "--user", f"{USER}:{PASSWORD}"]
+    if name in OURS:
+        binary, options = OURS[name]
+        return [os.path.join(a.bin, binary), "--port", "0", "--root", root, "--user", f"{USER}:{PASSWORD}"] + options
     if name == "pyftpd":
         return [a.python, "scripts/pyftpd_server.py", "--port", "0", "--root", root, "--user", f"{USER}:{PASSWORD}"]
     if name == "vsftpd":
@@ -163,7 +170,7 @@ def server_command(name, a, root):
 
 def user_home(root, name):
     """The directory the user sees as '/': ours give each user ROOT/NAME/."""
-    return os.path.join(root, USER) if name in ("epoll", "uring") else root
+    return os.path.join(root, USER) if name in OURS else root
 
 
 def make_tree(base, name, files):
@@ -292,6 +299,52 @@ def idle_memory(srv, n):
             "bytes_per_session": (after - before) / n}
 
 
+# --- where a server's CPU goes: perf, while 20 sessions download or upload ---------
+
+def perf_shares(data, key):
+    """{name: percent of the samples} from `perf report --sort KEY`."""
+    r = subprocess.run(["perf", "report", "-i", data, "--stdio", "--sort", key, "-q"],
+                       capture_output=True, text=True, timeout=120)
+    shares = {}
+    for line in r.stdout.splitlines():
+        if m := re.match(r"\s*([\d.]+)%\s+(.+?)\s*$", line):
+            shares[m.group(2)] = shares.get(m.group(2), 0) + float(m.group(1))
+    return shares
+
+
+def profile(a, name, srv, **load_args):
+    """perf record -e cpu-clock of the server's process (its threads, and the
+    children it forks) during a load of a.duration: the share of its samples
+    in the kernel, in io_uring's worker threads (iou-wrk-*), and in the
+    largest user-space object (the server's own code, or Python's)."""
+    data = os.path.join(a.out, f"perf-{name}.data")
+    rec = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-o", data, "-p", str(srv.pid), "--",
+                            "sleep", str(max(a.duration - 0.5, 0.5))],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    STARTED.append(rec)
+    got = load(a, srv, 20, duration=a.duration, **load_args)
+    rec.wait(60)
+    dso, comm = perf_shares(data, "dso"), perf_shares(data, "comm")
+    os.remove(data)
+    user = {k: v for k, v in dso.items() if not k.startswith("[")}
+    top = max(user, key=user.get) if user else "-"
+    return {"rate": got["bytes_per_second"], "kernel_pct": dso.get("[kernel.kallsyms]", 0.0),
+            "io_wq_pct": sum(v for k, v in comm.items() if k.startswith("iou-wrk")),
+            "top_user_object": top, "top_user_pct": user.get(top, 0.0)}
+
+
+def profiles(a, servers, roots, sha):
+    out = {}
+    for name in servers:
+        out[name] = {}
+        for kind, args in (("download_20", {"get": "big.bin", "sha": sha["big.bin"]}), ("upload_20", {"put": a.big})):
+            with Server(name, server_command(name, a, roots[name]), os.path.join(a.out, f"{name}.err")) as srv:
+                out[name][kind] = p = profile(a, name, srv, **args)
+            log(f"  perf {name} {kind}: kernel {p['kernel_pct']:.1f} %, io-wq {p['io_wq_pct']:.1f} %, "
+                f"{p['top_user_object']} {p['top_user_pct']:.1f} %")
+    return out
+
+
 def iperf3(seconds, runs):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -401,6 +454,7 @@ def main():
     p.add_argument("--python", default="/usr/bin/python3")
     p.add_argument("--vsftpd", default="yes")  # "yes", or why it is skipped
     p.add_argument("--iperf3", default="yes")  # the same
+    p.add_argument("--profile", default="yes")  # the same: perf
     a = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
@@ -434,7 +488,7 @@ def main():
         a.big_file = src["big.bin"]
         roots = {s: make_tree(base, s, src) for s in servers}
         # The cold files, for our two servers only (issue 16 compares them).
-        a.cold_servers = [s for s in servers if s in ("epoll", "uring")]
+        a.cold_servers = [s for s in servers if s in OURS]
         for i, name in enumerate(cold_names(20)):
             data = os.urandom(a.cold)
             for s in a.cold_servers:
@@ -457,6 +511,12 @@ def main():
             one_round(a, r, servers, roots, sha, rounds)
             with open(os.path.join(a.out, "partial.json"), "w") as f:  # what is done, should the run be cut
                 json.dump({"iperf3_zerocopy_bytes_per_second": ceiling, "rounds": rounds}, f, indent=1)
+        prof = {}
+        if a.profile == "yes":
+            log("where each server's CPU goes: perf record during 20 downloads, then 20 uploads")
+            prof = profiles(a, servers, roots, sha)
+        else:
+            log(f"SKIP the profile: {a.profile}")
         for s in servers:  # a count, not a timing: measured once
             with Server(s, server_command(s, a, roots[s]), os.path.join(a.out, f"{s}.err")) as srv:
                 memory[s] = idle_memory(srv, a.idle)
@@ -466,10 +526,10 @@ def main():
         cleanup()
         shutil.rmtree(base, ignore_errors=True)
 
-    return report(a, servers, rounds, memory, ceiling, elapsed)
+    return report(a, servers, rounds, memory, ceiling, elapsed, prof)
 
 
-def report(a, servers, rounds, memory, ceiling, elapsed):
+def report(a, servers, rounds, memory, ceiling, elapsed, prof):
     keys = [(f"download_{n}", f"download, {n} session{'s' * (n > 1)}", "rate") for n in a.sessions]
     keys += [(f"upload_{n}", f"upload + read-back, {n} session{'s' * (n > 1)}", "rate") for n in a.sessions]
     keys += [("curl_download_20", "curl download, 20 at once", "rate"),
@@ -498,7 +558,7 @@ def report(a, servers, rounds, memory, ceiling, elapsed):
         return fmt_rate(v) if kind == "rate" else f"{v:.3f}" if kind == "cpu" else f"{v:.2f} s" if kind == "seconds" \
             else f"{v / 1024:.1f} KiB"
 
-    ours = [s for s in servers if s in ("epoll", "uring")]
+    ours = [s for s in servers if s in OURS]
     peers = [s for s in servers if s in ("vsftpd", "pyftpd")]
     pairs = [(o, q) for o in ours for q in peers]
     lines = [f"FTP benchmark: {a.runs} round(s), medians; loopback; file {a.big // MIB} MiB "
@@ -531,7 +591,7 @@ def report(a, servers, rounds, memory, ceiling, elapsed):
         lines.append(f"  {o:6} {what:48} {'-' if ratio is None else f'{ratio:.2f}':>6}  {v}")
 
     lines += ["", "targets (issue 14):"]
-    for o in ours:
+    for o in [s for s in ours if s in ("epoll", "uring")]:
         po = per[o]
         for q, goal in (("pyftpd", 1.2), ("vsftpd", 2.0)):
             if q in peers:
@@ -548,16 +608,25 @@ def report(a, servers, rounds, memory, ceiling, elapsed):
                        per["pyftpd"][key], 1.0, higher=False)
         target(o, "one session's download >= 0.7x iperf3 -Z", po["download_1"], ceiling, 0.7)
         target(o, "memory per idle session <= 16 KiB", po["memory"], [16 * 1024], 1.0, higher=False)
-    if "epoll" in ours and "uring" in ours:  # issue 16: the proactor against the reactor
-        lines += ["", "targets (issue 16), uring_ftp_server against epoll_ftp_server:"]
-        pu, pe = per["uring"], per["epoll"]
-        target("uring", "download x20 >= 1.0x epoll", pu["download_20"], pe["download_20"], 1.0)
-        target("uring", "upload x20 (+ read-back) >= 1.0x epoll", pu["upload_20"], pe["upload_20"], 1.0)
-        target("uring", "download x20, cold files (curl) >= 1.2x epoll", pu["cold_download_20"],
+    for u in [s for s in ("uring", "uring-copy") if s in ours and "epoll" in ours]:  # issue 16
+        lines += ["", f"targets (issue 16), {u} against epoll:"]
+        pu, pe = per[u], per["epoll"]
+        target(u, "download x20 >= 1.0x epoll", pu["download_20"], pe["download_20"], 1.0)
+        target(u, "upload x20 (+ read-back) >= 1.0x epoll", pu["upload_20"], pe["upload_20"], 1.0)
+        target(u, "download x20, cold files (curl) >= 1.2x epoll", pu["cold_download_20"],
                pe["cold_download_20"], 1.2)
         for key in ("download_20.cpu", "upload_20.cpu"):
-            target("uring", f"CPU/GiB {key.split('.')[0].replace('_', ' x')} <= 1.1x epoll's", pu[key], pe[key],
+            target(u, f"CPU/GiB {key.split('.')[0].replace('_', ' x')} <= 1.1x epoll's", pu[key], pe[key],
                    1.1, higher=False)
+    if prof:
+        lines += ["", "where each server's CPU goes (perf record -e cpu-clock, one run of 20 sessions; "
+                  "% of the server's samples; download / upload):", ""]
+        lines += ["| server | kernel | io_uring workers (iou-wrk) | largest user-space object |", "|---|---|---|---|"]
+        for s in servers:
+            d, u = prof[s]["download_20"], prof[s]["upload_20"]
+            lines.append(f"| {s} | {d['kernel_pct']:.1f} % / {u['kernel_pct']:.1f} % | {d['io_wq_pct']:.1f} % / "
+                         f"{u['io_wq_pct']:.1f} % | {d['top_user_object']} {d['top_user_pct']:.1f} % / "
+                         f"{u['top_user_object']} {u['top_user_pct']:.1f} % |")
     lines += ["", "ioclient ftp load drives each server at least as fast as curl (download x20, ioclient/curl):"]
     for s in servers:
         ratio, v = verdict(per[s]["download_20"], per[s]["curl_download_20"], 1.0)
@@ -569,7 +638,7 @@ def report(a, servers, rounds, memory, ceiling, elapsed):
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump({"runs": a.runs, "quick": a.quick, "file_bytes": a.big, "file_bytes_200": a.mid,
                    "servers": servers, "seconds": elapsed, "iperf3_zerocopy_bytes_per_second": ceiling,
-                   "rounds": rounds, "memory": memory, "medians": med, "verified": verified,
+                   "rounds": rounds, "memory": memory, "medians": med, "verified": verified, "profile": prof,
                    "targets": targets}, f, indent=1)
         f.write("\n")
     return 0 if all(verified.values()) else 1
