@@ -23,6 +23,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+import pagecache  # noqa: E402 - scripts/pagecache.py: the one way to make a file cold
+
 USER, PASSWORD = "iombench", "bench-pass"
 MIB = 1 << 20
 GIB = 1 << 30
@@ -251,15 +254,7 @@ def cold_names(n):
 
 
 def evict(home, names):
-    """Out of the page cache: the next read of each file goes to the disk.
-    POSIX_FADV_DONTNEED drops only clean pages, so write back first."""
-    for name in names:
-        fd = os.open(os.path.join(home, name), os.O_RDONLY)
-        try:
-            os.fdatasync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
+    pagecache.evict(os.path.join(home, name) for name in names)
 
 
 def logins(srv, n):
@@ -318,7 +313,8 @@ def profile(a, name, srv, **load_args):
     in the kernel, in io_uring's worker threads (iou-wrk-*), and in the
     largest user-space object (the server's own code, or Python's)."""
     data = os.path.join(a.out, f"perf-{name}.data")
-    rec = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-o", data, "-p", str(srv.pid), "--",
+    pids = ",".join(str(p) for p in descendants(srv.pid))  # vsftpd: under its wrapper; its sessions follow
+    rec = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-o", data, "-p", pids, "--",
                             "sleep", str(max(a.duration - 0.5, 0.5))],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     STARTED.append(rec)

@@ -43,11 +43,13 @@
 // a slow client too — its socket is blocking, so its worker sleeps in the
 // send while the loop serves everyone else. The price: a pipe (two
 // descriptors) per download, and a worker hand-off per splice, so each
-// moves up to half the pipe. (Until this, READ + SEND through a buffer cost
-// three times the reactor's CPU per GiB: bench/ftp.sh.) Counters: a splice
-// from the file is a file read (file_reads), one to the socket is this
-// server's sendfile (sendfile_calls); --no-sendfile takes the buffer path
-// below instead, so a class can compare the two, as with the reactor.
+// moves up to half the pipe. What that buys and costs against the buffer
+// path below (READ + SEND: two copies, no worker for a cached file), warm
+// and cold: bench/ftp.sh --servers epoll,uring,uring-copy (docs/ftp.md).
+// Counters: a splice from the file is a file read (file_reads), one to the
+// socket is this server's sendfile (sendfile_calls); --no-sendfile takes
+// the buffer path below instead, so a class can compare the two, as with
+// the reactor.
 //
 // EVERYTHING ELSE GOES THROUGH A BUFFER: uploads (RECV then WRITE), TYPE A
 // (converted in user space), and downloads with --no-sendfile or when no

@@ -36,6 +36,8 @@ if [[ ! -x $build/bin/epoll_ftp_server || ! -x $build/bin/uring_ftp_server ]]; t
 fi
 exec python3 - "$build/bin" "${args[@]}" <<'PY'
 import argparse, ftplib, os, re, shutil, subprocess, sys, time
+sys.path.insert(0, 'scripts')
+import pagecache  # scripts/pagecache.py: the one way to make a file cold
 
 p = argparse.ArgumentParser(prog='lab-disk-stall.sh')
 p.add_argument('bin')
@@ -62,11 +64,7 @@ for name in files:  # made once, kept for the next run of the lab
         os.fsync(f.fileno())  # clean pages: DONTNEED can drop them
 
 def evict():
-    for name in files:
-        fd = os.open(os.path.join(home, name), os.O_RDONLY)
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.close(fd)
+    pagecache.evict(os.path.join(home, name) for name in files)
 
 def warm():
     for name in files:
