@@ -29,9 +29,10 @@
 #  - 20 curl processes at once, 4 downloads each, and 20 with 2 uploads
 #    (-T) each: the cross-check that ioclient is not the bottleneck, and
 #    uploads alone;
-#  - epoll and uring only: 20 curl downloads at once of 20 different 64 MiB
-#    files (4 MiB with --quick), each evicted from the page cache first
-#    (fdatasync, then posix_fadvise POSIX_FADV_DONTNEED): the cold disk;
+#  - ours only (epoll, uring, uring-copy): 20 curl downloads at once of 20
+#    different 64 MiB files (4 MiB with --quick), each evicted from the
+#    page cache first (scripts/pagecache.py: fdatasync, then posix_fadvise
+#    POSIX_FADV_DONTNEED): the cold disk;
 #  - server CPU seconds per GiB moved (utime+stime of the server's process
 #    tree, with its reaped children, from /proc/PID/stat before and after);
 #  - 200 logins one after another (Python's ftplib), timed;
@@ -66,7 +67,7 @@ while [ $# -gt 0 ]; do
     --runs) runs=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
     --build) bin=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,55p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,56p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/ftp.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done

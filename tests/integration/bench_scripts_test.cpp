@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 namespace iom::test {
@@ -57,17 +58,29 @@ TEST(FtpScript, QuickRunMeasuresEveryServerAndVerifiesEveryByte) {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     const std::string out = tmpl;
     auto r = run_command({"/bin/bash", ftp_script(), "--quick", "--build", bin_dir(), "--servers",
-                          "epoll,uring,pyftpd", "--out", out},
+                          "epoll,uring,uring-copy,pyftpd", "--out", out},
                          {}, 150s);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    EXPECT_NE(r.out.find("every byte verified: epoll yes, uring yes, pyftpd yes"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("every byte verified: epoll yes, uring yes, uring-copy yes, pyftpd yes"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("targets (issue 16), uring-copy against epoll:"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("targets (issue 14):"), std::string::npos) << r.out;
+
+    // uring-copy is uring_ftp_server --no-sendfile: its downloads READ into its
+    // buffer; uring's SPLICE (its stderr has each server's counters at exit).
+    auto text_of = [&](const std::string& name) {
+        std::ifstream f(out + "/" + name + ".err");
+        return std::string(std::istreambuf_iterator<char>(f), {});
+    };
+    EXPECT_NE(text_of("uring").find("sendfile_calls="), std::string::npos);
+    EXPECT_EQ(text_of("uring-copy").find("sendfile_calls="), std::string::npos);
+    EXPECT_NE(text_of("uring-copy").find("user_copy_bytes="), std::string::npos);
 
     std::ifstream in(out + "/results.json");
     Json j = Json::parse(in, nullptr, false);
     std::filesystem::remove_all(out);
     ASSERT_FALSE(j.is_discarded()) << "results.json does not parse";
-    for (const std::string server : {"epoll", "uring", "pyftpd"}) {
+    for (const std::string server : {"epoll", "uring", "uring-copy", "pyftpd"}) {
         SCOPED_TRACE(server);
         ASSERT_EQ(j["rounds"][server].size(), 1u);
         const Json& m = j["rounds"][server][0];
