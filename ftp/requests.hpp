@@ -56,6 +56,12 @@ enum class FsOp : std::uint8_t {
                 // fstatat; a symlink entry shows what it resolves to inside the root)
 };
 
+// For --trace: the name of each operation.
+constexpr const char* name_of(FsOp op) {
+    constexpr const char* names[] = {"open_home", "stat", "open", "create", "mkdir", "rmdir", "unlink", "rename", "list"};
+    return names[static_cast<int>(op)];
+}
+
 struct FsRequest {
     FsOp op = FsOp::stat;
     int dirfd = -1;     // the user's root (or, with an empty path, the directory itself)
@@ -134,6 +140,11 @@ enum class TransferStatus : std::uint8_t {
     too_large,        // the upload passed max_bytes                        -> 552
     file_error,       // another read/write error on the file               -> 451
 };
+constexpr const char* name_of(TransferStatus s) {
+    constexpr const char* names[] = {"done", "aborted", "connect_failed", "connection_lost", "stalled",
+                                     "no_space", "too_large", "file_error"};
+    return names[static_cast<int>(s)];
+}
 struct TransferResult {
     TransferStatus status = TransferStatus::done;
     std::uint64_t bytes = 0;  // bytes moved on the data connection

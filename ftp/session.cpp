@@ -27,8 +27,6 @@ bool is_anonymous_name(const std::string& name) {
     return u == "ANONYMOUS" || u == "FTP";
 }
 
-constexpr std::size_t max_pending_output = 16 << 10;
-
 }  // namespace
 
 const Session::CommandInfo* Session::find_command(const std::string& verb) {
@@ -84,7 +82,7 @@ void Session::start() {
 
 bool Session::wants_input() const {
     if (wait_ == Wait::closed || quit_pending_) return false;
-    return queued_bytes_ < site_.limits.max_line && out_.size() < max_pending_output;
+    return queued_bytes_ < site_.limits.max_line && out_.size() < max_unsent;
 }
 
 void Session::receive(std::string_view bytes) {

@@ -96,6 +96,11 @@
 
 namespace iom::ftp {
 
+// The replies a session holds, not yet taken, before it stops asking for
+// input (wants_input). A server holds its own unsent replies to the same
+// bound: a client that never reads must not make it buffer without end.
+inline constexpr std::size_t max_unsent = 16 << 10;
+
 // What every session of one server shares.
 struct Site {
     Limits limits;
