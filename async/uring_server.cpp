@@ -106,7 +106,6 @@ struct Server {
     iom::ReserveFd reserve;                  // a spare descriptor, to shed the backlog at EMFILE
     std::unordered_set<Conn*> conns;         // every Conn not yet freed
     bool accept_armed = false, paused = false, stopping = false, sweep_armed = false;  // in flight
-    __kernel_timespec pause_for{0, 100'000'000};
     iom::IdleClock idle{opt.idle_timeout};   // --idle-timeout
     __kernel_timespec sweep_every{idle.period / 1'000'000'000, idle.period % 1'000'000'000};
     std::int64_t now = 0;                    // read once per io_uring_enter, only with --idle-timeout
@@ -145,8 +144,7 @@ void Server::run() {
     io_uring_prep_poll_add(sqe(op_stop), iom::stop_fd(), POLLIN);  // a stop is one more completion
     arm_accept();
     if (idle.on()) on_idle_sweep();  // arms the first timer
-    struct Done { std::uint64_t user_data; int res; unsigned flags; };
-    std::vector<Done> reaped(1024);
+    std::vector<iom::uring::Reaped> reaped(1024);
     unsigned got = 0;
     while (!stopping || !conns.empty() || accept_armed || paused || sweep_armed) {
         unsigned want = batch_target(got), to_submit = io_uring_sq_ready(&ring);
@@ -158,16 +156,7 @@ void Server::run() {
         if (n < 0 && n != -EINTR && n != -EAGAIN && n != -EBUSY && n != -ETIME) iom::throw_errno(-n, "io_uring_enter");
         k.sqes += n >= 0 ? static_cast<unsigned>(n) : n == -ETIME ? to_submit : 0;
         if (idle.on()) now = iom::IdleClock::now();
-        unsigned head;
-        io_uring_cqe* cqe;
-        got = 0;
-        io_uring_for_each_cqe(&ring, head, cqe) {
-            if (got == reaped.size()) break;
-            reaped[got++] = {cqe->user_data, cqe->res, cqe->flags};
-        }
-        io_uring_cq_advance(&ring, got);
-        k.cqes += got;
-        k.wait_ready += got;
+        got = iom::uring::reap(ring, k, reaped);
         for (unsigned i = 0; i < got; ++i) dispatch(reaped[i].user_data, reaped[i].res, reaped[i].flags);
         bufs->publish();  // every buffer this batch used goes back to the kernel, in one store
     }
@@ -241,10 +230,7 @@ void Server::on_accept(int res, unsigned flags) {
         k.peak_connections = std::max<std::uint64_t>(k.peak_connections, conns.size());
         arm_recv(*c);
     } else if (res == -EMFILE || res == -ENFILE) {
-        ++k.accept_errors;
-        iom::trace("cqe accept -> error {}: out of descriptors, shed the backlog, pause 100 ms", -res);
-        while (reserve.shed(listener.get())) ++k.refused;
-        io_uring_prep_timeout(sqe(op_pause), &pause_for, 0, 0);
+        iom::uring::shed_and_pause(ring, k, reserve, listener.get(), -res, op_pause);
         paused = true;
     } else if (res != -ECANCELED && res != -ECONNABORTED && res != -EINTR) {
         iom::throw_errno(-res, "accept (io_uring)");

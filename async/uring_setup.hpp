@@ -1,5 +1,6 @@
-// Setting up io_uring, once, for both io_uring servers: the ring itself, a
-// free SQE even when the submission ring is full, and for uring_server which
+// Setting up io_uring, once, for every io_uring server: the ring itself, a
+// free SQE even when the submission ring is full, the pause after EMFILE,
+// the operations a server needs, and for uring_server which
 // multishot operations this kernel has (the probe) and the provided-buffer
 // ring.
 //
@@ -18,6 +19,7 @@
 
 #include "common/counters.hpp"
 #include "common/error.hpp"
+#include "common/reserve_fd.hpp"
 #include "common/trace.hpp"
 
 #include <liburing.h>
@@ -26,8 +28,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <span>
+#include <stdexcept>
 #include <utility>
+#include <vector>
 
 namespace iom::uring {
 
@@ -56,6 +62,61 @@ inline io_uring_sqe* get_sqe(io_uring& ring, Counters& k) {
         k.sqes += static_cast<unsigned>(std::max(n, 0));
     }
     return s;
+}
+
+// A completion (CQE), copied out of the completion ring.
+struct Reaped {
+    std::uint64_t user_data;
+    int res;
+    unsigned flags;
+};
+
+// Copy the completions that are there out of the ring (at most out.size())
+// and free their slots before any is handled: handling submits, and what it
+// submits will want room for its results. Returns how many; counted as cqes
+// and wait_ready.
+inline unsigned reap(io_uring& ring, Counters& k, std::vector<Reaped>& out) {
+    unsigned head, got = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring, head, cqe) {
+        if (got == out.size()) break;
+        out[got++] = {cqe->user_data, cqe->res, cqe->flags};
+    }
+    io_uring_cq_advance(&ring, got);
+    k.cqes += got;
+    k.wait_ready += got;
+    return got;
+}
+
+// Out of descriptors at an ACCEPT (EMFILE, ENFILE). An io_uring accept takes
+// the descriptor before it looks for a connection: re-armed now, it fails
+// now, forever, a busy loop of completions. So close the clients waiting in
+// the backlog (they see a close, not a hang: ReserveFd's spare descriptor
+// accepts them) and submit a 100 ms TIMEOUT tagged `pause_user_data`: the
+// caller accepts again when it completes.
+inline void shed_and_pause(io_uring& ring, Counters& k, ReserveFd& reserve, int listener, int err,
+                           std::uint64_t pause_user_data) {
+    static __kernel_timespec pause_for{0, 100'000'000};  // read by the kernel when it takes the SQE
+    ++k.accept_errors;
+    trace("cqe accept -> error {}: out of descriptors, shed the backlog, pause 100 ms", err);
+    while (reserve.shed(listener)) ++k.refused;
+    io_uring_sqe* s = get_sqe(ring, k);
+    io_uring_prep_timeout(s, &pause_for, 0, 0);
+    io_uring_sqe_set_data64(s, pause_user_data);
+}
+
+// Every operation a server submits must be in this kernel's probe: one that
+// is missing is one line (its name, and the kernel it needs) and exit 1.
+using Operations = std::span<const std::pair<int, const char*>>;  // {IORING_OP_X, "X"}
+inline void require_operations(io_uring& ring, Operations needed, const char* kernel) {
+    io_uring_probe* probe = io_uring_get_probe_ring(&ring);
+    for (auto [op, name] : needed) {
+        if (probe && io_uring_opcode_supported(probe, op)) continue;
+        io_uring_free_probe(probe);
+        throw std::runtime_error(
+            fmt::format("io_uring has no {} operation on this kernel ({} needed)", name, kernel));
+    }
+    io_uring_free_probe(probe);
 }
 
 // The probe lists opcodes. Multishot has no bit of its own, but each came

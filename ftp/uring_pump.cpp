@@ -1,0 +1,220 @@
+#include "ftp/uring_pump.hpp"
+
+#include "common/trace.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace iom::ftp {
+
+UringPump::UringPump(Ring& ring, TransferRequest& req, TransferClock& clock, const Nanos& now, const Config& cfg,
+                     Counters& k, int trace_fd)
+    : ring_(ring), req_(req), clock_(clock), now_(now), cfg_(cfg), k_(k), trace_fd_(trace_fd),
+      half_(cfg.limits.transfer_buffer / 2), offset_(req.offset) {}
+
+std::optional<TransferStatus> UringPump::start(int data) {
+    data_ = data;
+    // The core opens with O_NONBLOCK (a FIFO must not hang the open). On a
+    // filesystem that cannot read without waiting, io_uring would then answer
+    // a READ with EAGAIN instead of waiting for the disk itself: drop the flag.
+    if (int fl = req_.file ? fcntl(req_.file.get(), F_GETFL) : -1; fl >= 0 && (fl & O_NONBLOCK))
+        fcntl(req_.file.get(), F_SETFL, fl & ~O_NONBLOCK);
+    const bool download = req_.direction == Direction::send;
+    if (req_.file && download && !req_.ascii && cfg_.sendfile && splice_pipe()) {
+        trace("fd {}: download by SPLICE through pipe {} -> {}", trace_fd_, pipe_w_.get(), pipe_r_.get());
+    } else if (req_.file) {
+        buf_ = std::make_unique_for_overwrite<char[]>(2 * half_);
+        halves_[0].base = buf_.get();
+        halves_[1].base = buf_.get() + half_;
+    } else {  // a listing: the bytes are there, one half's worth
+        halves_[0] = {req_.data.data(), 0, req_.data.size()};
+        eof_ = true;
+    }
+    return pump();
+}
+
+// A download's pipe. Each splice is a hand-off to an io-wq worker, so the
+// bigger the pipe, the fewer of them: ask for 1 MiB (the default
+// /proc/sys/fs/pipe-max-size; more if --transfer-buffer is larger) and keep
+// what the kernel grants (at least the 64 KiB every pipe has). It holds
+// references to page-cache pages, not copies: no memory of this process.
+// No descriptor for a pipe: the buffer path instead.
+bool UringPump::splice_pipe() {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) return false;
+    pipe_r_.reset(p[0]);
+    pipe_w_.reset(p[1]);
+    const std::size_t want = std::max<std::size_t>(cfg_.limits.transfer_buffer, 1 << 20);
+    int size = fcntl(p[1], F_SETPIPE_SZ, static_cast<int>(want));
+    if (size < 0) size = fcntl(p[1], F_GETPIPE_SZ);
+    pipe_cap_ = size > 0 ? static_cast<std::size_t>(size) : std::size_t{64} << 10;
+    return true;
+}
+
+// --rate-limit: how much of `most` the next send or recv may move; 0 holds
+// it until the server's timer opens the next window and pumps again.
+std::size_t UringPump::allowed(std::size_t most) {
+    most = std::min(most, clock_.allow(now_, cfg_.limits));
+    if (most == 0) {
+        trace("fd {}: rate window spent: the next operation waits {} ms for the timer", trace_fd_,
+              (clock_.rate.refill_at - now_) / ms);
+        ++k_.rate_waits;
+    }
+    return most;
+}
+
+std::optional<TransferStatus> UringPump::pump() {
+    if (clock_.throttled) return std::nullopt;
+    if (pipe_r_) return pump_pipe();
+    const bool download = req_.direction == Direction::send;
+    const Op fill_op = download ? file_read : data_recv, drain_op = download ? data_send : file_write;
+    Half& d = halves_[drain_];
+    if (!ring_.in_flight(drain_op) && d.head < d.tail) {
+        std::size_t most = d.tail - d.head;
+        if (!download) {  // WRITE at the offset (an O_APPEND file: at its end, whatever the offset)
+            ++k_.file_writes;
+            io_uring_prep_write(ring_.submit(file_write), req_.file.get(), d.base + d.head,
+                                static_cast<unsigned>(most), offset_);
+        } else if ((most = allowed(most)) > 0) {
+            ++k_.send_calls;
+            io_uring_prep_send(ring_.submit(data_send), data_, d.base + d.head, most, MSG_NOSIGNAL);
+        }
+    }
+    Half& f = halves_[fill_];
+    if (!ring_.in_flight(fill_op) && !eof_ && f.head == f.tail && !clock_.throttled) {
+        if (download) {  // READ the next piece (TYPE A: a third of the half, converted into its front)
+            std::size_t want = req_.ascii ? half_ / 3 : half_;
+            ++k_.file_reads;
+            io_uring_prep_read(ring_.submit(file_read), req_.file.get(), f.base + (half_ - want),
+                               static_cast<unsigned>(want), offset_);
+        } else if (std::size_t most = allowed(req_.ascii ? half_ / 2 - 1 : half_); most > 0) {
+            ++k_.recv_calls;  // TYPE A: into the second part of the half, converted into its front
+            io_uring_prep_recv(ring_.submit(data_recv), data_, req_.ascii ? f.base + half_ / 2 : f.base, most, 0);
+        }
+    }
+    bool empty = halves_[0].head == halves_[0].tail && halves_[1].head == halves_[1].tail;
+    bool quiet = !ring_.in_flight(fill_op) && !ring_.in_flight(drain_op);
+    if (eof_ && empty && quiet) return TransferStatus::done;
+    return std::nullopt;
+}
+
+// The same pipeline for a spliced download, with the pipe as the buffer:
+// one SPLICE fills it from the file, half a pipe at a time, while the other
+// drains what it holds into the data socket.
+std::optional<TransferStatus> UringPump::pump_pipe() {
+    if (std::size_t most = in_pipe_; !ring_.in_flight(data_send) && most > 0 && (most = allowed(most)) > 0) {
+        ++k_.sendfile_calls;
+        io_uring_prep_splice(ring_.submit(data_send), pipe_r_.get(), -1, data_, -1, static_cast<unsigned>(most), 0);
+    }
+    const std::size_t chunk = pipe_cap_ / 2;
+    if (!ring_.in_flight(file_read) && !eof_ && pipe_cap_ - in_pipe_ >= chunk && !clock_.throttled) {
+        ++k_.file_reads;
+        io_uring_prep_splice(ring_.submit(file_read), req_.file.get(), static_cast<std::int64_t>(offset_),
+                             pipe_w_.get(), -1, static_cast<unsigned>(chunk), 0);
+    }
+    if (eof_ && in_pipe_ == 0 && !ring_.in_flight(file_read) && !ring_.in_flight(data_send))
+        return TransferStatus::done;
+    return std::nullopt;
+}
+
+// A fill completed into halves_[fill_]: `n` bytes there now; the next fill takes the other half.
+void UringPump::filled(std::size_t n) {
+    halves_[fill_].head = 0;
+    halves_[fill_].tail = n;
+    if (n > 0) fill_ ^= 1;
+}
+
+// A drain completed: `n` bytes of halves_[drain_] are gone; emptied, the next drain takes the other.
+void UringPump::drained(std::size_t n) {
+    Half& d = halves_[drain_];
+    d.head += n;
+    if (d.head < d.tail) return;
+    d.head = d.tail = 0;
+    drain_ ^= 1;
+}
+
+std::optional<TransferStatus> UringPump::completed(Op op, int res) {
+    switch (op) {
+    case file_read: return on_file_read(res);
+    case file_write: return on_file_write(res);
+    case data_send: return on_data_send(res);
+    case data_recv: return on_data_recv(res);
+    }
+    return std::nullopt;
+}
+
+std::optional<TransferStatus> UringPump::failed(TransferStatus s, int error) {
+    error_ = error;
+    return s;
+}
+
+// A send or recv on the data connection failed: the transfer is lost.
+std::optional<TransferStatus> UringPump::lost(int res) {
+    trace("fd {}: data connection: {}", trace_fd_, std::strerror(-res));
+    ++k_.resets;
+    return failed(TransferStatus::connection_lost, -res);
+}
+
+std::optional<TransferStatus> UringPump::on_file_read(int res) {
+    if (res < 0) return failed(TransferStatus::file_error, -res);
+    auto n = static_cast<std::size_t>(res);
+    if (n == 0) eof_ = true;
+    offset_ += n;
+    k_.file_read_bytes += n;
+    if (pipe_r_) {  // spliced: the pages are in the pipe, nothing copied
+        in_pipe_ += n;
+        return pump();
+    }
+    k_.user_copy_bytes += n;
+    const std::size_t want = req_.ascii ? half_ / 3 : half_;
+    char* base = halves_[fill_].base;  // TYPE A: LF becomes CRLF, into the front of the half
+    filled(req_.ascii ? encoder_.convert(base + (half_ - want), n, base) : n);
+    return pump();
+}
+
+std::optional<TransferStatus> UringPump::on_file_write(int res) {
+    if (res == -ENOSPC || res == -EDQUOT) return failed(TransferStatus::no_space, -res);
+    if (res < 0) return failed(TransferStatus::file_error, -res);
+    auto n = static_cast<std::size_t>(res);  // maybe short: pump() writes the rest
+    k_.file_write_bytes += n;
+    k_.user_copy_bytes += n;
+    offset_ += n;
+    drained(n);
+    return pump();
+}
+
+std::optional<TransferStatus> UringPump::on_data_send(int res) {
+    if (res < 0) return lost(res);
+    auto n = static_cast<std::size_t>(res);
+    bytes_ += n;
+    clock_.moved(now_, n);
+    k_.send_bytes += n;
+    if (pipe_r_) in_pipe_ -= n;
+    else drained(n);
+    return pump();
+}
+
+std::optional<TransferStatus> UringPump::on_data_recv(int res) {
+    if (res < 0) return lost(res);
+    auto n = static_cast<std::size_t>(res);
+    bytes_ += n;
+    clock_.moved(now_, n);
+    k_.recv_bytes += n;
+    char* base = halves_[fill_].base;
+    std::size_t len;
+    if (n == 0) {  // the client closed the data connection: the file is whole
+        eof_ = true;
+        len = req_.ascii ? decoder_.finish(base) : 0;
+    } else {  // TYPE A: CRLF becomes LF, from the second part of the half into its front
+        len = req_.ascii ? decoder_.convert(base + half_ / 2, n, base) : n;
+    }
+    if ((accepted_ += len) > req_.max_bytes) return TransferStatus::too_large;
+    filled(len);
+    return pump();
+}
+
+}  // namespace iom::ftp
