@@ -52,7 +52,7 @@
 #include "ftp/server_setup.hpp"
 #include "ftp/session.hpp"
 #include "ftp/uring_fs.hpp"
-#include "ftp/uring_pump.hpp"
+#include "ftp/uring_transfer.hpp"
 
 #include <liburing.h>
 #include <poll.h>
@@ -70,7 +70,7 @@ namespace {
 
 namespace ftp = iom::ftp;
 using ftp::Nanos, ftp::never, ftp::ms, ftp::TransferStatus;
-using Pump = ftp::UringPump;
+using Transfer = ftp::UringTransfer;  // the data connection: ftp/uring_transfer.hpp
 
 // THE USER_DATA OF EVERY SQE: which session, which operation. A Control is
 // aligned to 16 bytes, so the low 4 bits of its address hold the op.
@@ -91,11 +91,11 @@ using Pump = ftp::UringPump;
 //   op_timer       yes       TIMEOUT (absolute): the deadline    on_time
 //   op_fs          yes       one step of an FsRequest            UringFs::completed
 //   op_pasv        yes       ACCEPT on the passive listener      on_passive_accept
-//   op_connect     yes       CONNECT (PORT/EPRT)                 on_connect
-//   op_data_send   yes       SEND (or SPLICE pipe -> socket)     UringPump::completed
-//   op_data_recv   yes       RECV on the data connection         UringPump::completed
-//   op_file_read   yes       READ (or SPLICE file -> pipe)       UringPump::completed
-//   op_file_write  yes       WRITE to the file                   UringPump::completed
+//   op_connect     yes       CONNECT (PORT/EPRT)                 UringTransfer::completed
+//   op_data_send   yes       SEND (or SPLICE pipe -> socket)     UringTransfer::completed
+//   op_data_recv   yes       RECV on the data connection         UringTransfer::completed
+//   op_file_read   yes       READ (or SPLICE file -> pipe)       UringTransfer::completed
+//   op_file_write  yes       WRITE to the file                   UringTransfer::completed
 //
 // A session has at most one of each op in flight (a bit each in `armed`), so
 // its user_data is unique and cancellable by value, and the session is
@@ -108,29 +108,15 @@ constexpr const char* op_names[] = {"", "accept", "pause", "stop", "ignore", "co
                                      "urgent poll", "timer", "fs", "passive accept", "connect", "data send",
                                      "data recv", "file read", "file write"};
 constexpr unsigned bit(Op op) { return 1u << op; }
-constexpr unsigned transfer_ops =  // ABOR cancels these
-    bit(op_connect) | bit(op_data_send) | bit(op_data_recv) | bit(op_file_read) | bit(op_file_write);
-constexpr Op op_of(Pump::Op p) { return static_cast<Op>(op_data_send + unsigned{p}); }  // the pump's ops, in order
-static_assert(op_of(Pump::file_write) == op_file_write);
+constexpr Op op_of(Transfer::Op t) { return static_cast<Op>(op_connect + unsigned{t}); }  // the transfer's, in order
+static_assert(op_of(Transfer::file_write) == op_file_write);
 
 struct Server;
 struct Control;
 
-// One data connection: opens (accepted or connected), moves the bytes, closes.
-struct Transfer {
-    Transfer(Control& c, ftp::TransferRequest r);
-    ftp::TransferRequest req;
-    iom::Fd sock;
-    ftp::TransferClock clock;
-    Pump pump;  // the bytes: ftp/uring_pump.hpp
-    bool connecting = true;
-    std::optional<TransferStatus> ending;  // decided; reported once its operations are all back
-    int error = 0;
-};
-
 // A session's control connection: owns the Session, its passive listener
 // and its transfer, and every operation they have in flight.
-struct alignas(16) Control final : Pump::Ring {
+struct alignas(16) Control final : Transfer::Ring {
     Control(Server& s, int fd);
     void drive();
     void perform(ftp::FsRequest& r);
@@ -141,8 +127,9 @@ struct alignas(16) Control final : Pump::Ring {
     void perform(ftp::CloseRequest&) {}  // session.closed(): drive() ends the session
 
     io_uring_sqe* submit(Op op);
-    io_uring_sqe* submit(Pump::Op op) override { return submit(op_of(op)); }
-    bool in_flight(Pump::Op op) const override { return is(op_of(op)); }
+    io_uring_sqe* submit(Transfer::Op op) override { return submit(op_of(op)); }
+    bool in_flight(Transfer::Op op) const override { return is(op_of(op)); }
+    void cancel(Transfer::Op op) override { cancel(op_of(op)); }
     bool is(Op op) const { return armed & bit(op); }
     void cancel(Op op);
     void cancel_all(unsigned ops);
@@ -158,9 +145,6 @@ struct alignas(16) Control final : Pump::Ring {
     void accept_passive();
     void retire_listener();
     void on_passive_accept(int res);
-    void on_connect(int res);
-    void begin(iom::Fd data);
-    void end_transfer(TransferStatus s, int error = 0);
     void report_transfer();
     Nanos now() const;
 
@@ -320,7 +304,7 @@ Nanos Control::deadline() const {
     if (closing) return close_by;
     const ftp::Limits& l = server.cfg.limits;
     Nanos at = clock.deadline(session.logged_in(), session.transferring(), l);
-    if (transfer && !transfer->ending) at = std::min(at, transfer->clock.deadline(!transfer->connecting, l));
+    if (transfer) at = std::min(at, transfer->deadline());
     return at;
 }
 
@@ -347,16 +331,7 @@ void Control::on_time() {
         ++server.k.idle_timeouts;
         session.timed_out(session.logged_in() ? ftp::Timeout::idle : ftp::Timeout::login);
     }
-    if (!transfer || transfer->ending) return;
-    ftp::TransferClock& t = transfer->clock;
-    if (t.throttled && now() >= t.rate.refill_at) {  // a new window: the held send (or recv) goes now
-        t.unthrottle(now());
-        if (auto status = transfer->pump.pump()) end_transfer(*status);
-    } else if (!t.throttled && t.deadline(!transfer->connecting, server.cfg.limits) <= now()) {
-        iom::trace("fd {}: {}", sock.get(), transfer->connecting ? "no data connection in time" : "transfer stalled");
-        ++server.k.transfer_timeouts;
-        end_transfer(transfer->connecting ? TransferStatus::connect_failed : TransferStatus::stalled);
-    }
+    if (transfer) transfer->on_time();
 }
 
 // ---- performing the Session's requests --------------------------------------------
@@ -406,27 +381,24 @@ void Control::retire_listener() {
 
 void Control::perform(ftp::TransferRequest& r) {
     ++server.k.ftp_transfers;
-    transfer = std::make_unique<Transfer>(*this, std::move(r));
-    if (transfer->req.passive) {
-        if (passive_data) return begin(std::move(passive_data));
-        if (!is(op_pasv) || listener_retired) end_transfer(TransferStatus::connect_failed);
-        return;  // else on_passive_accept hands the connection over when it comes
+    transfer = std::make_unique<Transfer>(*this, std::move(r), server.now, server.cfg, server.k, sock.get());
+    if (transfer->request().passive) {
+        if (passive_data) transfer->begin(std::move(passive_data));
+        else if (!is(op_pasv) || listener_retired) transfer->end(TransferStatus::connect_failed);
+        return report_transfer();  // else on_passive_accept hands the connection over when it comes
     }
     retire_listener();  // PORT/EPRT: connect from the control connection's address
     passive_data.reset();
-    const ftp::TransferRequest& req = transfer->req;
-    transfer->sock.reset(socket(req.peer.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!transfer->sock || bind(transfer->sock.get(), req.local.sa(), req.local.len) < 0)
-        return end_transfer(TransferStatus::connect_failed, errno);
-    iom::trace("fd {}: CONNECT to {} submitted", sock.get(), req.peer.to_string());
-    io_uring_prep_connect(submit(op_connect), transfer->sock.get(), req.peer.sa(), req.peer.len);
+    transfer->connect();
+    report_transfer();
 }
 
 void Control::perform(ftp::AbortRequest&) {
-    if (!transfer || transfer->ending) return;  // it ended first: its result answers the ABOR
+    if (!transfer || transfer->ending()) return;  // it ended first: its result answers the ABOR
     ++server.k.ftp_aborts;
     iom::trace("fd {}: ABOR: cancel what the transfer has in flight", sock.get());
-    end_transfer(TransferStatus::aborted);
+    transfer->end(TransferStatus::aborted);
+    report_transfer();
 }
 
 // ---- the passive listener ---------------------------------------------------------------
@@ -451,48 +423,23 @@ void Control::on_passive_accept(int res) {
         ++server.k.accept_errors;
         if (res == -EMFILE || res == -ENFILE) server.reserve.shed(listener.get());
         listener.reset();
-        if (transfer && transfer->connecting) end_transfer(TransferStatus::connect_failed, -res);
-        return;
+        if (transfer && transfer->connecting()) transfer->end(TransferStatus::connect_failed, -res);
+        return report_transfer();
     }
     iom::trace("cqe accept(fd {}) -> data connection fd {}", listener.get(), res);
     listener.reset();  // it served its one connection
-    if (transfer && transfer->connecting && !transfer->ending) return begin(std::move(conn));
+    if (transfer && transfer->connecting() && !transfer->ending()) return transfer->begin(std::move(conn));
     passive_data = std::move(conn);  // until the transfer command comes
 }
 
 // ---- the data connection ------------------------------------------------------------
 
-Transfer::Transfer(Control& c, ftp::TransferRequest r)
-    : req(std::move(r)), clock(c.now(), c.server.cfg.limits),
-      pump(c, req, clock, c.server.now, c.server.cfg, c.server.k, c.sock.get()) {}
-
-void Control::on_connect(int res) {
-    if (res < 0) return end_transfer(TransferStatus::connect_failed, -res);
-    begin(std::move(transfer->sock));
-}
-
-// The data connection is there: the pump submits the first SQEs.
-void Control::begin(iom::Fd data) {
-    transfer->sock = std::move(data);
-    transfer->connecting = false;
-    transfer->clock.last_progress = now();
-    if (auto status = transfer->pump.start(transfer->sock.get())) end_transfer(*status);
-}
-
-// Decide how the transfer ends; cancel what it has in flight; report once
-// the last of it is back.
-void Control::end_transfer(TransferStatus s, int error) {
-    if (transfer->ending) return;
-    transfer->ending = s;
-    transfer->error = error ? error : transfer->pump.error();
-    cancel_all(armed & transfer_ops);
-    report_transfer();
-}
-
-// Once nothing of the transfer is in flight: close the data connection, then report (the 226 follows the close).
+// After anything happened to the transfer: once it has ended and its last
+// CQE is back (its data connection closed), the Session hears the result.
 void Control::report_transfer() {
-    if (armed & transfer_ops) return;
-    ftp::TransferResult r{.status = *transfer->ending, .bytes = transfer->pump.bytes(), .error = transfer->error};
+    auto result = transfer ? transfer->result() : std::nullopt;
+    if (!result) return;
+    ftp::TransferResult r = *result;
     iom::trace("fd {}: transfer over, {} bytes: {}", sock.get(), r.bytes, ftp::name_of(r.status));
     transfer.reset();
     retire_listener();
@@ -514,10 +461,6 @@ void Control::completed(Op op, int res) {
         if (res >= 0 && (op == op_pasv || (op == op_fs && fs.opening()))) ::close(res);
         return drive();
     }
-    if ((bit(op) & transfer_ops) && transfer->ending) {  // whatever it did, the transfer is over
-        report_transfer();
-        return drive();
-    }
     switch (op) {
     case op_ctl_recv: on_recv(res); break;
     case op_ctl_send: on_send(res); break;
@@ -527,13 +470,12 @@ void Control::completed(Op op, int res) {
         if (auto result = fs.completed(res)) session.complete(std::move(*result));
         break;
     case op_pasv: on_passive_accept(res); break;
-    case op_connect: on_connect(res); break;
-    case op_data_send: case op_data_recv: case op_file_read: case op_file_write:
-        if (auto status = transfer->pump.completed(static_cast<Pump::Op>(op - op_data_send), res))
-            end_transfer(*status);
+    case op_connect: case op_data_send: case op_data_recv: case op_file_read: case op_file_write:
+        transfer->completed(static_cast<Transfer::Op>(op - op_connect), res);
         break;
     default: break;  // the server's own ops never reach a session
     }
+    report_transfer();
     drive();
 }
 
@@ -603,11 +545,11 @@ void Server::setup() {
     io_uring_params p = iom::uring::init_ring(ring, 1024);
     ring_ok = true;
     static constexpr std::pair<int, const char*> own[] = {
-        {IORING_OP_ACCEPT, "ACCEPT"},   {IORING_OP_CONNECT, "CONNECT"},   {IORING_OP_RECV, "RECV"},
-        {IORING_OP_SEND, "SEND"},       {IORING_OP_TIMEOUT, "TIMEOUT"},   {IORING_OP_TIMEOUT_REMOVE, "TIMEOUT_REMOVE"},
+        {IORING_OP_ACCEPT, "ACCEPT"}, {IORING_OP_RECV, "RECV"}, {IORING_OP_SEND, "SEND"},
+        {IORING_OP_TIMEOUT, "TIMEOUT"}, {IORING_OP_TIMEOUT_REMOVE, "TIMEOUT_REMOVE"},
         {IORING_OP_POLL_ADD, "POLL_ADD"}, {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}};
     for (auto ops : {iom::uring::Operations(own), iom::uring::Operations(ftp::UringFs::operations),
-                     iom::uring::Operations(Pump::operations)})
+                     iom::uring::Operations(Transfer::operations)})
         iom::uring::require_operations(ring, ops, "Linux 5.15+");
     iom::trace("io_uring: {} SQ / {} CQ entries, {}", p.sq_entries, p.cq_entries,
                p.flags ? "single issuer, deferred task work" : "plain setup");

@@ -1,4 +1,13 @@
-// The bytes of one transfer in uring_ftp_server: a pipeline of submissions.
+// One transfer of uring_ftp_server: its data connection, its file, and a
+// pipeline of submissions between them.
+//
+// A LIFE IN SUBMISSIONS. A passive data connection is handed over by the
+// session's Listener (begin); an active one is a CONNECT (connect). Then
+// the pipeline below moves the bytes. The end is decided once (end: done,
+// aborted, stalled, lost...), everything still in flight is cancelled
+// (ASYNC_CANCEL), and only when the last CQE is back is the data connection
+// closed and the result handed to the session (result()): the kernel owns
+// the buffers and the socket until then, and the 226 must follow the close.
 //
 // A PIPELINE OF TWO HALVES. The transfer's buffer (--transfer-buffer) is two
 // halves. One operation fills a half (a download: READ from the file; an
@@ -20,8 +29,9 @@
 // --no-sendfile, or TYPE A, or no descriptor for a pipe, downloads take the
 // buffer path (READ + SEND: user_copy_bytes counts the copies).
 //
-// The server owns the data connection, the timers and the ending (cancel
-// what is in flight, report once it is all back); this is what moves.
+// TIME. The session's one TIMEOUT covers the transfer's deadline() too
+// (ftp/clock.hpp: the connect, a stall, the rate window); on_time() when it
+// is due. A spent rate window holds the next send or recv until then.
 #pragma once
 
 #include "common/counters.hpp"
@@ -41,59 +51,65 @@
 
 namespace iom::ftp {
 
-class UringPump {
+class UringTransfer {
 public:
-    // The operations of a transfer's pipeline, each at most once in flight.
-    enum Op : unsigned { data_send, data_recv, file_read, file_write };
-    // What the pump asks of its session: SQEs tagged with its operations, so
-    // that their CQEs come back to completed().
+    // Its operations, each at most once in flight.
+    enum Op : unsigned { connect_op, data_send, data_recv, file_read, file_write };
+    // What the transfer asks of its session: SQEs tagged with its operations
+    // (the session's user_data), so that their CQEs come back to completed().
     struct Ring {
         virtual io_uring_sqe* submit(Op op) = 0;  // a free SQE; `op` is in flight from now
         virtual bool in_flight(Op op) const = 0;
+        virtual void cancel(Op op) = 0;  // ASYNC_CANCEL, if in flight
     protected:
         ~Ring() = default;
     };
-
     // The operations it submits (iom::uring::require_operations checks them at start).
     static constexpr std::pair<int, const char*> operations[] = {
-        {IORING_OP_RECV, "RECV"}, {IORING_OP_SEND, "SEND"}, {IORING_OP_READ, "READ"},
-        {IORING_OP_WRITE, "WRITE"}, {IORING_OP_SPLICE, "SPLICE"}};
+        {IORING_OP_CONNECT, "CONNECT"}, {IORING_OP_RECV, "RECV"},   {IORING_OP_SEND, "SEND"},
+        {IORING_OP_READ, "READ"},       {IORING_OP_WRITE, "WRITE"}, {IORING_OP_SPLICE, "SPLICE"}};
 
-    // `clock`: the transfer's timers (progress, the rate window), kept by the server; `now`: its clock.
-    UringPump(Ring& ring, TransferRequest& req, TransferClock& clock, const Nanos& now, const Config& cfg,
-              Counters& k, int trace_fd);
+    // `now`: the server's clock, read once per batch; `trace_fd` names the session in --trace.
+    UringTransfer(Ring& ring, TransferRequest req, const Nanos& now, const Config& cfg, Counters& k, int trace_fd);
 
-    // The data connection `data` is there: choose the path, submit the first SQEs.
-    std::optional<TransferStatus> start(int data);
-    // Submit what can go next (after a completion; when the rate window
-    // reopens). `done` once every byte is moved and nothing is in flight.
-    std::optional<TransferStatus> pump();
-    // A CQE of one of its operations, then pump(); a failure ends the transfer.
-    std::optional<TransferStatus> completed(Op op, int res);
+    const TransferRequest& request() const { return req_; }
+    bool connecting() const { return connecting_; }  // no data connection yet
+    bool ending() const { return ending_.has_value(); }
 
-    std::uint64_t bytes() const { return bytes_; }  // moved on the data connection
-    int error() const { return error_; }            // errno of the failure, if known
+    void connect();                // PORT/EPRT: CONNECT from the control connection's address
+    void begin(Fd data);           // the data connection is there: the pipeline starts
+    void completed(Op op, int res);  // a CQE of one of its operations
+    void end(TransferStatus s, int error = 0);  // decide how it ends; cancel what is in flight
+    // Once it has ended and nothing of it is in flight: the data connection
+    // is closed, and here is the result for the session (once).
+    std::optional<TransferResult> result();
+    Nanos deadline() const;  // its next deadline
+    void on_time();          // the session's timer came at deadline(): a new rate window, or a stall
 
 private:
     bool splice_pipe();
-    std::optional<TransferStatus> pump_pipe();
+    void pump();
+    void pump_pipe();
     std::size_t allowed(std::size_t most);
     void filled(std::size_t n);
     void drained(std::size_t n);
-    std::optional<TransferStatus> on_file_read(int res);
-    std::optional<TransferStatus> on_file_write(int res);
-    std::optional<TransferStatus> on_data_send(int res);
-    std::optional<TransferStatus> on_data_recv(int res);
-    std::optional<TransferStatus> failed(TransferStatus s, int error);
-    std::optional<TransferStatus> lost(int res);
+    void on_file_read(int res);
+    void on_file_write(int res);
+    void on_data_send(int res);
+    void on_data_recv(int res);
+    void lost(int res);
 
     Ring& ring_;
-    TransferRequest& req_;
-    TransferClock& clock_;
+    TransferRequest req_;
     const Nanos& now_;
     const Config& cfg_;
     Counters& k_;
-    int trace_fd_, data_ = -1;
+    int trace_fd_;
+    Fd data_;                            // the data connection
+    TransferClock clock_;
+    bool connecting_ = true;
+    std::optional<TransferStatus> ending_;  // decided; reported once its operations are all back
+    bool reported_ = false;
     const std::size_t half_;             // a half of --transfer-buffer
     std::unique_ptr<char[]> buf_;        // two halves
     struct Half {

@@ -1,8 +1,9 @@
-#include "ftp/uring_pump.hpp"
+#include "ftp/uring_transfer.hpp"
 
 #include "common/trace.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,13 +12,26 @@
 
 namespace iom::ftp {
 
-UringPump::UringPump(Ring& ring, TransferRequest& req, TransferClock& clock, const Nanos& now, const Config& cfg,
-                     Counters& k, int trace_fd)
-    : ring_(ring), req_(req), clock_(clock), now_(now), cfg_(cfg), k_(k), trace_fd_(trace_fd),
-      half_(cfg.limits.transfer_buffer / 2), offset_(req.offset) {}
+UringTransfer::UringTransfer(Ring& ring, TransferRequest req, const Nanos& now, const Config& cfg, Counters& k,
+                             int trace_fd)
+    : ring_(ring), req_(std::move(req)), now_(now), cfg_(cfg), k_(k), trace_fd_(trace_fd),
+      clock_(now, cfg.limits), half_(cfg.limits.transfer_buffer / 2), offset_(req_.offset) {}
 
-std::optional<TransferStatus> UringPump::start(int data) {
-    data_ = data;
+// PORT/EPRT: a socket bound to the control connection's address (the core
+// has checked the target: the client's own host, a port >= 1024), and a
+// CONNECT; its CQE says how it went.
+void UringTransfer::connect() {
+    data_.reset(socket(req_.peer.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!data_ || bind(data_.get(), req_.local.sa(), req_.local.len) < 0)
+        return end(TransferStatus::connect_failed, errno);
+    trace("fd {}: CONNECT to {} submitted", trace_fd_, req_.peer.to_string());
+    io_uring_prep_connect(ring_.submit(connect_op), data_.get(), req_.peer.sa(), req_.peer.len);
+}
+
+void UringTransfer::begin(Fd data) {
+    data_ = std::move(data);
+    connecting_ = false;
+    clock_.last_progress = now_;
     // The core opens with O_NONBLOCK (a FIFO must not hang the open). On a
     // filesystem that cannot read without waiting, io_uring would then answer
     // a READ with EAGAIN instead of waiting for the disk itself: drop the flag.
@@ -34,7 +48,39 @@ std::optional<TransferStatus> UringPump::start(int data) {
         halves_[0] = {req_.data.data(), 0, req_.data.size()};
         eof_ = true;
     }
-    return pump();
+    pump();
+}
+
+void UringTransfer::end(TransferStatus s, int error) {
+    if (ending_) return;
+    ending_ = s;
+    if (error) error_ = error;
+    for (Op op : {connect_op, data_send, data_recv, file_read, file_write}) ring_.cancel(op);
+}
+
+std::optional<TransferResult> UringTransfer::result() {
+    if (!ending_ || reported_) return std::nullopt;
+    for (Op op : {connect_op, data_send, data_recv, file_read, file_write})
+        if (ring_.in_flight(op)) return std::nullopt;
+    reported_ = true;
+    data_.reset();  // closed before the session replies: the 226 follows the close
+    pipe_r_.reset();
+    pipe_w_.reset();
+    return TransferResult{.status = *ending_, .bytes = bytes_, .error = error_};
+}
+
+Nanos UringTransfer::deadline() const { return ending_ ? never : clock_.deadline(!connecting_, cfg_.limits); }
+
+void UringTransfer::on_time() {
+    if (ending_) return;
+    if (clock_.throttled && now_ >= clock_.rate.refill_at) {  // a new window: the held send (or recv) goes now
+        clock_.unthrottle(now_);
+        return pump();
+    }
+    if (clock_.throttled || deadline() > now_) return;
+    trace("fd {}: {}", trace_fd_, connecting_ ? "no data connection in time" : "transfer stalled");
+    ++k_.transfer_timeouts;
+    end(connecting_ ? TransferStatus::connect_failed : TransferStatus::stalled);
 }
 
 // A download's pipe. Each splice is a hand-off to an io-wq worker, so the
@@ -43,7 +89,7 @@ std::optional<TransferStatus> UringPump::start(int data) {
 // what the kernel grants (at least the 64 KiB every pipe has). It holds
 // references to page-cache pages, not copies: no memory of this process.
 // No descriptor for a pipe: the buffer path instead.
-bool UringPump::splice_pipe() {
+bool UringTransfer::splice_pipe() {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) return false;
     pipe_r_.reset(p[0]);
@@ -57,7 +103,7 @@ bool UringPump::splice_pipe() {
 
 // --rate-limit: how much of `most` the next send or recv may move; 0 holds
 // it until the server's timer opens the next window and pumps again.
-std::size_t UringPump::allowed(std::size_t most) {
+std::size_t UringTransfer::allowed(std::size_t most) {
     most = std::min(most, clock_.allow(now_, cfg_.limits));
     if (most == 0) {
         trace("fd {}: rate window spent: the next operation waits {} ms for the timer", trace_fd_,
@@ -67,8 +113,10 @@ std::size_t UringPump::allowed(std::size_t most) {
     return most;
 }
 
-std::optional<TransferStatus> UringPump::pump() {
-    if (clock_.throttled) return std::nullopt;
+// The next SQEs of the pipeline: after begin, after every completion, and
+// when the rate window reopens. Every byte moved and nothing in flight: done.
+void UringTransfer::pump() {
+    if (clock_.throttled || ending_) return;
     if (pipe_r_) return pump_pipe();
     const bool download = req_.direction == Direction::send;
     const Op fill_op = download ? file_read : data_recv, drain_op = download ? data_send : file_write;
@@ -81,7 +129,7 @@ std::optional<TransferStatus> UringPump::pump() {
                                 static_cast<unsigned>(most), offset_);
         } else if ((most = allowed(most)) > 0) {
             ++k_.send_calls;
-            io_uring_prep_send(ring_.submit(data_send), data_, d.base + d.head, most, MSG_NOSIGNAL);
+            io_uring_prep_send(ring_.submit(data_send), data_.get(), d.base + d.head, most, MSG_NOSIGNAL);
         }
     }
     Half& f = halves_[fill_];
@@ -93,22 +141,21 @@ std::optional<TransferStatus> UringPump::pump() {
                                static_cast<unsigned>(want), offset_);
         } else if (std::size_t most = allowed(req_.ascii ? half_ / 2 - 1 : half_); most > 0) {
             ++k_.recv_calls;  // TYPE A: into the second part of the half, converted into its front
-            io_uring_prep_recv(ring_.submit(data_recv), data_, req_.ascii ? f.base + half_ / 2 : f.base, most, 0);
+            io_uring_prep_recv(ring_.submit(data_recv), data_.get(), req_.ascii ? f.base + half_ / 2 : f.base, most, 0);
         }
     }
     bool empty = halves_[0].head == halves_[0].tail && halves_[1].head == halves_[1].tail;
     bool quiet = !ring_.in_flight(fill_op) && !ring_.in_flight(drain_op);
-    if (eof_ && empty && quiet) return TransferStatus::done;
-    return std::nullopt;
+    if (eof_ && empty && quiet) end(TransferStatus::done);
 }
 
 // The same pipeline for a spliced download, with the pipe as the buffer:
 // one SPLICE fills it from the file, half a pipe at a time, while the other
 // drains what it holds into the data socket.
-std::optional<TransferStatus> UringPump::pump_pipe() {
+void UringTransfer::pump_pipe() {
     if (std::size_t most = in_pipe_; !ring_.in_flight(data_send) && most > 0 && (most = allowed(most)) > 0) {
         ++k_.sendfile_calls;
-        io_uring_prep_splice(ring_.submit(data_send), pipe_r_.get(), -1, data_, -1, static_cast<unsigned>(most), 0);
+        io_uring_prep_splice(ring_.submit(data_send), pipe_r_.get(), -1, data_.get(), -1, static_cast<unsigned>(most), 0);
     }
     const std::size_t chunk = pipe_cap_ / 2;
     if (!ring_.in_flight(file_read) && !eof_ && pipe_cap_ - in_pipe_ >= chunk && !clock_.throttled) {
@@ -117,19 +164,18 @@ std::optional<TransferStatus> UringPump::pump_pipe() {
                              pipe_w_.get(), -1, static_cast<unsigned>(chunk), 0);
     }
     if (eof_ && in_pipe_ == 0 && !ring_.in_flight(file_read) && !ring_.in_flight(data_send))
-        return TransferStatus::done;
-    return std::nullopt;
+        end(TransferStatus::done);
 }
 
 // A fill completed into halves_[fill_]: `n` bytes there now; the next fill takes the other half.
-void UringPump::filled(std::size_t n) {
+void UringTransfer::filled(std::size_t n) {
     halves_[fill_].head = 0;
     halves_[fill_].tail = n;
     if (n > 0) fill_ ^= 1;
 }
 
 // A drain completed: `n` bytes of halves_[drain_] are gone; emptied, the next drain takes the other.
-void UringPump::drained(std::size_t n) {
+void UringTransfer::drained(std::size_t n) {
     Half& d = halves_[drain_];
     d.head += n;
     if (d.head < d.tail) return;
@@ -137,30 +183,30 @@ void UringPump::drained(std::size_t n) {
     drain_ ^= 1;
 }
 
-std::optional<TransferStatus> UringPump::completed(Op op, int res) {
+// A CQE of the transfer. Once it is ending, whatever an operation did no
+// longer matters: the session asks result() after every completion.
+void UringTransfer::completed(Op op, int res) {
+    if (ending_) return;
     switch (op) {
+    case connect_op:
+        if (res < 0) return end(TransferStatus::connect_failed, -res);
+        return begin(std::move(data_));
     case file_read: return on_file_read(res);
     case file_write: return on_file_write(res);
     case data_send: return on_data_send(res);
     case data_recv: return on_data_recv(res);
     }
-    return std::nullopt;
-}
-
-std::optional<TransferStatus> UringPump::failed(TransferStatus s, int error) {
-    error_ = error;
-    return s;
 }
 
 // A send or recv on the data connection failed: the transfer is lost.
-std::optional<TransferStatus> UringPump::lost(int res) {
+void UringTransfer::lost(int res) {
     trace("fd {}: data connection: {}", trace_fd_, std::strerror(-res));
     ++k_.resets;
-    return failed(TransferStatus::connection_lost, -res);
+    end(TransferStatus::connection_lost, -res);
 }
 
-std::optional<TransferStatus> UringPump::on_file_read(int res) {
-    if (res < 0) return failed(TransferStatus::file_error, -res);
+void UringTransfer::on_file_read(int res) {
+    if (res < 0) return end(TransferStatus::file_error, -res);
     auto n = static_cast<std::size_t>(res);
     if (n == 0) eof_ = true;
     offset_ += n;
@@ -176,9 +222,9 @@ std::optional<TransferStatus> UringPump::on_file_read(int res) {
     return pump();
 }
 
-std::optional<TransferStatus> UringPump::on_file_write(int res) {
-    if (res == -ENOSPC || res == -EDQUOT) return failed(TransferStatus::no_space, -res);
-    if (res < 0) return failed(TransferStatus::file_error, -res);
+void UringTransfer::on_file_write(int res) {
+    if (res == -ENOSPC || res == -EDQUOT) return end(TransferStatus::no_space, -res);
+    if (res < 0) return end(TransferStatus::file_error, -res);
     auto n = static_cast<std::size_t>(res);  // maybe short: pump() writes the rest
     k_.file_write_bytes += n;
     k_.user_copy_bytes += n;
@@ -187,7 +233,7 @@ std::optional<TransferStatus> UringPump::on_file_write(int res) {
     return pump();
 }
 
-std::optional<TransferStatus> UringPump::on_data_send(int res) {
+void UringTransfer::on_data_send(int res) {
     if (res < 0) return lost(res);
     auto n = static_cast<std::size_t>(res);
     bytes_ += n;
@@ -198,7 +244,7 @@ std::optional<TransferStatus> UringPump::on_data_send(int res) {
     return pump();
 }
 
-std::optional<TransferStatus> UringPump::on_data_recv(int res) {
+void UringTransfer::on_data_recv(int res) {
     if (res < 0) return lost(res);
     auto n = static_cast<std::size_t>(res);
     bytes_ += n;
@@ -212,7 +258,7 @@ std::optional<TransferStatus> UringPump::on_data_recv(int res) {
     } else {  // TYPE A: CRLF becomes LF, from the second part of the half into its front
         len = req_.ascii ? decoder_.convert(base + half_ / 2, n, base) : n;
     }
-    if ((accepted_ += len) > req_.max_bytes) return TransferStatus::too_large;
+    if ((accepted_ += len) > req_.max_bytes) return end(TransferStatus::too_large);
     filled(len);
     return pump();
 }
