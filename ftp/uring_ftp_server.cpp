@@ -52,6 +52,7 @@
 #include "ftp/server_setup.hpp"
 #include "ftp/session.hpp"
 #include "ftp/uring_fs.hpp"
+#include "ftp/uring_listener.hpp"
 #include "ftp/uring_transfer.hpp"
 
 #include <liburing.h>
@@ -90,7 +91,7 @@ using Transfer = ftp::UringTransfer;  // the data connection: ftp/uring_transfer
 //   op_ctl_urgent  yes       POLL_ADD(POLLPRI): urgent data      on_urgent
 //   op_timer       yes       TIMEOUT (absolute): the deadline    on_time
 //   op_fs          yes       one step of an FsRequest            UringFs::completed
-//   op_pasv        yes       ACCEPT on the passive listener      on_passive_accept
+//   op_pasv        yes       ACCEPT on the passive listener      UringListener::completed
 //   op_connect     yes       CONNECT (PORT/EPRT)                 UringTransfer::completed
 //   op_data_send   yes       SEND (or SPLICE pipe -> socket)     UringTransfer::completed
 //   op_data_recv   yes       RECV on the data connection         UringTransfer::completed
@@ -123,7 +124,7 @@ struct alignas(16) Control final : Transfer::Ring {
     void perform(ftp::PassiveRequest& r);
     void perform(ftp::TransferRequest& r);
     void perform(ftp::AbortRequest&);
-    void perform(ftp::DelayRequest& r) { clock.delay_until = now() + Nanos{r.ms} * ms; }
+    void perform(ftp::DelayRequest& r);
     void perform(ftp::CloseRequest&) {}  // session.closed(): drive() ends the session
 
     io_uring_sqe* submit(Op op);
@@ -141,12 +142,8 @@ struct alignas(16) Control final : Transfer::Ring {
     Nanos deadline() const;
     void arm_timer();
     void on_time();
-    void open_passive(const ftp::PassiveRequest& r);
-    void accept_passive();
-    void retire_listener();
     void on_passive_accept(int res);
     void report_transfer();
-    Nanos now() const;
 
     Server& server;
     iom::Fd sock;
@@ -159,10 +156,8 @@ struct alignas(16) Control final : Transfer::Ring {
     char in[4096];             // RECV's buffer on the control connection
     std::string out, sending;  // replies to send; what the SEND in flight reads
     ftp::UringFs fs;           // the FsRequest in flight: ftp/uring_fs.hpp
-    iom::Fd listener, passive_data;  // the passive listener (one per session) and its connection
-    bool listener_retired = false;   // close it when its ACCEPT comes back
-    std::optional<ftp::PassiveRequest> pasv_next;  // waits for that
-    iom::Address pasv_peer, from;
+    ftp::UringListener listener;     // PASV/EPSV's: ftp/uring_listener.hpp
+    iom::Fd passive_data;            // its connection, until the transfer that uses it
     std::unique_ptr<Transfer> transfer;
 };
 
@@ -173,7 +168,7 @@ struct Server {
         for (Control* c : sessions) delete c;
     }
     void setup();
-    void run();
+    void run();  // setup(), then THE LOOP
     io_uring_sqe* sqe(std::uint64_t user_data) {
         io_uring_sqe* s = iom::uring::get_sqe(ring, k);  // a full ring is submitted first
         io_uring_sqe_set_data64(s, user_data);
@@ -199,8 +194,6 @@ struct Server {
 
 std::uint64_t user_data(Control* c, Op op) { return reinterpret_cast<std::uintptr_t>(c) | op; }
 
-Nanos Control::now() const { return server.now; }
-
 io_uring_sqe* Control::submit(Op op) {
     armed |= bit(op);
     return server.sqe(user_data(this, op));
@@ -222,7 +215,8 @@ void Control::cancel_all(unsigned ops) {
 
 Control::Control(Server& s, int fd)
     : server(s), sock(fd), session(s.served.site, iom::peer_address(fd), iom::local_address(fd)), clock(s.now),
-      fs([this] { return submit(op_fs); }, fd) {}
+      fs([this] { return submit(op_fs); }, fd),
+      listener({[this] { return submit(op_pasv); }, [this] { cancel(op_pasv); }}, s.k, s.reserve, fd) {}
 
 // After every completion: perform what the Session asks, send its replies,
 // submit what to wait for next (a command, urgent data, the timer).
@@ -232,7 +226,7 @@ void Control::drive() {
         out += session.take_output();
         if (session.closed()) {
             closing = true;
-            close_by = now() + 5'000 * ms;  // time to send the last replies
+            close_by = server.now + 5'000 * ms;  // time to send the last replies
         }
     }
     if (!is(op_ctl_send) && !peer_gone && !server.stopping) {
@@ -241,7 +235,7 @@ void Control::drive() {
             io_uring_prep_send(submit(op_ctl_send), sock.get(), sending.data(), sending.size(), MSG_NOSIGNAL);
     }
     if (closing) {  // cancel all but the last replies' SEND (until close_by); freed at the last CQE
-        bool flushing = is(op_ctl_send) && !server.stopping && now() < close_by;
+        bool flushing = is(op_ctl_send) && !server.stopping && server.now < close_by;
         cancel_all(flushing ? ~bit(op_ctl_send) & ~bit(op_timer) : ~0u);
         if (flushing) arm_timer();
         if (armed == 0) server.end_session(*this);  // deletes this
@@ -260,7 +254,7 @@ void Control::on_recv(int res) {
     urgent_seen = false;  // past the urgent byte (or about to be): watch for the next
     if (res > 0) {
         server.k.recv_bytes += static_cast<unsigned>(res);
-        clock.last_command = now();
+        clock.last_command = server.now;
         iom::trace("cqe recv(fd {}) -> {} bytes of commands", sock.get(), res);
         session.receive({in, static_cast<std::size_t>(res)});
     } else if (res != -ECANCELED) {
@@ -323,10 +317,10 @@ void Control::arm_timer() {
 
 void Control::on_time() {
     timer_at = never;
-    if (clock.delay_until <= now()) {
+    if (clock.delay_until <= server.now) {
         clock.delay_until = never;
         session.complete(ftp::Delayed{});
-    } else if (!transfer && deadline() <= now()) {
+    } else if (!transfer && deadline() <= server.now) {
         iom::trace("fd {}: {} time is up", sock.get(), session.logged_in() ? "idle" : "login");
         ++server.k.idle_timeouts;
         session.timed_out(session.logged_in() ? ftp::Timeout::idle : ftp::Timeout::login);
@@ -345,38 +339,10 @@ void Control::perform(ftp::FsRequest& r) {
     if (auto result = fs.start(std::move(r))) session.complete(std::move(*result));
 }
 
-// PASV/EPSV. One listener per session: a new PASV first waits for the old one's ACCEPT to come back.
+// PASV/EPSV: one listener per session (a new one replaces the old).
 void Control::perform(ftp::PassiveRequest& r) {
     passive_data.reset();
-    if (!is(op_pasv)) return open_passive(r);
-    retire_listener();
-    pasv_next = r;
-}
-
-void Control::open_passive(const ftp::PassiveRequest& r) {
-    listener.reset();
-    try {
-        listener = iom::listen_tcp(r.local, 8, /*nonblocking=*/true);  // non-blocking: for ReserveFd::shed
-    } catch (const std::system_error& e) {  // out of descriptors, say: 425, the session goes on
-        iom::trace("fd {}: passive listener: {}", sock.get(), e.what());
-        return session.complete(ftp::PassiveResult{.error = e.code().value()});
-    }
-    pasv_peer = r.peer;
-    accept_passive();
-    auto port = iom::local_address(listener.get()).port();
-    iom::trace("fd {}: passive listener fd {} on port {}: ACCEPT submitted", sock.get(), listener.get(), port);
-    session.complete(ftp::PassiveResult{.port = port});
-}
-
-void Control::accept_passive() {
-    from.len = sizeof from.storage;
-    io_uring_prep_accept(submit(op_pasv), listener.get(), from.sa(), &from.len, SOCK_CLOEXEC);
-}
-
-void Control::retire_listener() {
-    if (!is(op_pasv)) return listener.reset();
-    listener_retired = true;
-    cancel(op_pasv);
+    if (auto reply = listener.open(r)) session.complete(*reply);
 }
 
 void Control::perform(ftp::TransferRequest& r) {
@@ -384,14 +350,16 @@ void Control::perform(ftp::TransferRequest& r) {
     transfer = std::make_unique<Transfer>(*this, std::move(r), server.now, server.cfg, server.k, sock.get());
     if (transfer->request().passive) {
         if (passive_data) transfer->begin(std::move(passive_data));
-        else if (!is(op_pasv) || listener_retired) transfer->end(TransferStatus::connect_failed);
+        else if (!listener.waiting()) transfer->end(TransferStatus::connect_failed);
         return report_transfer();  // else on_passive_accept hands the connection over when it comes
     }
-    retire_listener();  // PORT/EPRT: connect from the control connection's address
+    listener.retire();  // PORT/EPRT: connect from the control connection's address
     passive_data.reset();
     transfer->connect();
     report_transfer();
 }
+
+void Control::perform(ftp::DelayRequest& r) { clock.delay_until = server.now + Nanos{r.ms} * ms; }
 
 void Control::perform(ftp::AbortRequest&) {
     if (!transfer || transfer->ending()) return;  // it ended first: its result answers the ABOR
@@ -404,32 +372,12 @@ void Control::perform(ftp::AbortRequest&) {
 // ---- the passive listener ---------------------------------------------------------------
 
 void Control::on_passive_accept(int res) {
-    iom::Fd conn(res >= 0 ? res : -1);
-    if (res >= 0) ++server.k.accepts;
-    if (listener_retired) {  // cancelled (or raced in): the listener goes, its connection too
-        listener_retired = false;
-        listener.reset();
-        if (pasv_next) open_passive(*std::exchange(pasv_next, std::nullopt));
-        return;
-    }
-    bool stranger = res >= 0 && !ftp::same_host(from, pasv_peer);
-    if (stranger || res == -ECONNABORTED || res == -EINTR) {  // a stranger is closed unserved; the wait goes on
-        iom::trace("cqe accept(fd {}) -> {}: {}", listener.get(), res,
-                   stranger ? "not the client's host, closed" : "again");
-        server.k.data_strangers += stranger;
-        return accept_passive();
-    }
-    if (res < 0) {  // out of descriptors: shed the waiting one; no data connection for this PASV
-        ++server.k.accept_errors;
-        if (res == -EMFILE || res == -ENFILE) server.reserve.shed(listener.get());
-        listener.reset();
-        if (transfer && transfer->connecting()) transfer->end(TransferStatus::connect_failed, -res);
-        return report_transfer();
-    }
-    iom::trace("cqe accept(fd {}) -> data connection fd {}", listener.get(), res);
-    listener.reset();  // it served its one connection
-    if (transfer && transfer->connecting() && !transfer->ending()) return transfer->begin(std::move(conn));
-    passive_data = std::move(conn);  // until the transfer command comes
+    auto [data, reply, error] = listener.completed(res);
+    if (reply) session.complete(*reply);  // a PASV that waited for the old listener's ACCEPT
+    bool wanted = transfer && transfer->connecting() && !transfer->ending();
+    if (error && wanted) transfer->end(TransferStatus::connect_failed, error);
+    else if (data && wanted) transfer->begin(std::move(data));
+    else if (data) passive_data = std::move(data);  // until the transfer command comes
 }
 
 // ---- the data connection ------------------------------------------------------------
@@ -442,8 +390,8 @@ void Control::report_transfer() {
     ftp::TransferResult r = *result;
     iom::trace("fd {}: transfer over, {} bytes: {}", sock.get(), r.bytes, ftp::name_of(r.status));
     transfer.reset();
-    retire_listener();
-    clock.last_command = now();  // idleness counts from the end of the transfer
+    listener.retire();
+    clock.last_command = server.now;  // idleness counts from the end of the transfer
     session.complete(r);
 }
 
@@ -458,7 +406,7 @@ void Control::completed(Op op, int res) {
     if (op >= op_connect) iom::trace("fd {}: cqe {} -> {}", sock.get(), op_names[op], res);
     if (closing) {
         if (op == op_ctl_send) on_send(res);  // the last replies
-        if (res >= 0 && (op == op_pasv || (op == op_fs && fs.opening()))) ::close(res);
+        if (res >= 0 && (op == op_pasv || (op == op_fs && fs.opening()))) ::close(res);  // late arrivals
         return drive();
     }
     switch (op) {
@@ -560,6 +508,7 @@ void Server::setup() {
 // THE LOOP: submit what is queued and wait for a completion in one
 // io_uring_enter, copy the batch out, dispatch each by its user_data.
 void Server::run() {
+    setup();
     io_uring_prep_poll_add(sqe(op_stop), iom::stop_fd(), POLLIN);  // a stop is one more completion
     arm_accept();
     iom::announce(listener);
@@ -585,9 +534,5 @@ int main(int argc, char** argv) {
                            {"uring_ftp_server", 2122,
                             "uring_ftp_server: a multi-user FTP server on one io_uring (a proactor). Every operation "
                             "is a submission, file reads and writes too: a slow disk stalls only its own transfer."},
-                           [](ftp::Served& served) {
-                               Server server(served);
-                               server.setup();
-                               server.run();
-                           });
+                           [](ftp::Served& served) { Server(served).run(); });
 }
