@@ -9,6 +9,7 @@
 #pragma once
 
 #include "ftp/limits.hpp"
+#include "ftp/session.hpp"
 
 #include <time.h>
 
@@ -44,10 +45,10 @@ struct ControlClock {
     Nanos started, last_command;
     Nanos delay_until = never;
 
-    Nanos deadline(bool logged_in, bool transferring, const Limits& l) const {
+    Nanos deadline(const Session& s, const Limits& l) const {
         Nanos at = delay_until;
-        if (!logged_in) at = std::min(at, after(started, l.login_timeout));
-        else if (!transferring) at = std::min(at, after(last_command, l.idle_timeout));
+        if (!s.logged_in()) at = std::min(at, after(started, l.login_timeout));
+        else if (!s.transferring()) at = std::min(at, after(last_command, l.idle_timeout));
         return at;
     }
 };

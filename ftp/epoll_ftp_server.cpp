@@ -275,9 +275,7 @@ void Control::drive() {
     server.schedule(*this);
 }
 
-Nanos Control::deadline() const {
-    return clock.deadline(session.logged_in(), session.transferring(), server.cfg.limits);
-}
+Nanos Control::deadline() const { return clock.deadline(session, server.cfg.limits); }
 
 void Control::on_time() {
     if (clock.delay_until <= server.now) {

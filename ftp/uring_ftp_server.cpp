@@ -14,9 +14,10 @@
 // connects, moves a Transfer's bytes, reads and writes files (a cold read
 // waits in the kernel, and the loop serves everyone else), opens, stats,
 // makes, removes and renames (ftp/uring_fs.hpp: `list` alone runs on the
-// loop, io_uring has no getdents), and counts down timers. How the bytes
-// move (a pipeline of READ+SEND, RECV+WRITE; SPLICE for downloads) is in
-// ftp/uring_pump.hpp.
+// loop, io_uring has no getdents), and counts down timers. A transfer's
+// life (CONNECT, a pipeline of READ+SEND or RECV+WRITE, SPLICE for
+// downloads, its end by cancellation) is in ftp/uring_transfer.hpp, the
+// passive listener's in ftp/uring_listener.hpp.
 //
 // TIME IS A COMPLETION TOO. Each session has ONE timer: an absolute TIMEOUT
 // for its earliest deadline (ftp/clock.hpp: login, idle, a failed login's
@@ -296,10 +297,8 @@ void Control::on_send(int res) {
 
 Nanos Control::deadline() const {
     if (closing) return close_by;
-    const ftp::Limits& l = server.cfg.limits;
-    Nanos at = clock.deadline(session.logged_in(), session.transferring(), l);
-    if (transfer) at = std::min(at, transfer->deadline());
-    return at;
+    Nanos at = clock.deadline(session, server.cfg.limits);
+    return transfer ? std::min(at, transfer->deadline()) : at;
 }
 
 // One absolute TIMEOUT at the earliest deadline. Later deadlines leave it be
