@@ -11,10 +11,14 @@
 #   bench/ftp.sh --quick               a smoke run: 1 round, small files, 100 idle sessions; ~1 min
 #   bench/ftp.sh --servers epoll,pyftpd --out /tmp/ftp-results
 #   bench/ftp.sh --quick --build build/dev/bin --servers epoll,uring,pyftpd
+#   bench/ftp.sh --runs 5 --servers epoll,uring --baseline /tmp/before/bin   # a change, before and after
 #
 # Options: --quick, --servers LIST (epoll,uring,vsftpd,pyftpd), --runs N (3),
 # --out DIR (build/release/ftp-bench-results), --build DIR (a directory that
-# holds epoll_ftp_server, uring_ftp_server and ioclient: use it, do not build).
+# holds epoll_ftp_server, uring_ftp_server and ioclient: use it, do not build),
+# --baseline DIR (another build's epoll_ftp_server and uring_ftp_server: each
+# of ours runs again as NAME@base in every round, and a table gives after /
+# before for every row, with the rounds' range: a refactor's cost, measured).
 #
 # What it measures, each in 3 rounds and given as the median. A round takes
 # each measurement of every server back to back (a fresh server each time,
@@ -59,7 +63,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 invocation="bench/ftp.sh $*"
-quick="" servers=epoll,uring,vsftpd,pyftpd runs=3 out="" bin=""
+quick="" servers=epoll,uring,vsftpd,pyftpd runs=3 out="" bin="" baseline=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=--quick runs=1; shift ;;
@@ -67,7 +71,8 @@ while [ $# -gt 0 ]; do
     --runs) runs=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
     --build) bin=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,57p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --baseline) baseline=${2:?}; shift 2 ;;
+    -h|--help) sed -n '2,61p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/ftp.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -86,6 +91,9 @@ fi
 out=${out:-build/release/ftp-bench-results}
 for b in epoll_ftp_server uring_ftp_server ioclient; do
   [ -x "$bin/$b" ] || { echo "bench/ftp.sh: $bin/$b is missing (build it, or drop --build)" >&2; exit 2; }
+done
+for b in epoll_ftp_server uring_ftp_server; do
+  [ -z "$baseline" ] || [ -x "$baseline/$b" ] || { echo "bench/ftp.sh: $baseline/$b is missing (--baseline)" >&2; exit 2; }
 done
 command -v curl >/dev/null || { echo "bench/ftp.sh: curl is missing (scripts/install-deps.sh)" >&2; exit 2; }
 iperf3=yes
@@ -111,6 +119,7 @@ echo
 # The Python child does the work; the trap is its own (it stops every
 # process it started, on exit and on SIGINT/SIGTERM), and a bound on the
 # whole run stops it if something hangs past every per-step timeout.
-exec timeout --signal=TERM --kill-after=30 $((runs * 400 + 600)) \
+per_round=400; [ -z "$baseline" ] || per_round=700   # a baseline runs our servers twice
+exec timeout --signal=TERM --kill-after=30 $((runs * per_round + 600)) \
   "$python" bench/ftp_bench.py --bin "$bin" --servers "$servers" --runs "$runs" $quick --out "$out" \
-  --python "$python" --vsftpd "$vsftpd" --iperf3 "$iperf3" --profile "$profile"
+  --python "$python" --vsftpd "$vsftpd" --iperf3 "$iperf3" --profile "$profile" --baseline "$baseline"

@@ -160,6 +160,16 @@ OURS = {"epoll": ("epoll_ftp_server", []), "uring": ("uring_ftp_server", []),
         "uring-copy": ("uring_ftp_server", ["--no-sendfile"])}
 
 
+def add_baseline(servers, baseline):
+    """--baseline DIR: each of our servers named again as NAME@base, run
+    from DIR (another build, e.g. the commit before a change), so before and
+    after are measured side by side in every round."""
+    for s in [s for s in servers if s in OURS]:
+        binary, options = OURS[s]
+        OURS[f"{s}@base"] = (os.path.join(os.path.abspath(baseline), binary), options)
+        servers.append(f"{s}@base")
+
+
 def server_command(name, a, root):
     if name in OURS:
         binary, options = OURS[name]
@@ -451,6 +461,7 @@ def main():
     p.add_argument("--vsftpd", default="yes")  # "yes", or why it is skipped
     p.add_argument("--iperf3", default="yes")  # the same
     p.add_argument("--profile", default="yes")  # the same: perf
+    p.add_argument("--baseline", default="")  # a directory of another build's binaries
     a = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
@@ -466,6 +477,8 @@ def main():
     a.idle = 100 if a.quick else 1000
     a.iperf_seconds = 1 if a.quick else 3
     servers = [s for s in a.servers.split(",") if s]
+    if a.baseline:
+        add_baseline(servers, a.baseline)
     if "vsftpd" in servers and a.vsftpd != "yes":
         log(f"SKIP vsftpd: {a.vsftpd}")
         servers.remove("vsftpd")
@@ -614,6 +627,22 @@ def report(a, servers, rounds, memory, ceiling, elapsed, prof):
         for key in ("download_20.cpu", "upload_20.cpu"):
             target(u, f"CPU/GiB {key.split('.')[0].replace('_', ' x')} <= 1.1x epoll's", pu[key], pe[key],
                    1.1, higher=False)
+    based = [s for s in ours if f"{s}@base" in ours]
+    if based:
+        lines += ["", f"before (--baseline {a.baseline}) and after: ratio of medians (after / before), the "
+                  "rounds' own ratios, and whether every round's ratio agrees on a side of 1.0:", ""]
+        lines += ["| measure | " + " | ".join(f"{s} after/before (rounds)" for s in based) + " |",
+                  "|---" * (1 + len(based)) + "|"]
+        for k, title, kind in rows:
+            cells = []
+            for s in based:
+                xs, ys = per[s][k], per[f"{s}@base"][k]
+                ratio, v = verdict(xs, ys, 1.0, higher_is_better=kind == "rate")
+                rs = [p / q for p, q in zip(xs, ys) if p and q]
+                cells.append("-" if ratio is None else
+                             f"{ratio:.2f} ({min(rs):.2f}-{max(rs):.2f}) "
+                             f"{'inside the noise' if v == 'within noise' else 'better' if v == 'met' else 'worse'}")
+            lines.append(f"| {title} | " + " | ".join(cells) + " |")
     if prof:
         lines += ["", "where each server's CPU goes (perf record -e cpu-clock, one run of 20 sessions; "
                   "% of the server's samples; download / upload):", ""]

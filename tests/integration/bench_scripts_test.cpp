@@ -57,11 +57,17 @@ TEST(FtpScript, QuickRunMeasuresEveryServerAndVerifiesEveryByte) {
     char tmpl[] = "/tmp/iomodels-ftp-bench-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     const std::string out = tmpl;
+    // --baseline: the same build again, as a change's "before" would be.
     auto r = run_command({"/bin/bash", ftp_script(), "--quick", "--build", bin_dir(), "--servers",
-                          "epoll,uring,uring-copy,pyftpd", "--out", out},
-                         {}, 150s);
+                          "epoll,uring,uring-copy,pyftpd", "--baseline", bin_dir(), "--out", out},
+                         {}, 240s);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    EXPECT_NE(r.out.find("every byte verified: epoll yes, uring yes, uring-copy yes, pyftpd yes"), std::string::npos)
+    EXPECT_NE(r.out.find("every byte verified: epoll yes, uring yes, uring-copy yes, pyftpd yes, epoll@base yes, "
+                         "uring@base yes, uring-copy@base yes"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("| measure | epoll after/before (rounds) | uring after/before (rounds) |"),
+              std::string::npos)
         << r.out;
     EXPECT_NE(r.out.find("targets (issue 16), uring-copy against epoll:"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("targets (issue 14):"), std::string::npos) << r.out;
@@ -109,6 +115,9 @@ TEST(FtpScript, RefusesAnUnknownServerAndABuildWithoutTheBinaries) {
     auto r = run_command({"/bin/bash", ftp_script(), "--build", "/nonexistent"});
     EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
     EXPECT_NE(r.err.find("/nonexistent/epoll_ftp_server is missing"), std::string::npos) << r.err;
+    r = run_command({"/bin/bash", ftp_script(), "--build", bin_dir(), "--baseline", "/nonexistent"});
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find("/nonexistent/epoll_ftp_server is missing (--baseline)"), std::string::npos) << r.err;
     r = run_command({"/bin/bash", ftp_script(), "--servers", "epoll,proftpd"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("unknown server proftpd"), std::string::npos) << r.err;
