@@ -126,7 +126,7 @@ struct Control final : Handler {
     bool flush();
     void gone(bool reset);
     void drive();
-    void perform(ftp::FsRequest& r);
+    void perform(ftp::FsRequest& r);  // one for each request of the core (ftp/requests.hpp)
     void perform(ftp::PassiveRequest& r);
     void perform(ftp::TransferRequest& r);
     void perform(ftp::AbortRequest&);
@@ -233,12 +233,7 @@ void Control::read_commands() {
 }
 
 // The client closed (EOF) or reset the connection: the Session is told once.
-void Control::gone(bool reset) {
-    if (peer_gone) return;
-    server.k.resets += reset;
-    peer_gone = true;
-    session.peer_closed();
-}
+void Control::gone(bool reset) { ftp::control_peer_gone(session, peer_gone, server.k, reset); }
 
 // Send what the socket takes. False when the client is gone (and the Session told).
 bool Control::flush() {
@@ -528,9 +523,7 @@ void Server::run() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return ftp::run_server(argc, argv,
-                           {"epoll_ftp_server", 2121,
-                            "epoll_ftp_server: a multi-user FTP server on one epoll loop (a reactor). Files cannot "
-                            "be waited for, so every file operation runs on the loop."},
-                           [](ftp::Served& served) { Server(served).run(); });
+    const char* about = "epoll_ftp_server: a multi-user FTP server on one epoll loop (a reactor). Files cannot "
+                        "be waited for, so every file operation runs on the loop.";
+    return ftp::run_server(argc, argv, {"epoll_ftp_server", 2121, about}, [](ftp::Served& s) { Server(s).run(); });
 }

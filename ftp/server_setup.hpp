@@ -54,4 +54,13 @@ int run_server(int argc, char** argv, const ServerInfo& info, const std::functio
 // peak_connections (`open` sessions, this one included).
 void control_connection_opened(Served& s, int fd, std::size_t open);
 
+// The client closed (EOF) or reset its control connection: the Session is
+// told once (`gone` remembers), and a reset is counted.
+inline void control_peer_gone(Session& session, bool& gone, Counters& k, bool reset) {
+    if (gone) return;
+    gone = true;
+    k.resets += reset;
+    session.peer_closed();
+}
+
 }  // namespace iom::ftp

@@ -121,7 +121,7 @@ struct Control;
 struct alignas(16) Control final : Transfer::Ring {
     Control(Server& s, int fd);
     void drive();
-    void perform(ftp::FsRequest& r);
+    void perform(ftp::FsRequest& r);  // one for each request of the core (ftp/requests.hpp)
     void perform(ftp::PassiveRequest& r);
     void perform(ftp::TransferRequest& r);
     void perform(ftp::AbortRequest&);
@@ -265,12 +265,7 @@ void Control::on_recv(int res) {
 }
 
 // The client closed (EOF) or reset the connection: the Session is told once.
-void Control::gone(bool reset) {
-    if (peer_gone) return;
-    server.k.resets += reset;
-    peer_gone = true;
-    session.peer_closed();
-}
+void Control::gone(bool reset) { ftp::control_peer_gone(session, peer_gone, server.k, reset); }
 
 // POLLPRI: the client's Telnet Synch (ftplib's ABOR), before the line is read.
 void Control::on_urgent(int res) {
@@ -529,9 +524,7 @@ void Server::run() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return ftp::run_server(argc, argv,
-                           {"uring_ftp_server", 2122,
-                            "uring_ftp_server: a multi-user FTP server on one io_uring (a proactor). Every operation "
-                            "is a submission, file reads and writes too: a slow disk stalls only its own transfer."},
-                           [](ftp::Served& served) { Server(served).run(); });
+    const char* about = "uring_ftp_server: a multi-user FTP server on one io_uring (a proactor). Every operation "
+                        "is a submission, file reads and writes too: a slow disk stalls only its own transfer.";
+    return ftp::run_server(argc, argv, {"uring_ftp_server", 2122, about}, [](ftp::Served& s) { Server(s).run(); });
 }

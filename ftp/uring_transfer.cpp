@@ -233,11 +233,17 @@ void UringTransfer::on_file_write(int res) {
     return pump();
 }
 
-void UringTransfer::on_data_send(int res) {
-    if (res < 0) return lost(res);
+// Bytes moved on the data connection: progress (the stall timer restarts, the rate window shrinks).
+std::size_t UringTransfer::moved(int res) {
     auto n = static_cast<std::size_t>(res);
     bytes_ += n;
     clock_.moved(now_, n);
+    return n;
+}
+
+void UringTransfer::on_data_send(int res) {
+    if (res < 0) return lost(res);
+    std::size_t n = moved(res);
     k_.send_bytes += n;
     if (pipe_r_) in_pipe_ -= n;
     else drained(n);
@@ -246,9 +252,7 @@ void UringTransfer::on_data_send(int res) {
 
 void UringTransfer::on_data_recv(int res) {
     if (res < 0) return lost(res);
-    auto n = static_cast<std::size_t>(res);
-    bytes_ += n;
-    clock_.moved(now_, n);
+    std::size_t n = moved(res);
     k_.recv_bytes += n;
     char* base = halves_[fill_].base;
     std::size_t len;

@@ -98,6 +98,7 @@ private:
     void on_data_send(int res);
     void on_data_recv(int res);
     void lost(int res);
+    std::size_t moved(int res);
 
     Ring& ring_;
     TransferRequest req_;
