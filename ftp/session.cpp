@@ -1,6 +1,7 @@
-// The session's driving half: control input, the command table, login, and
-// the commands that need no file (session_files.cpp has the rest). The
-// protocol a server follows to drive it is in session.hpp.
+// The session's driving half: control input, the command table, the
+// operations and their completions, login, and the commands that need no file
+// (session_files.cpp has the rest). The protocol a server follows to drive it
+// is in session.hpp.
 #include "ftp/session.hpp"
 
 #include "ftp/data_address.hpp"
@@ -199,10 +200,55 @@ void Session::execute(const Line& line) {
     (this->*info->handler)(cmd.arg);
 }
 
-void Session::request_fs(Step step, FsRequest req) {
-    step_ = step;
+// ---- operations and their completions ----------------------------------------------
+// A command that needs the server starts ONE operation and names the member
+// that continues it, written next to the command. A completion ends the
+// operation, runs that continuation, then the commands that waited behind it.
+
+void Session::request_fs(FsThen then, FsRequest req) {
+    fs_then_ = then;
     wait_ = Wait::fs;
     requests_.emplace_back(std::move(req));
+}
+
+void Session::request_passive(PassiveThen then) {
+    passive_then_ = then;
+    wait_ = Wait::passive;
+    requests_.emplace_back(PassiveRequest{local_without_port(), peer_});
+}
+
+Address Session::local_without_port() const {
+    Address local = local_;
+    reinterpret_cast<sockaddr_in*>(&local.storage)->sin_port = 0;  // the same offset in sockaddr_in6
+    return local;
+}
+
+void Session::complete(FsResult r) {
+    if (wait_ != Wait::fs) return;
+    wait_ = Wait::none;
+    (this->*fs_then_)(r);
+    pump();
+}
+
+void Session::complete(PassiveResult r) {
+    if (wait_ != Wait::passive) return;
+    wait_ = Wait::none;
+    (this->*passive_then_)(r);
+    pump();
+}
+
+void Session::complete(TransferResult r) {
+    if (wait_ != Wait::transfer) return;
+    wait_ = Wait::none;
+    (this->*transfer_then_)(r);
+    pump();
+}
+
+void Session::complete(Delayed) {  // the one delay: a failed login's (login_failed)
+    if (wait_ != Wait::delay) return;
+    wait_ = Wait::none;
+    login_refused();
+    pump();
 }
 
 // ---- login -------------------------------------------------------------------
@@ -234,25 +280,7 @@ void Session::cmd_pass(const std::string& arg) {
     req.op = FsOp::open_home;
     req.dirfd = site_.root_fd;
     req.name = anonymous_ ? "pub" : user_;
-    request_fs(Step::login, std::move(req));
-}
-
-void Session::login_failed() {
-    ++failures_;
-    user_.clear();
-    wait_ = Wait::delay;  // the reply comes after the delay: guessing costs time
-    requests_.emplace_back(DelayRequest{site_.limits.login_delay_ms});
-}
-
-void Session::complete(Delayed) {
-    if (wait_ != Wait::delay) return;
-    wait_ = Wait::none;
-    if (failures_ >= site_.limits.max_login_failures) {
-        reply(421, "Login incorrect; too many failures, closing.");
-        return close_session();
-    }
-    reply(530, "Login incorrect.");
-    pump();
+    request_fs(&Session::login_done, std::move(req));
 }
 
 void Session::login_done(FsResult& r) {
@@ -266,6 +294,21 @@ void Session::login_done(FsResult& r) {
     logged_in_ = true;
     cwd_.assign(1, '/');  // not = "/": GCC 12 warns falsely (-Wrestrict) on that in a release build
     reply(230, anonymous_ ? "Anonymous access granted, read-only." : "Login successful.");
+}
+
+void Session::login_failed() {
+    ++failures_;
+    user_.clear();
+    wait_ = Wait::delay;  // the reply comes after the delay: guessing costs time
+    requests_.emplace_back(DelayRequest{site_.limits.login_delay_ms});
+}
+
+void Session::login_refused() {
+    if (failures_ >= site_.limits.max_login_failures) {
+        reply(421, "Login incorrect; too many failures, closing.");
+        return close_session();
+    }
+    reply(530, "Login incorrect.");
 }
 
 // ---- commands without files -------------------------------------------------------
@@ -351,19 +394,11 @@ void Session::cmd_rest(const std::string& arg) {
 void Session::cmd_pasv(const std::string&) {
     if (epsv_all_) return reply(503, "EPSV ALL in effect: use EPSV.");
     if (!pasv_text(local_, 0)) return reply(500, "PASV cannot describe an IPv6 address; use EPSV.");
-    request_passive(Step::pasv);
+    request_passive(&Session::pasv_listening);
 }
 
-void Session::request_passive(Step step) {
-    step_ = step;
-    wait_ = Wait::passive;
-    requests_.emplace_back(PassiveRequest{local_without_port(), peer_});
-}
-
-Address Session::local_without_port() const {
-    Address local = local_;
-    reinterpret_cast<sockaddr_in*>(&local.storage)->sin_port = 0;  // the same offset in sockaddr_in6
-    return local;
+void Session::pasv_listening(const PassiveResult& r) {
+    if (passive_opened(r)) reply(227, *pasv_text(local_, r.port));
 }
 
 void Session::cmd_epsv(const std::string& arg) {
@@ -375,20 +410,22 @@ void Session::cmd_epsv(const std::string& arg) {
     int proto = net_protocol(local_);
     if (!arg.empty() && arg != std::to_string(proto))
         return reply(522, fmt::format("Network protocol not supported, use ({}).", proto));
-    request_passive(Step::epsv);
+    request_passive(&Session::epsv_listening);
 }
 
-void Session::complete(PassiveResult r) {
-    if (wait_ != Wait::passive) return;
-    wait_ = Wait::none;
+void Session::epsv_listening(const PassiveResult& r) {
+    if (passive_opened(r)) reply(229, epsv_text(r.port));
+}
+
+// PASV's and EPSV's continuations' common start: the next transfer is passive, or 425.
+bool Session::passive_opened(const PassiveResult& r) {
     if (r.error) {
         data_mode_ = DataMode::none;
         reply(425, "Cannot open a passive connection.");
-    } else {
-        data_mode_ = DataMode::passive;
-        step_ == Step::pasv ? reply(227, *pasv_text(local_, r.port)) : reply(229, epsv_text(r.port));
+        return false;
     }
-    pump();
+    data_mode_ = DataMode::passive;
+    return true;
 }
 
 namespace {

@@ -139,9 +139,11 @@ public:
 
 private:
     enum class Wait { none, fs, passive, delay, transfer, closed };
-    // What the outstanding operation is for: how its completion continues.
-    enum class Step { login, cwd, size, mdtm, mlst, mkd, rmd, dele, rnfr, rnto, retr, stor_create, stor_open,
-                      appe, list, nlst, mlsd, commit, discard, pasv, epsv };
+    // How the operation in flight continues: the command that starts it names
+    // a member written next to it; the matching complete() runs it.
+    using FsThen = void (Session::*)(FsResult&);
+    using PassiveThen = void (Session::*)(const PassiveResult&);
+    using TransferThen = void (Session::*)(const TransferResult&);
     struct Line {
         bool too_long = false;
         Command cmd;
@@ -155,16 +157,21 @@ private:
     };
     static const CommandInfo* find_command(const std::string& verb);
 
-    // session.cpp: input, dispatch, login, the commands that need no file
+    // session.cpp: input, dispatch, operations and completions, login, the commands that need no file
     void pump();
     void execute(const Line& line);
     bool handle_now(const Command& cmd);  // during a transfer: ABOR, STAT, NOOP, QUIT
     void reply(int code, std::string_view text) { ftp::reply(out_, code, text); }
     void close_session();
     void finish_if_quitting();
-    void request_fs(Step step, FsRequest req);
+    void request_fs(FsThen then, FsRequest req);
+    void request_passive(PassiveThen then);
+    Address local_without_port() const;
     void cmd_user(const std::string&);
     void cmd_pass(const std::string&);
+    void login_done(FsResult& r);
+    void login_failed();
+    void login_refused();
     void cmd_quit(const std::string&);
     void cmd_noop(const std::string&);
     void cmd_syst(const std::string&);
@@ -178,42 +185,63 @@ private:
     void cmd_mode(const std::string&);
     void cmd_stru(const std::string&);
     void cmd_allo(const std::string&);
-    void cmd_pasv(const std::string&);
-    void cmd_epsv(const std::string&);
-    void cmd_port(const std::string&);
-    void cmd_eprt(const std::string&);
     void cmd_rest(const std::string&);
-    void request_passive(Step step);
-    Address local_without_port() const;
+    void cmd_pasv(const std::string&);
+    void pasv_listening(const PassiveResult& r);
+    void cmd_epsv(const std::string&);
+    void epsv_listening(const PassiveResult& r);
+    bool passive_opened(const PassiveResult& r);
+    void cmd_port(const std::string&);
     void set_active(const Address& target, std::string_view verb);
-    void login_done(FsResult& r);
-    void login_failed();
+    void cmd_eprt(const std::string&);
 
-    // session_files.cpp: paths, files, listings, transfers
+    // session_files.cpp: paths, files, listings, transfers (each command, then its continuation)
     std::string path_of(const std::string& arg) const;
     bool refuse_read_only(int code);
     bool need_data_connection();
+    bool fs_failed(const FsResult& r, int code);
     void cmd_cwd(const std::string&);
+    void cwd_done(FsResult& r);
     void cmd_cdup(const std::string&);
     void cmd_size(const std::string&);
+    void size_done(FsResult& r);
     void cmd_mdtm(const std::string&);
+    void mdtm_done(FsResult& r);
     void cmd_mlst(const std::string&);
+    void mlst_done(FsResult& r);
+    void name_op(FsThen then, FsOp op, const std::string& arg);
     void cmd_mkd(const std::string&);
+    void mkd_done(FsResult& r);
     void cmd_rmd(const std::string&);
+    void rmd_done(FsResult& r);
     void cmd_dele(const std::string&);
+    void dele_done(FsResult& r);
     void cmd_rnfr(const std::string&);
+    void rnfr_done(FsResult& r);
     void cmd_rnto(const std::string&);
+    void rnto_done(FsResult& r);
     void cmd_retr(const std::string&);
+    void retr_opened(FsResult& r);
     void cmd_stor(const std::string&);
-    void cmd_appe(const std::string&);
-    void cmd_list(const std::string&);
-    void cmd_nlst(const std::string&);
-    void cmd_mlsd(const std::string&);
-    void name_op(Step step, FsOp op, const std::string& arg);
-    void listing(Step step, const std::string& arg);
     void create_temp();
-    void fs_done(FsResult& r);
-    void start_transfer(TransferRequest t, std::string_view preliminary);
+    void temp_created(FsResult& r);
+    void temp_received(const TransferResult& r);
+    void temp_renamed(FsResult& r);
+    void temp_gone(FsResult& r);
+    void stor_resume_opened(FsResult& r);
+    void cmd_appe(const std::string&);
+    void appe_opened(FsResult& r);
+    void start_upload(FsResult& r, std::uint64_t at, TransferThen then);
+    void listing(FsThen then, const std::string& arg);
+    void cmd_list(const std::string&);
+    void list_read(FsResult& r);
+    void cmd_nlst(const std::string&);
+    void nlst_read(FsResult& r);
+    void cmd_mlsd(const std::string&);
+    void mlsd_read(FsResult& r);
+    void send_listing(std::string data);
+    void start_transfer(TransferRequest t, std::string_view preliminary, TransferThen then);
+    void transfer_done(const TransferResult& r);
     void transfer_reply(const TransferResult& r);
     void transfer_finished();
 
@@ -226,7 +254,9 @@ private:
     std::deque<Request> requests_;  // emitted, not yet taken by the server
 
     Wait wait_ = Wait::none;
-    Step step_ = Step::login;
+    FsThen fs_then_ = nullptr;
+    PassiveThen passive_then_ = nullptr;
+    TransferThen transfer_then_ = nullptr;
     std::string step_path_;  // the virtual path the operation is about
     bool quit_pending_ = false;
     bool synch_ = false;      // urgent() seen: the next ABOR discards what waits before it

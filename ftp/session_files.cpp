@@ -1,7 +1,9 @@
 // The session's file half: paths, the commands that touch the filesystem,
-// listings and transfers, and how each FsResult and TransferResult continues.
-// The decisions (temp file, APPE in place, SIZE in TYPE A) are explained in
-// session.hpp and ftp/README.md.
+// listings and transfers. Each command is followed by its continuation: the
+// member it names when it starts an operation, which the matching complete()
+// (session.cpp) runs when the server reports the result. The decisions (temp
+// file, APPE in place, SIZE in TYPE A) are explained in session.hpp and
+// ftp/README.md.
 #include "ftp/session.hpp"
 
 #include "ftp/path.hpp"
@@ -30,6 +32,12 @@ std::string temp_suffix() {
     return fmt::format("{:012x}", x >> 16);
 }
 
+// LIST and NLST of a file list that file alone.
+std::vector<Entry> listed_entries(FsResult& r) {
+    if (r.stat.type != EntryType::dir) return {r.stat};
+    return std::move(r.entries);
+}
+
 }  // namespace
 
 std::string Session::path_of(const std::string& arg) const { return join_path(cwd_, arg); }
@@ -46,11 +54,25 @@ bool Session::need_data_connection() {
     return false;
 }
 
+// A continuation's first line: the operation failed, say why with `code`.
+bool Session::fs_failed(const FsResult& r, int code) {
+    if (!r.error) return false;
+    reply(code, error_text(r.error));
+    return true;
+}
+
 // ---- commands on one path --------------------------------------------------------
 
 void Session::cmd_cwd(const std::string& arg) {
     step_path_ = path_of(arg);
-    request_fs(Step::cwd, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
+    request_fs(&Session::cwd_done, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
+}
+
+void Session::cwd_done(FsResult& r) {
+    if (fs_failed(r, 550)) return;
+    if (r.stat.type != EntryType::dir) return reply(550, "Not a directory.");
+    cwd_ = step_path_;
+    reply(250, "Directory changed to " + cwd_);
 }
 
 void Session::cmd_cdup(const std::string&) { cmd_cwd(".."); }
@@ -58,20 +80,41 @@ void Session::cmd_cdup(const std::string&) { cmd_cwd(".."); }
 void Session::cmd_size(const std::string& arg) {
     if (ascii_) return reply(550, "SIZE not allowed in ASCII mode.");
     step_path_ = path_of(arg);
-    request_fs(Step::size, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
+    request_fs(&Session::size_done, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
+}
+
+void Session::size_done(FsResult& r) {
+    if (fs_failed(r, 550)) return;
+    if (r.stat.type != EntryType::file) return reply(550, "Not a regular file.");
+    reply(213, std::to_string(r.stat.size));
 }
 
 void Session::cmd_mdtm(const std::string& arg) {
     step_path_ = path_of(arg);
-    request_fs(Step::mdtm, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
+    request_fs(&Session::mdtm_done, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
+}
+
+void Session::mdtm_done(FsResult& r) {
+    if (fs_failed(r, 550)) return;
+    if (r.stat.type != EntryType::file) return reply(550, "Not a regular file.");
+    reply(213, ftp_time(r.stat.mtime));
 }
 
 void Session::cmd_mlst(const std::string& arg) {
     step_path_ = path_of(arg);
-    request_fs(Step::mlst, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
+    request_fs(&Session::mlst_done, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
 }
 
-void Session::name_op(Step step, FsOp op, const std::string& arg) {
+void Session::mlst_done(FsResult& r) {
+    if (fs_failed(r, 550)) return;
+    Entry e = r.stat;
+    e.name = step_path_;
+    reply_multi(out_, 250, "Listing " + step_path_, {mlsx_line(e, facts_, !anonymous_)}, "End");
+}
+
+// ---- commands on one name in a directory -----------------------------------------
+
+void Session::name_op(FsThen then, FsOp op, const std::string& arg) {
     step_path_ = path_of(arg);
     auto [parent, name] = split_path(step_path_);
     if (name.empty()) return reply(550, "Not allowed on the root directory.");
@@ -85,41 +128,78 @@ void Session::name_op(Step step, FsOp op, const std::string& arg) {
         req.path = from_parent;
         req.name = from_name;
     }
-    request_fs(step, std::move(req));
+    request_fs(then, std::move(req));
 }
 
 void Session::cmd_mkd(const std::string& arg) {
-    if (!refuse_read_only(550)) name_op(Step::mkd, FsOp::mkdir, arg);
+    if (!refuse_read_only(550)) name_op(&Session::mkd_done, FsOp::mkdir, arg);
 }
+void Session::mkd_done(FsResult& r) {
+    if (!fs_failed(r, 550)) reply(257, quote_path(step_path_) + " created.");
+}
+
 void Session::cmd_rmd(const std::string& arg) {
-    if (!refuse_read_only(550)) name_op(Step::rmd, FsOp::rmdir, arg);
+    if (!refuse_read_only(550)) name_op(&Session::rmd_done, FsOp::rmdir, arg);
 }
+void Session::rmd_done(FsResult& r) {
+    if (!fs_failed(r, 550)) reply(250, "Directory removed.");
+}
+
 void Session::cmd_dele(const std::string& arg) {
-    if (!refuse_read_only(550)) name_op(Step::dele, FsOp::unlink, arg);
+    if (!refuse_read_only(550)) name_op(&Session::dele_done, FsOp::unlink, arg);
+}
+void Session::dele_done(FsResult& r) {
+    if (!fs_failed(r, 550)) reply(250, "File deleted.");
 }
 
 void Session::cmd_rnfr(const std::string& arg) {
     if (refuse_read_only(550)) return;
     step_path_ = path_of(arg);
     if (step_path_ == "/") return reply(550, "Not allowed on the root directory.");
-    request_fs(Step::rnfr, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
+    request_fs(&Session::rnfr_done, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
+}
+
+void Session::rnfr_done(FsResult& r) {
+    if (fs_failed(r, 550)) return;
+    rename_from_ = step_path_;
+    reply(350, "Ready for RNTO.");
 }
 
 void Session::cmd_rnto(const std::string& arg) {
     if (refuse_read_only(553)) return;
     if (rename_from_.empty()) return reply(503, "Send RNFR first.");
-    name_op(Step::rnto, FsOp::rename, arg);
+    name_op(&Session::rnto_done, FsOp::rename, arg);
+}
+void Session::rnto_done(FsResult& r) {
+    if (!fs_failed(r, 550)) reply(250, "Renamed.");
 }
 
-// ---- transfers -------------------------------------------------------------------
+// ---- download ----------------------------------------------------------------------
 
 void Session::cmd_retr(const std::string& arg) {
     offset_ = std::exchange(rest_, 0);
     if (!need_data_connection()) return;
     step_path_ = path_of(arg);
-    request_fs(Step::retr, {.op = FsOp::open, .dirfd = home_.get(), .path = step_path_,
-                            .flags = O_RDONLY | O_NONBLOCK | O_NOCTTY});  // O_NONBLOCK: a FIFO must not hang the open
+    request_fs(&Session::retr_opened, {.op = FsOp::open, .dirfd = home_.get(), .path = step_path_,
+                                       .flags = O_RDONLY | O_NONBLOCK | O_NOCTTY});  // O_NONBLOCK: a FIFO must not hang the open
 }
+
+void Session::retr_opened(FsResult& r) {
+    const Entry& st = r.stat;
+    if (fs_failed(r, 550)) return;
+    if (st.type != EntryType::file) return reply(550, "Not a regular file.");
+    if (offset_ > st.size) return reply(554, "Invalid REST parameter: past the end of the file.");
+    TransferRequest t{.direction = Direction::send, .file = std::move(r.fd), .offset = offset_, .file_size = st.size,
+                      .ascii = ascii_};
+    start_transfer(std::move(t),
+                   fmt::format("Opening {} mode data connection for {} ({} bytes).", ascii_ ? "ASCII" : "BINARY",
+                               split_path(step_path_).name, st.size),
+                   &Session::transfer_done);
+}
+
+// ---- uploads -----------------------------------------------------------------------
+// STOR: into a new temporary, put in place when the data connection ends;
+// REST+STOR and APPE: into the file itself.
 
 void Session::cmd_stor(const std::string& arg) {
     offset_ = std::exchange(rest_, 0);
@@ -128,8 +208,8 @@ void Session::cmd_stor(const std::string& arg) {
     auto [parent, name] = split_path(step_path_);
     if (name.empty() || name.starts_with(temp_prefix)) return reply(553, "File name not allowed.");
     if (offset_ > 0) {  // resume: write in place from the offset (README: why not a temporary)
-        return request_fs(Step::stor_open, {.op = FsOp::open, .dirfd = home_.get(), .path = step_path_,
-                                            .flags = O_WRONLY | O_NONBLOCK | O_NOCTTY});
+        return request_fs(&Session::stor_resume_opened, {.op = FsOp::open, .dirfd = home_.get(), .path = step_path_,
+                                                         .flags = O_WRONLY | O_NONBLOCK | O_NOCTTY});
     }
     parent_path_ = parent;
     target_name_ = name;
@@ -140,8 +220,54 @@ void Session::cmd_stor(const std::string& arg) {
 void Session::create_temp() {
     // ".in.NAME.XXXXXXXXXXXX", NAME cut so that the whole stays within NAME_MAX (255).
     temp_name_ = fmt::format("{}{}.{}", temp_prefix, target_name_.substr(0, 200), temp_suffix());
-    request_fs(Step::stor_create, {.op = FsOp::create, .dirfd = home_.get(), .path = parent_path_, .name = temp_name_,
-                                   .flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, .mode = 0644});
+    request_fs(&Session::temp_created,
+               {.op = FsOp::create, .dirfd = home_.get(), .path = parent_path_, .name = temp_name_,
+                .flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, .mode = 0644});
+}
+
+void Session::temp_created(FsResult& r) {
+    if (r.error == EEXIST && ++temp_tries_ < temp_attempts) return create_temp();  // the name is taken: another
+    if (r.error) {
+        temp_name_.clear();
+        return reply(553, error_text(r.error));
+    }
+    upload_dir_ = std::move(r.dir);
+    start_upload(r, 0, &Session::temp_received);
+}
+
+// STOR's transfer ended: rename the temporary over the target (an upload cut
+// short too, so that SIZE finds it for a resume), or remove it on ENOSPC, the
+// size limit, a file error or no data connection.
+void Session::temp_received(const TransferResult& r) {
+    result_ = r;
+    bool keep = r.status == TransferStatus::done || r.status == TransferStatus::aborted ||
+                r.status == TransferStatus::connection_lost || r.status == TransferStatus::stalled;
+    FsRequest req{.op = keep ? FsOp::rename : FsOp::unlink, .dirfd = upload_dir_.get(), .name = temp_name_};
+    if (keep) req.name2 = target_name_;
+    request_fs(keep ? &Session::temp_renamed : &Session::temp_gone, std::move(req));
+}
+
+void Session::temp_renamed(FsResult& r) {
+    if (r.error) {  // the rename failed: remove the temporary, answer 451
+        result_ = {.status = TransferStatus::file_error, .bytes = result_.bytes, .error = r.error};
+        return request_fs(&Session::temp_gone, {.op = FsOp::unlink, .dirfd = upload_dir_.get(), .name = temp_name_});
+    }
+    temp_gone(r);
+}
+
+// The temporary is in place or removed: the transfer's reply, at last.
+void Session::temp_gone(FsResult&) {
+    temp_name_.clear();
+    upload_dir_.reset();
+    transfer_reply(result_);
+    transfer_finished();
+}
+
+void Session::stor_resume_opened(FsResult& r) {
+    if (fs_failed(r, 550)) return;
+    if (r.stat.type != EntryType::file) return reply(553, "Not a regular file.");
+    if (offset_ > r.stat.size) return reply(554, "Invalid REST parameter: past the end of the file.");
+    start_upload(r, offset_, &Session::transfer_done);
 }
 
 void Session::cmd_appe(const std::string& arg) {
@@ -150,11 +276,27 @@ void Session::cmd_appe(const std::string& arg) {
     step_path_ = path_of(arg);
     auto name = split_path(step_path_).name;
     if (name.empty() || name.starts_with(temp_prefix)) return reply(553, "File name not allowed.");
-    request_fs(Step::appe, {.op = FsOp::open, .dirfd = home_.get(), .path = step_path_,
-                            .flags = O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOCTTY, .mode = 0644});
+    request_fs(&Session::appe_opened, {.op = FsOp::open, .dirfd = home_.get(), .path = step_path_,
+                                       .flags = O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOCTTY, .mode = 0644});
 }
 
-void Session::listing(Step step, const std::string& arg) {
+void Session::appe_opened(FsResult& r) {
+    if (fs_failed(r, 553)) return;
+    if (r.stat.type != EntryType::file) return reply(553, "Not a regular file.");
+    start_upload(r, r.stat.size, &Session::transfer_done);
+}
+
+// Every upload, once its file is open: receive into it from `at`, up to the size limit.
+void Session::start_upload(FsResult& r, std::uint64_t at, TransferThen then) {
+    if (at >= site_.limits.max_upload) return reply(552, "The file is already at the upload size limit.");
+    TransferRequest t{.direction = Direction::receive, .file = std::move(r.fd), .offset = at, .ascii = ascii_,
+                      .max_bytes = site_.limits.max_upload - at};
+    start_transfer(std::move(t), "Ok to send data.", then);
+}
+
+// ---- listings ----------------------------------------------------------------------
+
+void Session::listing(FsThen then, const std::string& arg) {
     if (!need_data_connection()) return;
     // "LIST -la dir": options are ignored (clients send ls options; we have one format).
     std::string_view rest = arg;
@@ -163,19 +305,39 @@ void Session::listing(Step step, const std::string& arg) {
         rest = space == std::string_view::npos ? std::string_view{} : rest.substr(space + 1);
     }
     step_path_ = path_of(std::string(rest));
-    request_fs(step, {.op = FsOp::list, .dirfd = home_.get(), .path = step_path_});
+    request_fs(then, {.op = FsOp::list, .dirfd = home_.get(), .path = step_path_});
 }
 
-void Session::cmd_list(const std::string& arg) { listing(Step::list, arg); }
-void Session::cmd_nlst(const std::string& arg) { listing(Step::nlst, arg); }
-void Session::cmd_mlsd(const std::string& arg) { listing(Step::mlsd, arg); }
+void Session::cmd_list(const std::string& arg) { listing(&Session::list_read, arg); }
+void Session::list_read(FsResult& r) {
+    if (!fs_failed(r, 550)) send_listing(format_list(listed_entries(r), std::time(nullptr)));
+}
 
-void Session::start_transfer(TransferRequest t, std::string_view preliminary) {
+void Session::cmd_nlst(const std::string& arg) { listing(&Session::nlst_read, arg); }
+void Session::nlst_read(FsResult& r) {
+    if (!fs_failed(r, 550)) send_listing(format_nlst(listed_entries(r)));
+}
+
+void Session::cmd_mlsd(const std::string& arg) { listing(&Session::mlsd_read, arg); }
+void Session::mlsd_read(FsResult& r) {
+    if (fs_failed(r, 550)) return;
+    if (r.stat.type != EntryType::dir) return reply(501, "Not a directory.");
+    send_listing(format_mlsd(r.stat, r.entries, facts_, !anonymous_));
+}
+
+void Session::send_listing(std::string data) {
+    start_transfer({.direction = Direction::send, .data = std::move(data)}, "Here comes the listing.",
+                   &Session::transfer_done);
+}
+
+// ---- the transfer ------------------------------------------------------------------
+
+void Session::start_transfer(TransferRequest t, std::string_view preliminary, TransferThen then) {
     if (quit_pending_) {  // the control connection is gone: no transfer; drop a fresh temporary
         wait_ = Wait::none;
         if (!temp_name_.empty()) {
             result_ = {.status = TransferStatus::aborted};
-            return request_fs(Step::discard, {.op = FsOp::unlink, .dirfd = upload_dir_.get(), .name = temp_name_});
+            return request_fs(&Session::temp_gone, {.op = FsOp::unlink, .dirfd = upload_dir_.get(), .name = temp_name_});
         }
         return finish_if_quitting();
     }
@@ -186,6 +348,7 @@ void Session::start_transfer(TransferRequest t, std::string_view preliminary) {
     abort_requested_ = false;
     reply(150, preliminary);
     wait_ = Wait::transfer;
+    transfer_then_ = then;
     requests_.emplace_back(std::move(t));
     // An ABOR that came while the file was being opened is for this transfer.
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
@@ -198,110 +361,10 @@ void Session::start_transfer(TransferRequest t, std::string_view preliminary) {
     }
 }
 
-// ---- completions -----------------------------------------------------------------
-
-void Session::complete(FsResult r) {
-    if (wait_ != Wait::fs) return;
-    wait_ = Wait::none;
-    fs_done(r);
-    pump();
-}
-
-void Session::fs_done(FsResult& r) {
-    const Entry& st = r.stat;
-    if (step_ == Step::login) return login_done(r);
-    if (step_ == Step::commit && r.error) {  // the rename failed: remove the temporary, answer 451
-        result_ = {.status = TransferStatus::file_error, .bytes = result_.bytes, .error = r.error};
-        return request_fs(Step::discard, {.op = FsOp::unlink, .dirfd = upload_dir_.get(), .name = temp_name_});
-    }
-    if (step_ == Step::commit || step_ == Step::discard) {
-        temp_name_.clear();
-        upload_dir_.reset();
-        transfer_reply(result_);
-        return transfer_finished();
-    }
-    if (step_ == Step::stor_create && r.error == EEXIST && ++temp_tries_ < temp_attempts) return create_temp();
-    if (r.error) {
-        if (step_ == Step::stor_create) temp_name_.clear();
-        return reply(step_ == Step::stor_create || step_ == Step::appe ? 553 : 550, error_text(r.error));
-    }
-    switch (step_) {
-    case Step::cwd:
-        if (st.type != EntryType::dir) return reply(550, "Not a directory.");
-        cwd_ = step_path_;
-        return reply(250, "Directory changed to " + cwd_);
-    case Step::size:
-        if (st.type != EntryType::file) return reply(550, "Not a regular file.");
-        return reply(213, std::to_string(st.size));
-    case Step::mdtm:
-        if (st.type != EntryType::file) return reply(550, "Not a regular file.");
-        return reply(213, ftp_time(st.mtime));
-    case Step::mlst: {
-        Entry e = st;
-        e.name = step_path_;
-        return reply_multi(out_, 250, "Listing " + step_path_, {mlsx_line(e, facts_, !anonymous_)}, "End");
-    }
-    case Step::mkd: return reply(257, quote_path(step_path_) + " created.");
-    case Step::rmd: return reply(250, "Directory removed.");
-    case Step::dele: return reply(250, "File deleted.");
-    case Step::rnfr:
-        rename_from_ = step_path_;
-        return reply(350, "Ready for RNTO.");
-    case Step::rnto: return reply(250, "Renamed.");
-    case Step::retr: {
-        if (st.type != EntryType::file) return reply(550, "Not a regular file.");
-        if (offset_ > st.size) return reply(554, "Invalid REST parameter: past the end of the file.");
-        TransferRequest t{.direction = Direction::send, .file = std::move(r.fd), .offset = offset_,
-                          .file_size = st.size, .ascii = ascii_};
-        return start_transfer(std::move(t), fmt::format("Opening {} mode data connection for {} ({} bytes).",
-                                                        ascii_ ? "ASCII" : "BINARY", split_path(step_path_).name,
-                                                        st.size));
-    }
-    case Step::stor_create:
-    case Step::stor_open:
-    case Step::appe: {
-        if (step_ == Step::stor_create) upload_dir_ = std::move(r.dir);
-        if (st.type != EntryType::file && step_ != Step::stor_create) return reply(553, "Not a regular file.");
-        std::uint64_t at = step_ == Step::appe ? st.size : offset_;
-        if (step_ == Step::stor_open && offset_ > st.size)
-            return reply(554, "Invalid REST parameter: past the end of the file.");
-        if (at >= site_.limits.max_upload) return reply(552, "The file is already at the upload size limit.");
-        TransferRequest t{.direction = Direction::receive, .file = std::move(r.fd), .offset = at, .ascii = ascii_,
-                          .max_bytes = site_.limits.max_upload - at};
-        return start_transfer(std::move(t), "Ok to send data.");
-    }
-    case Step::list:
-    case Step::nlst:
-    case Step::mlsd: {
-        std::vector<Entry> entries = std::move(r.entries);
-        if (st.type != EntryType::dir) {
-            if (step_ == Step::mlsd) return reply(501, "Not a directory.");
-            entries = {st};
-        }
-        std::string data = step_ == Step::list ? format_list(entries, std::time(nullptr))
-                         : step_ == Step::nlst ? format_nlst(entries)
-                                               : format_mlsd(st, entries, facts_, !anonymous_);
-        return start_transfer({.direction = Direction::send, .data = std::move(data)}, "Here comes the listing.");
-    }
-    default: return;
-    }
-}
-
-void Session::complete(TransferResult r) {
-    if (wait_ != Wait::transfer) return;
-    wait_ = Wait::none;
-    if (!temp_name_.empty()) {  // STOR: put the temporary in place, or remove it
-        result_ = r;
-        bool keep = r.status == TransferStatus::done || r.status == TransferStatus::aborted ||
-                    r.status == TransferStatus::connection_lost || r.status == TransferStatus::stalled;
-        FsRequest req{.op = keep ? FsOp::rename : FsOp::unlink, .dirfd = upload_dir_.get(), .name = temp_name_};
-        if (keep) req.name2 = target_name_;
-        request_fs(keep ? Step::commit : Step::discard, std::move(req));
-        return;
-    }
+// Every transfer's continuation but STOR's (temp_received): the reply.
+void Session::transfer_done(const TransferResult& r) {
     transfer_reply(r);
     transfer_finished();
-    pump();
 }
 
 void Session::transfer_reply(const TransferResult& r) {

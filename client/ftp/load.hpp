@@ -19,9 +19,9 @@
 // arrives, without keeping a copy.
 //
 // One thread and one epoll loop for every session, like ioclient bench:
-// each session is a small state machine over its non-blocking control and
-// data connections, moved on by each reply and each readiness event, so a
-// thousand sessions cost no thread each. Per byte the client only receives
+// each session is a LoadClient (load_client.hpp), a small state machine over
+// its non-blocking control and data connections, moved on by each reply and
+// each readiness event, so a thousand sessions cost no thread each. Per byte the client only receives
 // into one 256 KiB buffer and hashes (XXH3-128) or compares, or makes upload
 // bytes (a word at a time) and sends them: so that it is not the
 // bottleneck (bench/ftp.sh compares it with curl on every run). The loop's timeout paces the frames of the bars;
@@ -81,8 +81,5 @@ struct LoadResult {
 LoadResult run_load(const LoadOptions& opt);
 std::string to_text(const LoadResult& r);
 std::string to_json(const LoadResult& r);
-
-// The pseudo-random upload bytes of `seed` at `offset`, into buf[0..n).
-void fill_upload_bytes(char* buf, std::size_t n, std::uint64_t seed, std::uint64_t offset);
 
 }  // namespace iom::client::ftp

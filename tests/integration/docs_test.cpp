@@ -9,6 +9,10 @@
 //   - a default that --help states: the contract's table of options, and
 //     "`--option` (default N" in prose;
 //   - an `ioclient` command and an `ioclient lab` lab;
+//   - another page, by a relative link ([x](ftp-performance.md#a-heading)),
+//     and a heading of it;
+//   - on the FTP pages, a build (build/NAME/bin) that the README's commands
+//     make, or that the page says how to make;
 //   - a trace line ("[  0.000231 16419] select -> 1 ready") that some
 //     trace() call of the servers prints;
 // and the scripts they point at parse.
@@ -17,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -186,6 +191,59 @@ TEST(Docs, CiteOnlyFilesThatExist) {
             // A binary of bench/ (bench/min_client) is built from its .cpp.
             bool exists = fs::exists(source_dir / p) || fs::exists(source_dir / (p + ".cpp"));
             EXPECT_TRUE(exists) << doc.name << " cites a file that does not exist: " << p;
+        }
+    }
+}
+
+// GitHub's anchor of a heading: lower case, punctuation dropped, spaces to '-'.
+std::string anchor_of(const std::string& heading) {
+    std::string out;
+    for (unsigned char c : heading) {
+        if (std::isalnum(c) || c == '_' || c == '-' || c >= 0x80) out += static_cast<char>(std::tolower(c));
+        else if (c == ' ') out += '-';
+    }
+    return out;
+}
+
+TEST(Docs, LinksBetweenPagesLandOnAPageAndAHeading) {
+    const std::regex link(R"(\]\(([\w./-]+\.md)(?:#([\w-]+))?\))");
+    const std::regex heading(R"((?:^|\n)#+ ([^\n]+))");
+    int checked = 0;
+    for (const auto& doc : documents()) {
+        if (doc.name.find(" (header)") != std::string::npos) continue;
+        const fs::path dir = (source_dir / doc.name).parent_path();
+        for (std::sregex_iterator it(doc.text.begin(), doc.text.end(), link), end; it != end; ++it) {
+            const fs::path target = dir / (*it)[1].str();
+            ++checked;
+            if (!fs::exists(target)) {
+                ADD_FAILURE() << doc.name << " links to a page that does not exist: " << (*it)[1];
+                continue;
+            }
+            if (!(*it)[2].matched) continue;
+            std::vector<std::string> anchors;
+            for (const auto& h : matches(text_of(target), heading)) anchors.push_back(anchor_of(h));
+            EXPECT_NE(std::find(anchors.begin(), anchors.end(), (*it)[2].str()), anchors.end())
+                << doc.name << " links to #" << (*it)[2] << ", a heading " << (*it)[1] << " does not have";
+        }
+    }
+    EXPECT_GE(checked, 20) << "no links between pages were found";
+}
+
+// A reader of the FTP pages has run the README's commands (scripts/test.sh
+// makes build/dev, scripts/demo.sh build/release): a command may run from
+// those builds, or from one the page says how to make (-B build/NAME).
+TEST(Docs, TheFtpPagesRunBuildsTheReadmeMakesOrSayHowToMakeThem) {
+    std::string readme = text_of(source_dir / "README.md");
+    std::replace(readme.begin(), readme.end(), '\n', ' ');
+    const std::regex build(R"(build/([\w-]+)/bin)");
+    for (const char* page : {"docs/ftp.md", "docs/ftp-performance.md"}) {
+        const std::string text = text_of(source_dir / page);
+        for (const auto& name : matches(text, build)) {
+            bool readme_makes = readme.find("`build/" + name + "/bin` after `scripts/") != std::string::npos;
+            bool page_says = text.find("-B build/" + name) != std::string::npos;
+            EXPECT_TRUE(readme_makes || page_says)
+                << page << " runs build/" << name << "/bin, which neither the README's commands make nor the page "
+                << "says how to make";
         }
     }
 }

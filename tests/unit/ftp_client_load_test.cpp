@@ -1,6 +1,6 @@
 // The upload bytes of ioclient ftp load are computed from their offset, so a
 // read-back can be checked block by block, however TCP splits it.
-#include "client/ftp/load.hpp"
+#include "client/ftp/load_client.hpp"
 
 #include <gtest/gtest.h>
 
