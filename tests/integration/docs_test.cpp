@@ -248,6 +248,28 @@ TEST(Docs, TheFtpPagesRunBuildsTheReadmeMakesOrSayHowToMakeThem) {
     }
 }
 
+// A pointer into the code, "NAME() at FILE:LINE" (the form the servers'
+// comments use for a shared call, source_shape_test): the line it names
+// makes that call, so a walk through the code cannot drift from the code.
+TEST(Docs, PointersIntoTheCodeLandOnTheCallTheyName) {
+    const std::regex pointer(R"((\w+)\(\) at ([\w./-]+\.[ch]pp):(\d+))");
+    std::size_t pointers = 0;
+    for (const auto& doc : documents()) {
+        for (std::sregex_iterator m(doc.text.begin(), doc.text.end(), pointer), end; m != end; ++m) {
+            ++pointers;
+            const fs::path target = source_dir / (*m)[2].str();
+            ASSERT_TRUE(fs::exists(target)) << doc.name << ": " << m->str() << " names a file that does not exist";
+            std::istringstream in(text_of(target));
+            std::string line;
+            for (std::size_t n = std::stoul((*m)[3].str()); n > 0 && std::getline(in, line); --n) {
+            }
+            EXPECT_NE(line.find((*m)[1].str() + "("), std::string::npos)
+                << doc.name << " says " << m->str() << ", but that line is: " << line;
+        }
+    }
+    EXPECT_GE(pointers, 20u) << "docs/ftp.md walks one RETR and one STOR through both servers";
+}
+
 TEST(Docs, CiteOnlyOptionsSomeHelpShows) {
     const std::string& help = all_help();
     const std::regex option(R"((?:^|[^\w-])(--[a-z][a-z0-9_-]*[a-z0-9]))");
