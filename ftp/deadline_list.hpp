@@ -21,43 +21,44 @@
 
 namespace iom::ftp {
 
-// What has a deadline: a handler of the reactor.
-struct Timed {
-    virtual Nanos deadline() const { return never; }  // when on_time() is due
-    virtual void on_time() {}
-    virtual ~Timed() = default;
-
-    std::multimap<Nanos, Timed*>::iterator slot;  // its place in the list, when `armed`
-    bool armed = false, gone = false;             // gone: cancelled for good
+// Where a handler is in the list. T, a handler of the reactor, has a
+// member `timer` of this type, and deadline() and on_time(): no base class
+// (a polymorphic base would add a destructor to every handler's chain).
+template <typename T>
+struct DeadlineSlot {
+    typename std::multimap<Nanos, T*>::iterator at;  // its place in the list, when `armed`
+    bool armed = false, gone = false;                // gone: cancelled for good
 };
 
+template <typename T>
 class DeadlineList {
 public:
     // Put `t` in the list at t.deadline() (lazily, above).
-    void schedule(Timed& t) {
+    void schedule(T& t) {
         Nanos at = t.deadline();
-        if (t.armed) {
-            if (t.slot->first <= at) return;
-            list_.erase(t.slot);
-            t.armed = false;
+        if (t.timer.armed) {
+            if (t.timer.at->first <= at) return;
+            list_.erase(t.timer.at);
+            t.timer.armed = false;
         }
-        if (at == never || t.gone) return;
-        t.slot = list_.emplace(at, &t);
-        t.armed = true;
+        if (at == never || t.timer.gone) return;
+        t.timer.at = list_.emplace(at, &t);
+        t.timer.armed = true;
     }
 
     // Out of the list for good: its handler is being freed.
-    void cancel(Timed& t) {
-        if (t.armed) list_.erase(t.slot);
-        t.armed = false, t.gone = true;
+    void cancel(T& t) {
+        if (t.timer.armed) list_.erase(t.timer.at);
+        t.timer.armed = false;
+        t.timer.gone = true;
     }
 
     // Fire every entry due at `now`; each that is still there takes its next place.
     void fire(Nanos now) {
         while (!list_.empty() && list_.begin()->first <= now) {
-            Timed* t = list_.begin()->second;
+            T* t = list_.begin()->second;
             list_.erase(list_.begin());
-            t->armed = false;
+            t->timer.armed = false;
             if (t->deadline() <= now) t->on_time();
             schedule(*t);
         }
@@ -71,7 +72,7 @@ public:
     }
 
 private:
-    std::multimap<Nanos, Timed*> list_;
+    std::multimap<Nanos, T*> list_;
 };
 
 }  // namespace iom::ftp

@@ -74,16 +74,20 @@ namespace {
 namespace ftp = iom::ftp;
 using ftp::Nanos, ftp::never, ftp::ms, ftp::TransferStatus;
 
-// What epoll_event.data.ptr points at; Timed: it may have a deadline in the
-// list (ftp/deadline_list.hpp). A handler that is done is retired: its
-// socket closed at once (which also takes it out of the interest set), the
-// object freed after the round, so an event of the same round still
-// pointing at it finds `retired` and is skipped.
-struct Handler : ftp::Timed {
+// What epoll_event.data.ptr points at. It may have a deadline in the list
+// (ftp/deadline_list.hpp). A handler that is done is retired: its socket
+// closed at once (which also takes it out of the interest set), the object
+// freed after the round, so an event of the same round still pointing at it
+// finds `retired` and is skipped.
+struct Handler {
     iom::Fd sock;
     bool retired = false;
     std::uint32_t watched = 0;  // the events epoll watches for; 0: not in the interest set
+    ftp::DeadlineSlot<Handler> timer;
     virtual void handle(std::uint32_t events) = 0;
+    virtual Nanos deadline() const { return never; }  // when on_time() is due
+    virtual void on_time() {}
+    virtual ~Handler() = default;
 };
 
 struct Server;
@@ -159,7 +163,7 @@ struct Server {
     iom::ReserveFd reserve;
     iom::Fd epfd{iom::check_sys(epoll_create1(EPOLL_CLOEXEC), "epoll_create1")};
     Nanos now = ftp::monotonic_now();
-    ftp::DeadlineList timers;
+    ftp::DeadlineList<Handler> timers;
     std::unordered_map<const Handler*, std::unique_ptr<Control>> sessions;
     std::vector<std::unique_ptr<Handler>> graveyard;  // retired handlers, freed after the round
 
