@@ -687,6 +687,24 @@ TEST_P(FtpServer, HelpExitsZeroAndABadOptionExitsTwoWithOneLine) {
 
 using EpollFtpServer = FtpFixture;  // epoll_ftp_server
 
+// --config FILE: options from a file, through CLI11 (the command line's
+// --root and --user beside it). A key that is no option, or a bad value,
+// exits 2 naming the key; CLI11 2.1.2 cannot name the line.
+TEST_F(EpollFtpServer, ConfigFileSetsOptionsAndABadKeyOrValueIsNamed) {
+    write_file(dir_ + "/ftp.toml", "passive-address = \"192.0.2.9\"\nlog = \"none\"\n");
+    start({"--config", dir_ + "/ftp.toml"});
+    EXPECT_EQ(python(ftp_login + "print(answer('PASV'), ftp.sendcmd('PASV').split('(')[1].split(',')[:4])\n"),
+              "227 ['192', '0', '2', '9']\n");
+    write_file(dir_ + "/bad-key.toml", "port = 0\nmax_sesions = 5\n");
+    write_file(dir_ + "/bad-value.toml", "port = 0\nmax-upload = \"lots\"\n");
+    auto key = run_command({spec_.path, "--root", root_, "--config", dir_ + "/bad-key.toml"});
+    EXPECT_EQ(key.exit_code, 2);
+    EXPECT_NE(key.err.find("max_sesions"), std::string::npos) << key.err;
+    auto value = run_command({spec_.path, "--root", root_, "--config", dir_ + "/bad-value.toml"});
+    EXPECT_EQ(value.exit_code, 2);
+    EXPECT_NE(value.err.find("--max-upload: lots"), std::string::npos) << value.err;
+}
+
 // TYPE I downloads go by sendfile: page cache to socket inside the kernel,
 // nothing read into user space (the proactor reads into its buffer instead).
 TEST_F(EpollFtpServer, DownloadsGoBySendfileAndOnlyUploadsPassThroughUserSpace) {
