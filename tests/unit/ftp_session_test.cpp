@@ -308,6 +308,16 @@ TEST(FtpSession, StorWritesATemporaryAndRenamesIt) {
     EXPECT_EQ(std::distance(fs::directory_iterator(d.dir / "alice"), {}), 1);  // no temporary left
 }
 
+// STOR `name` over EPSV; 7 bytes ("partial") reach its file; the transfer
+// ends with `end`. The replies that end brings.
+std::string stor_partial(Driver& d, const std::string& name, TransferResult end) {
+    d.send("EPSV\r\nSTOR " + name + "\r\n");
+    EXPECT_TRUE(d.transfer);
+    if (!d.transfer) return "";
+    EXPECT_EQ(::write(d.transfer->file.get(), "partial", 7), 7);
+    return d.finish(end);
+}
+
 // An upload cut short (ABOR, a lost connection, a stall) never replaces a
 // file: its temporary is renamed with RENAME_NOREPLACE, and removed when a
 // file has the name. Of a new name, it lands: there to be resumed.
@@ -316,17 +326,11 @@ TEST(FtpSession, StorCutShortNeverReplacesAFileButKeepsANewOne) {
         Driver d;
         d.login();
         spit(d.dir / "alice" / "f", "old content");
-        d.send("EPSV\r\nSTOR f\r\n");
-        ASSERT_TRUE(d.transfer);
-        ASSERT_EQ(::write(d.transfer->file.get(), "partial", 7), 7);
-        EXPECT_TRUE(d.finish({status, 7}).starts_with("426 ")) << name_of(status);
+        EXPECT_TRUE(stor_partial(d, "f", {status, 7}).starts_with("426 ")) << name_of(status);
         EXPECT_EQ(slurp(d.dir / "alice" / "f"), "old content") << name_of(status);
         EXPECT_EQ(std::distance(fs::directory_iterator(d.dir / "alice"), {}), 1) << "no temporary left";
 
-        d.send("EPSV\r\nSTOR new\r\n");
-        ASSERT_TRUE(d.transfer);
-        ASSERT_EQ(::write(d.transfer->file.get(), "partial", 7), 7);
-        d.finish({status, 7});
+        stor_partial(d, "new", {status, 7});
         EXPECT_EQ(d.fs_requests.back().rename_flags, unsigned{RENAME_NOREPLACE});
         EXPECT_EQ(slurp(d.dir / "alice" / "new"), "partial") << "an interrupted new upload is kept, to resume";
     }
@@ -336,10 +340,7 @@ TEST(FtpSession, StorNoSpaceKeepsTheOldFile) {
     Driver d;
     d.login();
     spit(d.dir / "alice" / "f", "old content");
-    d.send("EPSV\r\nSTOR f\r\n");
-    ASSERT_TRUE(d.transfer);
-    ASSERT_EQ(::write(d.transfer->file.get(), "partial", 7), 7);
-    std::string out = d.finish({TransferStatus::no_space, 7, ENOSPC});
+    std::string out = stor_partial(d, "f", {TransferStatus::no_space, 7, ENOSPC});
     EXPECT_TRUE(out.starts_with("452 ")) << out;
     EXPECT_EQ(d.fs_requests.back().op, FsOp::unlink);
     EXPECT_EQ(slurp(d.dir / "alice" / "f"), "old content");
