@@ -669,23 +669,26 @@ void reset(Fd& data) {
     data.reset();
 }
 
-// STOR half a file, then lose the data connection: what is left under `name`.
-std::optional<std::string> cut_short_upload(Client& c, const std::string& name, const std::string& bytes,
-                                            const CheckOptions& o) {
+// STOR half a file in a session of its own, then lose the data connection:
+// what is left under `name`, as another session sees it.
+std::optional<std::string> cut_short_upload(const std::string& name, const std::string& bytes, const CheckOptions& o) {
+    Client c = session(o);
     Fd data = dial(with_port(c.peer(), passive(c)), nullptr, 0, o.timeout);
     if (Reply r = c.command("STOR " + name); r.kind() != 1) throw FtpError("STOR " + name, r);
     if (!send_data(data.get(), std::string_view(bytes).substr(0, bytes.size() / 2))) throw_sys("send half of the STOR");
     reset(data);
     // The transfer's end (426; 226 from a server that took the reset for the
-    // end), if any, comes before TYPE's 200: TYPE waits for the transfer
-    // (NOOP may be answered during it); pyftpdlib may say nothing, or late:
-    // a NOOP after it catches a late one.
+    // end) comes before TYPE's 200: TYPE waits for the transfer (NOOP may be
+    // answered during it). pyftpdlib may answer late, or not at all: this
+    // session is left as it is, and another one looks at the file.
     c.send_raw("TYPE I\r\n");
     for (int i = 0; i < 4 && c.read_reply().code != 200; ++i) {
     }
-    replies_until_noop(c);
-    if (Reply r = c.command("SIZE " + name); r.kind() != 2) return std::nullopt;
-    return get(c, name);
+    Client v = session(o);
+    if (Reply r = v.command("SIZE " + name); r.kind() != 2) return std::nullopt;
+    std::string left = get(v, name);
+    v.quit();
+    return left;
 }
 
 // An upload cut short never replaces a file; one of a new name stays, to
@@ -697,9 +700,9 @@ CaseResult stor_interrupted(const CheckOptions& o) {
     const std::string old_bytes = content(1 << 20, 10), new_bytes = content(1 << 20, 11);
     Client c = session(o);
     put(c, name, old_bytes);
-    auto left = cut_short_upload(c, name, new_bytes, o);
-    auto kept = cut_short_upload(c, fresh, new_bytes, o);
     c.quit();
+    auto left = cut_short_upload(name, new_bytes, o);
+    auto kept = cut_short_upload(fresh, new_bytes, o);
     std::string resumable = kept ? fmt::format("a cut-short new upload kept ({} bytes), to resume", kept->size())
                                  : "a cut-short new upload not kept: nothing to resume";
     if (!left) return skip("an upload cut short over a file left no file at all; " + resumable);
