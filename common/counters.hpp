@@ -57,6 +57,7 @@ using Count = std::uint64_t;
     X(ftp_aborts, sum, "FTP transfers stopped by ABOR")                                          \
     X(transfer_timeouts, sum, "FTP data connections that never came, or that stalled")           \
     X(data_strangers, sum, "passive data connections from another host, closed unserved")        \
+    X(data_accepts, sum, "FTP passive data connections accepted (not in accepts: not sessions)")   \
     X(rate_waits, sum, "data sockets left out of the wait until the rate budget refilled")       \
     X(fs_calls, sum, "filesystem requests (open, stat, list, rename...) run on the loop")        \
     X(file_reads, sum, "read/pread calls on files (each may wait for the disk)")                 \

@@ -303,7 +303,7 @@ void Control::perform(ftp::PassiveRequest& r) {
     server.retire(std::move(listener));  // one passive listener per session
     passive_data.reset();
     try {
-        listener = std::make_unique<Listener>(*this, iom::listen_tcp(r.local, 8, /*nonblocking=*/true), r.peer);
+        listener = std::make_unique<Listener>(*this, ftp::listen_passive(r), r.peer);  // --passive-ports
         server.watch(*listener, EPOLLIN);
         auto port = iom::local_address(listener->sock.get()).port();
         iom::trace("fd {}: passive listener fd {} on port {}", sock.get(), listener->sock.get(), port);
@@ -367,7 +367,7 @@ void Listener::handle(std::uint32_t) {
             return control.drive();
         }
         iom::Fd data(fd);
-        ++server.k.accepts;
+        ++server.k.data_accepts;  // not `accepts`: top counts connections as accepts - closed
         if (!ftp::same_host(from, peer)) {  // a stranger: closed unserved, the wait goes on
             iom::trace("accept(fd {}) -> {}: not the client's host, closed", sock.get(), from.to_string());
             ++server.k.data_strangers;
@@ -428,6 +428,7 @@ void Transfer::handle(std::uint32_t) {
     std::uint64_t before = pump.bytes();
     auto status = pump.turn(sock.get(), most);
     clock.moved(server.now, pump.bytes() - before);
+    control.session.transferred(pump.bytes());  // what STAT tells during the transfer
     if (status) return finish(*status);
     server.schedule(*this);
 }

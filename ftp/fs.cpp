@@ -4,12 +4,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>  // renameat2, RENAME_NOREPLACE
 
 namespace iom::ftp {
 
@@ -150,13 +152,20 @@ int perform(const FsRequest& req, FsResult& r) {
                                        : ::unlinkat(parent, req.name.c_str(), req.op == FsOp::rmdir ? AT_REMOVEDIR : 0);
         return rc < 0 ? errno : 0;
     }
+    case FsOp::set_mtime: {
+        Fd owned;
+        int parent = open_parent(req.dirfd, req.path, owned);
+        if (parent < 0) return errno;
+        const timespec times[2] = {{.tv_sec = 0, .tv_nsec = UTIME_OMIT}, {.tv_sec = req.mtime, .tv_nsec = 0}};
+        return ::utimensat(parent, req.name.c_str(), times, AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
+    }
     case FsOp::rename: {
         Fd owned1, owned2;
         int from = open_parent(req.dirfd, req.path, owned1);
         if (from < 0) return errno;
         int to = open_parent(req.dirfd, req.path2, owned2);
         if (to < 0) return errno;
-        return ::renameat(from, req.name.c_str(), to, req.name2.c_str()) < 0 ? errno : 0;
+        return ::renameat2(from, req.name.c_str(), to, req.name2.c_str(), req.rename_flags) < 0 ? errno : 0;
     }
     }
     return EINVAL;

@@ -1,5 +1,7 @@
 #include "ftp/options.hpp"
 
+#include <cstdio>
+
 namespace iom::ftp {
 
 namespace {
@@ -22,6 +24,14 @@ void add_ftp_options(CLI::App& app, Config& cfg) {
     for (const char* echo_only : {"--echo", "--work-us", "--buffer-size", "--max-connections", "--idle-timeout"})
         app.remove_option(app.get_option(echo_only));
     Limits& l = cfg.limits;
+    // Every option below, in a file: `name = value` lines (TOML; INI is read too),
+    // the command line winning over the file. CLI11's own parser, not ours.
+    app.set_config("--config", "", "Read options from FILE: one `option = value` a line (TOML), e.g. "
+                                    "port = 2121, user = [\"alice:secret\"]; the command line wins")
+        ->type_name("FILE");
+    // A key that is no option is an error, not ignored (CLI11's default): a typo must not pass silently.
+    // CLI11 2.1.2 keeps no line numbers: its errors name the key and the value, not the line.
+    app.allow_config_extras(CLI::config_extras_mode::error);
 
     app.add_option("--root", cfg.root, "Directory served (created if missing): user NAME sees ROOT/NAME/, "
                                        "created at first login; anonymous sees ROOT/pub/")
@@ -37,6 +47,28 @@ void add_ftp_options(CLI::App& app, Config& cfg) {
                           "Send files through a user-space buffer instead of sendfile(2) (io_uring: instead of "
                           "SPLICE through a pipe), to compare the two (see the counters)");
 
+    app.add_option("--log", cfg.log, "The access log, one JSON line per connection, login, failed login, transfer "
+                                     "and disconnect (never a password): a FILE (appended to), - for standard "
+                                     "error, none for no log")
+        ->capture_default_str()->type_name("FILE|-|none");
+    app.add_option_function<std::string>(
+           "--passive-ports",
+           [&l](const std::string& range) {
+               unsigned lo = 0, hi = 0;
+               char dash = 0, extra = 0;
+               if (std::sscanf(range.c_str(), "%u%c%u%c", &lo, &dash, &hi, &extra) != 3 || dash != '-' || lo < 1024 ||
+                   hi > 65535 || lo > hi)
+                   throw CLI::ValidationError("--passive-ports", "expected LO-HI, 1024 <= LO <= HI <= 65535: " + range);
+               l.passive_lo = static_cast<std::uint16_t>(lo);
+               l.passive_hi = static_cast<std::uint16_t>(hi);
+           },
+           "The ports PASV and EPSV listen on (as vsftpd's pasv_min_port/pasv_max_port): open them in the "
+           "firewall. All in use: 425, and the session goes on")
+        ->type_name("LO-HI");
+    app.add_option("--passive-address", cfg.passive_address,
+                   "The IPv4 address PASV tells the client (as vsftpd's pasv_address): the public address of a "
+                   "server behind NAT. EPSV tells only the port")
+        ->check(CLI::ValidIPV4);
     app.add_option("--max-line", l.max_line, "Longest command line in bytes; a longer one gets 500 and is discarded")
         ->capture_default_str()->check(CLI::Range(std::size_t{512}, std::size_t{65536}));
     app.add_option("--max-sessions", l.max_sessions, "Sessions at once, in all (past it: 421)")
@@ -52,6 +84,17 @@ void add_ftp_options(CLI::App& app, Config& cfg) {
         ->capture_default_str()->check(CLI::Range(1u, 100u));
     app.add_option("--login-delay-ms", l.login_delay_ms, "Wait before answering a failed login, in milliseconds")
         ->capture_default_str()->check(CLI::Range(0u, 60000u));
+    app.add_option("--throttle-after", l.throttle_after,
+                   "Failed logins from one client address (across its sessions, within --throttle-window) before "
+                   "each further failed login's reply waits twice as long as the one before")
+        ->capture_default_str()->check(CLI::Range(0u, 100000u));
+    app.add_option("--throttle-window", l.throttle_window, "Seconds a failed login counts against its address")
+        ->capture_default_str()->check(seconds(86400));
+    app.add_option("--throttle-max-ms", l.throttle_max_ms, "The longest wait before a failed login's reply, in ms")
+        ->capture_default_str()->check(CLI::Range(0u, 3600000u));
+    app.add_option("--refuse-guesser-after", l.guesser_refused_after,
+                   "Failed logins from one address within --throttle-window past which its new sessions get 421")
+        ->capture_default_str()->check(CLI::Range(1u, 10000000u));
     app.add_option("--login-timeout", l.login_timeout, "Seconds from connecting to logging in")
         ->capture_default_str()->check(seconds(86400));
     app.add_option("--idle-timeout", l.idle_timeout, "Seconds without a command, outside transfers; 0 = never")

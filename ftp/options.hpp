@@ -28,6 +28,8 @@ struct Config {
     bool anonymous = false;                // --anonymous
     Limits limits;
     bool sendfile = true;                  // --no-sendfile: copy through a user-space buffer instead
+    std::string passive_address;           // --passive-address: the IPv4 address PASV tells (behind NAT)
+    std::string log = "-";                 // --log FILE: the access log (ftp/access_log.hpp); "-" stderr, "none" off
 };
 
 // Add every FTP option to `app`; the values in `cfg` are the defaults shown.

@@ -51,14 +51,15 @@ enum class FsOp : std::uint8_t {
     mkdir,      // parent = openat2(dirfd, path, O_PATH|O_DIRECTORY); mkdirat(parent, name, mode)
     rmdir,      // parent as above; unlinkat(parent, name, AT_REMOVEDIR)
     unlink,     // parent as above; unlinkat(parent, name, 0)
-    rename,     // parents of both; renameat(parent, name, parent2, name2)
+    rename,     // parents of both; renameat2(parent, name, parent2, name2, rename_flags)
     list,       // openat2(dirfd, path, O_PATH) + statx -> stat; a directory: its entries (getdents,
                 // fstatat; a symlink entry shows what it resolves to inside the root)
+    set_mtime,  // parent as above; utimensat(parent, name, {now-as-is, mtime}, AT_SYMLINK_NOFOLLOW) (MFMT)
 };
 
 // For --trace: the name of each operation.
 constexpr const char* name_of(FsOp op) {
-    constexpr const char* names[] = {"open_home", "stat", "open", "create", "mkdir", "rmdir", "unlink", "rename", "list"};
+    constexpr const char* names[] = {"open_home", "stat", "open", "create", "mkdir", "rmdir", "unlink", "rename", "list", "set_mtime"};
     return names[static_cast<int>(op)];
 }
 
@@ -71,6 +72,8 @@ struct FsRequest {
     mode_t mode = 0;    // open, create, mkdir
     std::string path2;  // rename: the target's parent directory (resolved in dirfd too)
     std::string name2;  // rename: the target's name
+    std::int64_t mtime = 0;  // set_mtime: seconds since the epoch
+    unsigned rename_flags = 0;  // rename: renameat2's flags; RENAME_NOREPLACE: EEXIST rather than replace a file
 };
 
 struct FsResult {
@@ -91,9 +94,12 @@ struct FsResult {
 // host is closed at once, gets no byte, and the wait goes on. Keep the one
 // accepted connection for the next TransferRequest, and close the listener
 // then: it serves one data connection.
+// With a port range (--passive-ports), listen on a free port of it; none
+// free: the error EADDRINUSE (the session answers 425 and goes on).
 struct PassiveRequest {
     Address local;
     Address peer;
+    std::uint16_t port_lo = 0, port_hi = 0;  // 0: any port
 };
 struct PassiveResult {
     int error = 0;           // errno; 0: listening

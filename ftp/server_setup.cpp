@@ -8,14 +8,20 @@
 #include <fmt/core.h>
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <system_error>
 #include <cstdio>
 
 namespace iom::ftp {
 
 Served::Served(const Config& config, Counters& counters)
     : cfg(config), k(counters), users(load_users(cfg)), root(open_site_root(cfg.root)), registry(cfg.limits),
-      site{cfg.limits, cfg.anonymous, &users, &registry, root.get()} {}
+      log(cfg.log), site{cfg.limits, cfg.anonymous, &users, &registry, root.get(), &log} {
+    if (!cfg.passive_address.empty()) site.passive_address = parse_address(cfg.passive_address, 0);
+}
 
 int run_server(int argc, char** argv, const ServerInfo& info, const std::function<void(Served&)>& serve) {
     Config cfg;
@@ -28,6 +34,26 @@ int run_server(int argc, char** argv, const ServerInfo& info, const std::functio
             fmt::print(stderr, "{}: warning: no --user, --users or --anonymous: nobody can log in\n", info.name);
         serve(served);
     });
+}
+
+Fd listen_passive(const PassiveRequest& r) {
+    if (r.port_lo == 0) return listen_tcp(r.local, 8, /*nonblocking=*/true);  // non-blocking: for ReserveFd::shed
+    static unsigned next = 0;  // where the next search starts: ports in turn, not the lowest again and again
+    const unsigned n = r.port_hi - r.port_lo + 1u;
+    for (unsigned i = 0; i < n; ++i) {
+        Address a = r.local;
+        auto port = static_cast<std::uint16_t>(r.port_lo + (next + i) % n);
+        reinterpret_cast<sockaddr_in*>(&a.storage)->sin_port = htons(port);  // the same offset in sockaddr_in6
+        try {
+            Fd fd = listen_tcp(a, 8, /*nonblocking=*/true);
+            next = (next + i + 1) % n;
+            return fd;
+        } catch (const std::system_error& e) {
+            if (e.code().value() != EADDRINUSE) throw;
+        }
+    }
+    throw std::system_error(EADDRINUSE, std::generic_category(),
+                            fmt::format("every port of --passive-ports {}-{} is in use", r.port_lo, r.port_hi));
 }
 
 void control_connection_opened(Served& s, int fd, std::size_t open) {

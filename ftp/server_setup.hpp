@@ -34,6 +34,7 @@ struct Served {
     Users users;
     Fd root;
     SessionRegistry registry;
+    AccessLog log;  // --log
     Site site;
 };
 
@@ -47,6 +48,12 @@ struct ServerInfo {
 // can log in, run `serve`, then print the counters (and --stats-file). The
 // exit code: 0, 1 after an error (one line), 2 after a bad option.
 int run_server(int argc, char** argv, const ServerInfo& info, const std::function<void(Served&)>& serve);
+
+// PASV/EPSV's listener, as both servers open it: on the control
+// connection's local address, a port the kernel picks, or with
+// --passive-ports the first free one of the range from a rotating start
+// (none free: std::system_error EADDRINUSE, and the session answers 425).
+Fd listen_passive(const PassiveRequest& r);
 
 // A new control connection, as both servers want it: TCP_NODELAY (replies
 // are small and must not wait for an ACK) and SO_OOBINLINE (urgent data,

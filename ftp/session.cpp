@@ -52,6 +52,7 @@ const Session::CommandInfo* Session::find_command(const std::string& verb) {
         {"REST", &Session::cmd_rest, true, true},   {"RETR", &Session::cmd_retr, true, true},
         {"STOR", &Session::cmd_stor, true, true},   {"APPE", &Session::cmd_appe, true, true},
         {"SIZE", &Session::cmd_size, true, true},   {"MDTM", &Session::cmd_mdtm, true, true},
+        {"MFMT", &Session::cmd_mfmt, true, true},
         {"MLST", &Session::cmd_mlst, true, false},  {"MLSD", &Session::cmd_mlsd, true, false},
         {"LIST", &Session::cmd_list, true, false},  {"NLST", &Session::cmd_nlst, true, false},
     };
@@ -64,18 +65,26 @@ Session::Session(const Site& site, const Address& control_peer, const Address& c
     : site_(site), peer_(control_peer), local_(control_local), reader_(site.limits.max_line) {}
 
 Session::~Session() {
+    if (site_.log && registered_) site_.log->disconnect(peer_, logged_in_ ? user_ : "");
     if (site_.registry && registered_) site_.registry->close(peer_);
     if (site_.registry && user_counted_) site_.registry->logout(user_);
 }
 
 void Session::start() {
+    if (site_.registry && site_.registry->guessing(peer_)) {  // too many failed logins from there, lately
+        if (site_.log) site_.log->refused(peer_);
+        reply(421, "Too many failed logins from your address; try again later.");
+        return close_session();
+    }
     if (site_.registry) {
         registered_ = site_.registry->open(peer_);
         if (!registered_) {
+            if (site_.log) site_.log->refused(peer_);
             reply(421, "Too many sessions (in all or from your address); try again later.");
             return close_session();
         }
     }
+    if (site_.log) site_.log->connect(peer_);
     reply(220, "iomodels FTP server ready.");
 }
 
@@ -176,7 +185,9 @@ bool Session::handle_now(const Command& cmd) {
         return true;
     }
     if (cmd.verb == "STAT" && cmd.arg.empty()) {
-        reply_multi(out_, 211, "Status:", {fmt::format("Logged in as {}", user_), "A transfer is in progress"},
+        reply_multi(out_, 211, "Status:",
+                    {fmt::format("Logged in as {}", user_),
+                     fmt::format("A transfer is in progress: {} bytes so far", transferred_)},
                     "End of status.");
         return true;
     }
@@ -214,7 +225,7 @@ void Session::request_fs(FsThen then, FsRequest req) {
 void Session::request_passive(PassiveThen then) {
     passive_then_ = then;
     wait_ = Wait::passive;
-    requests_.emplace_back(PassiveRequest{local_without_port(), peer_});
+    requests_.emplace_back(PassiveRequest{local_without_port(), peer_, site_.limits.passive_lo, site_.limits.passive_hi});
 }
 
 Address Session::local_without_port() const {
@@ -292,15 +303,19 @@ void Session::login_done(FsResult& r) {
     }
     home_ = std::move(r.fd);
     logged_in_ = true;
+    if (site_.log) site_.log->login(peer_, user_);
     cwd_.assign(1, '/');  // not = "/": GCC 12 warns falsely (-Wrestrict) on that in a release build
     reply(230, anonymous_ ? "Anonymous access granted, read-only." : "Login successful.");
 }
 
 void Session::login_failed() {
     ++failures_;
+    // The reply comes after the delay: guessing costs time, more from an address that guesses.
+    unsigned ms = site_.registry ? site_.registry->login_failed(peer_) : site_.limits.login_delay_ms;
+    if (site_.log) site_.log->login_failed(peer_, user_, ms);  // the name tried, never the password
     user_.clear();
-    wait_ = Wait::delay;  // the reply comes after the delay: guessing costs time
-    requests_.emplace_back(DelayRequest{site_.limits.login_delay_ms});
+    wait_ = Wait::delay;
+    requests_.emplace_back(DelayRequest{ms});
 }
 
 void Session::login_refused() {
@@ -326,7 +341,7 @@ void Session::cmd_pwd(const std::string&) { reply(257, quote_path(cwd_) + " is t
 
 void Session::cmd_feat(const std::string&) {
     reply_multi(out_, 211, "Features:",
-                {"EPRT", "EPSV", "MDTM", "MLST " + fact_list(facts_), "PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"},
+                {"EPRT", "EPSV", "MDTM", "MFMT", "MLST " + fact_list(facts_), "PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"},
                 "End");
 }
 
@@ -398,7 +413,7 @@ void Session::cmd_pasv(const std::string&) {
 }
 
 void Session::pasv_listening(const PassiveResult& r) {
-    if (passive_opened(r)) reply(227, *pasv_text(local_, r.port));
+    if (passive_opened(r)) reply(227, *pasv_text(site_.passive_address.len ? site_.passive_address : local_, r.port));
 }
 
 void Session::cmd_epsv(const std::string& arg) {
@@ -437,6 +452,7 @@ const char* refusal(ActiveCheck c) {
 
 void Session::cmd_port(const std::string& arg) {
     if (epsv_all_) return reply(503, "EPSV ALL in effect: use EPSV.");
+    data_mode_ = DataMode::none;  // refused, it leaves no data address: not even the one before it
     auto target = parse_port_arg(arg);
     if (!target) return reply(501, "PORT needs h1,h2,h3,h4,p1,p2.");
     set_active(*target, "PORT");
@@ -452,6 +468,7 @@ void Session::set_active(const Address& target, std::string_view verb) {
 
 void Session::cmd_eprt(const std::string& arg) {
     if (epsv_all_) return reply(503, "EPSV ALL in effect: use EPSV.");
+    data_mode_ = DataMode::none;  // as PORT: a refusal forgets the earlier data address
     bool supported = true;
     auto target = parse_eprt_arg(arg, supported);
     if (!supported) return reply(522, "Network protocol not supported, use (1,2).");

@@ -32,7 +32,7 @@
 //     output left, close everything. Completions after it are ignored.
 //   - peer_closed() during an operation does not close at once: an FsRequest
 //     completes first; a transfer gets an AbortRequest and its TransferResult
-//     is still awaited (an upload is then put in place), then CloseRequest.
+//     is still awaited (an upload of a new name is then put in place), then CloseRequest.
 //   - Read the control socket only while wants_input() (bounded memory: it
 //     turns false while commands wait behind an operation, after QUIT, and
 //     when the replies not yet taken pass a few KiB). Stop reading too while
@@ -56,6 +56,7 @@
 //                C: STOR b.bin       -> FsRequest create(root, "/docs", ".in.b.bin.XXXX", O_EXCL) <- fd, dir
 //                                    S: 150  -> TransferRequest{receive, active, file} <- done
 //                                    -> FsRequest rename(dir, ".in.b.bin.XXXX" -> "b.bin") <- ok   S: 226
+//                                    (cut short: rename RENAME_NOREPLACE; EEXIST -> unlink the temporary)
 //   LIST         C: PASV             -> PassiveRequest <- port   S: 227
 //                C: LIST -la         -> FsRequest list(root, cwd) <- entries
 //                                    S: 150  -> TransferRequest{send, data = the listing} <- done   S: 226
@@ -71,10 +72,12 @@
 // DECISIONS (see the README for why):
 //   STOR      a temporary ".in.NAME.XXXXXXXXXXXX" beside the target (O_CREAT|O_EXCL,
 //             name chosen here, retried on EEXIST), renamed over the target when
-//             the data connection ends — ended cleanly, aborted or lost alike,
-//             so an interrupted upload is there for SIZE and resume. On ENOSPC
-//             (452), too large (552), a file error (451) or no data connection
-//             (425) it is unlinked and the old file stays as it was.
+//             the upload finished. Cut short (ABOR, lost, stalled) it is renamed
+//             only where no file has the name (RENAME_NOREPLACE), so an interrupted
+//             new upload is there for SIZE and resume, and else unlinked: an
+//             unfinished upload never replaces a file. On ENOSPC (452), too
+//             large (552), a file error (451) or no data connection (425) it is
+//             unlinked and the old file stays as it was.
 //   APPE, REST+STOR   written in place (O_APPEND / from the offset), no temp.
 //   SIZE in TYPE A    550 "SIZE not allowed in ASCII mode" (vsftpd and pyftpdlib
 //             do the same: the ASCII size would cost reading the whole file).
@@ -84,12 +87,14 @@
 #pragma once
 
 #include "common/net.hpp"
+#include "ftp/access_log.hpp"
 #include "ftp/auth.hpp"
 #include "ftp/command.hpp"
 #include "ftp/limits.hpp"
 #include "ftp/line_reader.hpp"
 #include "ftp/requests.hpp"
 
+#include <chrono>
 #include <deque>
 #include <optional>
 #include <string>
@@ -108,6 +113,8 @@ struct Site {
     const Users* users = nullptr;         // nullptr: no named users
     SessionRegistry* registry = nullptr;  // nullptr: no session counting (tests)
     int root_fd = -1;                     // --root, opened by the server (fs.hpp: open_site_root)
+    AccessLog* log = nullptr;             // --log: connections, logins, transfers (nullptr: none)
+    Address passive_address;              // --passive-address: what PASV tells (len 0: the control's local)
 };
 
 class Session {
@@ -134,6 +141,9 @@ public:
     bool wants_input() const;
     bool logged_in() const { return logged_in_; }
     bool transferring() const { return wait_ == Wait::transfer; }
+    // The transfer in flight has moved `bytes` on its data connection so far:
+    // what STAT during it tells. Call it as often as is cheap (each turn).
+    void transferred(std::uint64_t bytes) { transferred_ = bytes; }
     bool closed() const { return wait_ == Wait::closed; }
     const std::string& user() const { return user_; }
 
@@ -207,6 +217,8 @@ private:
     void size_done(FsResult& r);
     void cmd_mdtm(const std::string&);
     void mdtm_done(FsResult& r);
+    void cmd_mfmt(const std::string&);
+    void mfmt_done(FsResult& r);
     void cmd_mlst(const std::string&);
     void mlst_done(FsResult& r);
     void name_op(FsThen then, FsOp op, const std::string& arg);
@@ -244,6 +256,7 @@ private:
     void transfer_done(const TransferResult& r);
     void transfer_reply(const TransferResult& r);
     void transfer_finished();
+    void log_transfer(const TransferResult& r);
 
     const Site& site_;
     Address peer_, local_;
@@ -288,6 +301,10 @@ private:
     std::string target_name_; // STOR: the name it becomes
     std::string parent_path_; // STOR: the directory's virtual path
     TransferResult result_;   // kept while the temporary is renamed or removed
+    std::uint64_t transferred_ = 0;
+    std::int64_t mfmt_time_ = 0;      // MFMT: the time asked for  // bytes so far, as the server last told (transferred())
+    const char* transfer_kind_ = "";  // for the log: download, upload, listing
+    std::chrono::steady_clock::time_point transfer_start_{};
 };
 
 }  // namespace iom::ftp

@@ -9,7 +9,10 @@
 #include "ftp/path.hpp"
 
 #include <fcntl.h>
+#include <stdio.h>  // RENAME_NOREPLACE
 #include <fmt/format.h>
+
+#include <time.h>  // strptime, timegm
 
 #include <atomic>
 #include <random>
@@ -78,7 +81,7 @@ void Session::cwd_done(FsResult& r) {
 void Session::cmd_cdup(const std::string&) { cmd_cwd(".."); }
 
 void Session::cmd_size(const std::string& arg) {
-    if (ascii_) return reply(550, "SIZE not allowed in ASCII mode.");
+    if (ascii_) return reply(550, "SIZE not allowed in ASCII mode: the size would depend on the line ends; send TYPE I.");
     step_path_ = path_of(arg);
     request_fs(&Session::size_done, {.op = FsOp::stat, .dirfd = home_.get(), .path = step_path_});
 }
@@ -98,6 +101,24 @@ void Session::mdtm_done(FsResult& r) {
     if (fs_failed(r, 550)) return;
     if (r.stat.type != EntryType::file) return reply(550, "Not a regular file.");
     reply(213, ftp_time(r.stat.mtime));
+}
+
+// MFMT YYYYMMDDHHMMSS path (draft-somers-ftp-mfxx): set a file's time, as
+// `lftp mirror -R` and FileZilla send after an upload. The time is UTC.
+void Session::cmd_mfmt(const std::string& arg) {
+    if (refuse_read_only(550)) return;
+    auto space = arg.find(' ');
+    std::tm tm{};
+    const std::string stamp = arg.substr(0, space);
+    const char* end = space == std::string::npos || stamp.size() < 14 ? nullptr : strptime(stamp.c_str(), "%Y%m%d%H%M%S", &tm);
+    if (!end || (*end && *end != '.')) return reply(501, "MFMT needs YYYYMMDDHHMMSS and a path.");
+    mfmt_time_ = timegm(&tm);
+    name_op(&Session::mfmt_done, FsOp::set_mtime, arg.substr(space + 1));
+    if (wait_ == Wait::fs) std::get<FsRequest>(requests_.back()).mtime = mfmt_time_;
+}
+
+void Session::mfmt_done(FsResult& r) {
+    if (!fs_failed(r, 550)) reply(213, fmt::format("Modify={}; {}", ftp_time(mfmt_time_), step_path_));
 }
 
 void Session::cmd_mlst(const std::string& arg) {
@@ -235,19 +256,27 @@ void Session::temp_created(FsResult& r) {
     start_upload(r, 0, &Session::temp_received);
 }
 
-// STOR's transfer ended: rename the temporary over the target (an upload cut
-// short too, so that SIZE finds it for a resume), or remove it on ENOSPC, the
-// size limit, a file error or no data connection.
+// STOR's transfer ended. Finished: rename the temporary over the target.
+// Cut short (ABOR, a lost data or control connection, a stall): rename it
+// only if no file has the name (RENAME_NOREPLACE, atomic: no check-then-act),
+// so that an interrupted new upload is there for SIZE and a resume; over an
+// existing file, remove it and keep the old one whole. On ENOSPC, the size
+// limit, a file error or no data connection: remove it.
 void Session::temp_received(const TransferResult& r) {
     result_ = r;
-    bool keep = r.status == TransferStatus::done || r.status == TransferStatus::aborted ||
-                r.status == TransferStatus::connection_lost || r.status == TransferStatus::stalled;
+    bool cut_short = r.status == TransferStatus::aborted || r.status == TransferStatus::connection_lost ||
+                     r.status == TransferStatus::stalled;
+    bool keep = r.status == TransferStatus::done || cut_short;
     FsRequest req{.op = keep ? FsOp::rename : FsOp::unlink, .dirfd = upload_dir_.get(), .name = temp_name_};
     if (keep) req.name2 = target_name_;
+    if (cut_short) req.rename_flags = RENAME_NOREPLACE;
     request_fs(keep ? &Session::temp_renamed : &Session::temp_gone, std::move(req));
 }
 
 void Session::temp_renamed(FsResult& r) {
+    if (r.error == EEXIST && result_.status != TransferStatus::done) {  // cut short over a file: the old one stays
+        return request_fs(&Session::temp_gone, {.op = FsOp::unlink, .dirfd = upload_dir_.get(), .name = temp_name_});
+    }
     if (r.error) {  // the rename failed: remove the temporary, answer 451
         result_ = {.status = TransferStatus::file_error, .bytes = result_.bytes, .error = r.error};
         return request_fs(&Session::temp_gone, {.op = FsOp::unlink, .dirfd = upload_dir_.get(), .name = temp_name_});
@@ -333,6 +362,9 @@ void Session::send_listing(std::string data) {
 // ---- the transfer ------------------------------------------------------------------
 
 void Session::start_transfer(TransferRequest t, std::string_view preliminary, TransferThen then) {
+    transfer_kind_ = t.direction == Direction::receive ? "upload" : t.file ? "download" : "listing";
+    transfer_start_ = AccessLog::now();
+    transferred_ = 0;
     if (quit_pending_) {  // the control connection is gone: no transfer; drop a fresh temporary
         wait_ = Wait::none;
         if (!temp_name_.empty()) {
@@ -367,7 +399,14 @@ void Session::transfer_done(const TransferResult& r) {
     transfer_finished();
 }
 
+void Session::log_transfer(const TransferResult& r) {
+    if (!site_.log) return;
+    double seconds = std::chrono::duration<double>(AccessLog::now() - transfer_start_).count();
+    site_.log->transfer(peer_, user_, transfer_kind_, step_path_, r.bytes, seconds, name_of(r.status));
+}
+
 void Session::transfer_reply(const TransferResult& r) {
+    log_transfer(r);
     switch (r.status) {
     case TransferStatus::done: reply(226, "Transfer complete."); break;
     case TransferStatus::aborted: reply(426, "Transfer aborted."); break;

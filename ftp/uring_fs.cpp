@@ -20,6 +20,7 @@ std::optional<FsResult> UringFs::start(FsRequest r) {
     bool named = r.op != FsOp::stat && r.op != FsOp::open;
     if ((named && !one_component(r.name)) || (r.op == FsOp::rename && !one_component(r.name2)))
         return FsResult{.error = EINVAL};
+    if (r.op == FsOp::set_mtime) return execute(r);  // io_uring has no utimensat: MFMT is one call on the loop
     req_ = std::move(r);
     result_ = {};
     stage_ = 0;
@@ -115,11 +116,12 @@ std::optional<FsResult> UringFs::step(int res) {
         if (stage == 2) {
             keep(res, dir2_);
             io_uring_prep_renameat(sqe("RENAMEAT"), dir_of(dir1_, req_.dirfd), name, dir_of(dir2_, req_.dirfd),
-                                   req_.name2.c_str(), 0);
+                                   req_.name2.c_str(), req_.rename_flags);
             return std::nullopt;
         }
         return done(0);
     case FsOp::list:  // never started here (the server lists on its loop)
+    case FsOp::set_mtime:  // nor this one (start() runs it through execute())
         break;
     }
     return done(EINVAL);

@@ -11,6 +11,7 @@
 //   unlink      OPENAT2 of the parent, UNLINKAT
 //   rename      OPENAT2 of both parents, RENAMEAT
 //   list        none: io_uring has no getdents; the server runs execute() on its loop
+//   set_mtime   none: io_uring has no utimensat; start() runs execute() (MFMT, rare)
 //
 // The steps cannot be linked (IOSQE_IO_LINK): each needs the descriptor the
 // one before it opened. So each completion submits the next step, and the

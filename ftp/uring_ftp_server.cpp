@@ -414,6 +414,7 @@ void Control::completed(Op op, int res) {
     case op_pasv: on_passive_accept(res); break;
     case op_connect: case op_data_send: case op_data_recv: case op_file_read: case op_file_write:
         transfer->completed(static_cast<Transfer::Op>(op - op_connect), res);
+        session.transferred(transfer->bytes());  // what STAT tells during the transfer
         break;
     default: break;  // the server's own ops never reach a session
     }

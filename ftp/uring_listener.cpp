@@ -2,6 +2,7 @@
 
 #include "common/trace.hpp"
 #include "ftp/data_address.hpp"
+#include "ftp/server_setup.hpp"
 
 #include <sys/socket.h>
 
@@ -22,7 +23,7 @@ std::optional<PassiveResult> UringListener::listen(const PassiveRequest& r) {
     sock_.reset();
     retired_ = false;
     try {
-        sock_ = listen_tcp(r.local, 8, /*nonblocking=*/true);  // non-blocking: for ReserveFd::shed
+        sock_ = listen_passive(r);  // non-blocking (for ReserveFd::shed), in --passive-ports
     } catch (const std::system_error& e) {  // out of descriptors, say: 425, the session goes on
         trace("fd {}: passive listener: {}", trace_fd_, e.what());
         return PassiveResult{.error = e.code().value()};
@@ -50,7 +51,7 @@ void UringListener::retire() {
 UringListener::Outcome UringListener::completed(int res) {
     in_flight_ = false;
     Fd conn(res >= 0 ? res : -1);
-    if (res >= 0) ++k_.accepts;
+    if (res >= 0) ++k_.data_accepts;  // not `accepts`: top counts connections as accepts - closed
     if (retired_) {  // cancelled (or raced in): the listener goes, its connection too
         retired_ = false;
         sock_.reset();

@@ -75,6 +75,7 @@ public:
     const TransferRequest& request() const { return req_; }
     bool connecting() const { return connecting_; }  // no data connection yet
     bool ending() const { return ending_.has_value(); }
+    std::uint64_t bytes() const { return bytes_; }  // moved on the data connection so far
 
     void connect();                // PORT/EPRT: CONNECT from the control connection's address
     void begin(Fd data);           // the data connection is there: the pipeline starts

@@ -3,6 +3,7 @@
 #include "client/ftp/client.hpp"
 #include "client/lib/connection.hpp"
 #include "common/error.hpp"
+#include "common/live_counters.hpp"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <optional>
 #include <ostream>
 #include <thread>
 
@@ -657,6 +659,110 @@ CaseResult stor_atomic(const CheckOptions& o) {
                             during == old_bytes ? "old" : "new"));
 }
 
+
+// ---- what a team needs: the upload rule, a refused PORT, honest counters ---
+
+// The data connection reset (SO_LINGER 0): a client that died, not the end of the file.
+void reset(Fd& data) {
+    linger l{.l_onoff = 1, .l_linger = 0};
+    ::setsockopt(data.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    data.reset();
+}
+
+// STOR half a file in a session of its own, then lose the data connection:
+// what is left under `name`, as another session sees it.
+std::optional<std::string> cut_short_upload(const std::string& name, const std::string& bytes, const CheckOptions& o) {
+    Client c = session(o);
+    Fd data = dial(with_port(c.peer(), passive(c)), nullptr, 0, o.timeout);
+    if (Reply r = c.command("STOR " + name); r.kind() != 1) throw FtpError("STOR " + name, r);
+    if (!send_data(data.get(), std::string_view(bytes).substr(0, bytes.size() / 2))) throw_sys("send half of the STOR");
+    reset(data);
+    // The transfer's end (426; 226 from a server that took the reset for the
+    // end) comes before TYPE's 200: TYPE waits for the transfer (NOOP may be
+    // answered during it). pyftpdlib may answer late, or not at all: this
+    // session is left as it is, and another one looks at the file.
+    c.send_raw("TYPE I\r\n");
+    for (int i = 0; i < 4 && c.read_reply().code != 200; ++i) {
+    }
+    Client v = session(o);
+    if (Reply r = v.command("SIZE " + name); r.kind() != 2) return std::nullopt;
+    std::string left = get(v, name);
+    v.quit();
+    return left;
+}
+
+// An upload cut short never replaces a file; one of a new name stays, to
+// be resumed. RFC 959 leaves both open: a server that writes in place (and
+// so loses the old file) is reported with a SKIP, not failed.
+CaseResult stor_interrupted(const CheckOptions& o) {
+    Scratch s(o);
+    const std::string name = s.name("cut"), fresh = s.name("cut-new");
+    const std::string old_bytes = content(1 << 20, 10), new_bytes = content(1 << 20, 11);
+    Client c = session(o);
+    put(c, name, old_bytes);
+    c.quit();
+    auto left = cut_short_upload(name, new_bytes, o);
+    auto kept = cut_short_upload(fresh, new_bytes, o);
+    std::string resumable = kept ? fmt::format("a cut-short new upload kept ({} bytes), to resume", kept->size())
+                                 : "a cut-short new upload not kept: nothing to resume";
+    if (!left) return skip("an upload cut short over a file left no file at all; " + resumable);
+    if (*left != old_bytes)
+        return skip(fmt::format("an upload cut short over a file replaced it: {} bytes left of the old {} (written in "
+                                "place; RFC 959 leaves it open); {}",
+                                left->size(), old_bytes.size(), resumable));
+    if (!kept) return skip("the old file whole, but " + resumable);
+    return pass("the old file whole; " + resumable);
+}
+
+// PORT to the client, then a PORT refused: the earlier address must not
+// be used. A connection to 127.0.0.2 is a bounce (FAIL); a LIST to the
+// earlier address is what RFC 959 leaves open (SKIP, reported).
+CaseResult port_refused(const CheckOptions& o) {
+    Client c = session(o);
+    if (c.peer().family() != AF_INET) return skip("the server is not on IPv4");
+    const std::string me = ipv4_of(local_address(c.control_fd()));
+    Fd mine = listen_tcp(parse_address(me, 0), 8, true);
+    Fd trap = listen_tcp(parse_address("127.0.0.2", 0), 8, true);
+    const std::uint16_t mport = local_address(mine.get()).port(), tport = local_address(trap.get()).port();
+    if (Reply r = c.command("PORT " + port_argument(me, mport)); r.kind() != 2)
+        return skip("PORT to the client's own address refused: " + r.last_line());
+    Reply refused = c.command("PORT " + port_argument("127.0.0.2", tport));
+    Reply r = c.command("LIST");
+    if (r.kind() == 1) r = c.read_reply();
+    if (connection_waiting(trap.get(), std::min(o.timeout, milliseconds(500))))
+        return fail("the server connected to 127.0.0.2 (a bounce)");
+    if (refused.kind() == 2) return fail("PORT to 127.0.0.2 accepted: " + refused.last_line());
+    bool earlier = connection_waiting(mine.get(), std::min(o.timeout, milliseconds(500)));
+    c.quit();
+    if (earlier)
+        return skip(fmt::format("after PORT 200 and PORT {}, LIST got {} and connected to the earlier address "
+                                "(RFC 959 leaves open what a refused PORT leaves)",
+                                refused.code, r.code));
+    return pass(fmt::format("PORT {}, then LIST {}: no connection anywhere", refused.code, r.code));
+}
+
+// Every client gone, the server counts no connection (data connections are
+// not sessions): what `ioclient top` shows. Only this suite's servers publish
+// live counters; any other is a SKIP.
+CaseResult connections_back_to_zero(const CheckOptions& o) {
+    auto find = [&]() -> std::optional<LiveServer> {
+        for (const LiveServer& s : read_live_servers())
+            if (s.port == o.url.port) return s;
+        return std::nullopt;
+    };
+    if (!find()) return skip("no live counters for this server (only this suite's servers publish them)");
+    long open = 0;
+    for (auto end = std::chrono::steady_clock::now() + o.timeout; std::chrono::steady_clock::now() < end;) {
+        auto s = find();
+        if (!s) return skip("the server's live counters are gone");
+        auto at = [&](const char* k) { return static_cast<long>((*s)[k]); };
+        open = at("accepts") - at("refused") - at("closed") - at("resets") - at("idle_timeouts");
+        if (open <= 0) return pass(fmt::format("accepts {}, closed {}: 0 connections", at("accepts"), at("closed")));
+        std::this_thread::sleep_for(milliseconds(50));
+    }
+    return fail(fmt::format("{} connections counted with every client of the check gone", open));
+}
+
 }  // namespace
 
 const std::vector<FtpCase>& ftp_check_cases() {
@@ -695,6 +801,14 @@ const std::vector<FtpCase>& ftp_check_cases() {
                       "426+226 or 226+225", {"uploads of 16 MiB"}, abort_oob},
         {"stor-atomic", "a RETR while a STOR replaces a file reads the old file or the new, never a mix", {},
          stor_atomic},
+        {"stor-interrupted", "a STOR over a file, its data connection reset halfway: the old file whole; a new "
+                             "name's cut-short upload kept for a resume (SKIP, reported, if not: RFC 959 leaves it open)",
+         {}, stor_interrupted},
+        {"port-refused", "PORT to the client, then a refused PORT: LIST uses neither address (SKIP, reported, if it "
+                         "uses the earlier one)", {"127.0.0.2 on this machine"}, port_refused},
+        {"connections-zero", "the clients of the check gone, the server's live counters show 0 connections "
+                             "(SKIP for a server that publishes none)", {"a server of this suite on this machine"},
+         connections_back_to_zero},
     };
     return cases;
 }

@@ -80,15 +80,6 @@ LoadPlan make_plan(const LoadOptions& opt, LoadResult& r) {
     return p;
 }
 
-// What a client does each round: download FILE, then upload a file of its
-// own, read it back and delete it. Every client runs the same round.
-std::vector<Task> round_of(const LoadPlan& plan) {
-    std::vector<Task> round;
-    if (!plan.file.empty()) round.push_back(Task::get);
-    if (plan.put) round.insert(round.end(), {Task::put, Task::read_back, Task::dele});
-    return round;
-}
-
 // The bars: a line per client (as many as the terminal has rows for) and
 // the total; in line mode only the total. The rates are windowed: `rates`
 // holds one window per client and one for the total, fed each frame.
@@ -111,10 +102,15 @@ std::vector<std::string> frame_lines(const LoadOptions& opt, const LoadPlan& pla
         lines.push_back(bar.line(l.op_done, rates[i].rate()));
     }
     if (shown < live.size() && in_place) lines.push_back(fmt::format("... and {} more sessions", live.size() - shown));
-    const std::uint64_t total = opt.duration > 0 ? 0 : live.size() * (plan.file_size + 2 * plan.put);
     rates.back().add(now, bytes);
-    ProgressBar bar(fmt::format("total {} sessions", live.size()), total, width);
-    lines.push_back(bar.line(bytes, rates.back().rate()));
+    if (opt.duration > 0) {  // the total fills by time: the bytes to come are not known
+        ProgressBar bar(fmt::format("total {} sessions", live.size()), 0, width);
+        lines.push_back(bar.timed_line(bytes, rates.back().rate(), now, opt.duration));
+    } else {
+        ProgressBar bar(fmt::format("total {} sessions", live.size()), live.size() * (plan.file_size + 2 * plan.put),
+                        width);
+        lines.push_back(bar.line(bytes, rates.back().rate()));
+    }
     return lines;
 }
 
@@ -136,7 +132,7 @@ LoadResult run_load(const LoadOptions& opt) {
     std::vector<std::unique_ptr<LoadClient>> clients;
     std::size_t running = 0;  // clients not over yet
     for (unsigned i = 0; i < opt.sessions; ++i) {
-        clients.push_back(std::make_unique<LoadClient>(plan, round_of(plan), i, ep.get(), buffers, live[i]));
+        clients.push_back(std::make_unique<LoadClient>(plan, round_of(plan, i), i, ep.get(), buffers, live[i]));
         clients.back()->start();
         running += !clients.back()->over();
     }
@@ -149,9 +145,18 @@ LoadResult run_load(const LoadOptions& opt) {
     for (auto& w : rates) w.add(0, 0);
     auto next_frame = Clock::now();
     std::vector<epoll_event> events(256);
+    InterruptGuard ctrl_c;  // Ctrl-C: the last frame over the ^C, a newline, then the signal's own exit
     for (bool all = false; !all;) {
         int n = epoll_wait(ep.get(), events.data(), static_cast<int>(events.size()), tick_ms);
         if (n < 0 && errno != EINTR) throw_sys("epoll_wait");
+        if (ctrl_c.requested()) {
+            if (mode != ProgressMode::none) {
+                std::string out = printer.frame(
+                    frame_lines(opt, plan, live, rates, since(plan.t0), mode == ProgressMode::bar), since(plan.t0), true);
+                std::fwrite(out.data(), 1, out.size(), stderr);
+            }
+            ctrl_c.exit_by_the_signal();
+        }
         for (int i = 0; i < n; ++i) {
             LoadClient& c = *clients[events[i].data.u64 >> 1];
             bool was_over = c.over();

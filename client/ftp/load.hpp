@@ -5,7 +5,11 @@
 //
 // A session repeats a round until --duration has passed (one round without
 // it): download --get FILE, then upload --put SIZE bytes to a file of its
-// own, read that file back and delete it.
+// own, read that file back and delete it. Half the sessions start the round
+// with the upload (load_client.hpp, round_of): uploads and downloads run at
+// the same moment, as the assignment's "several users at once" means. Under
+// --duration the total bar fills by time; Ctrl-C draws the last frame over
+// the ^C and ends the line before the load exits by the signal.
 //
 // Every download is checked against a reference copy of FILE: the local
 // copy under --local-root, or else one download made before the sessions

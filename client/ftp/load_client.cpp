@@ -28,6 +28,14 @@ std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser
 
 }  // namespace
 
+std::vector<Task> round_of(const LoadPlan& plan, unsigned index) {
+    std::vector<Task> round;
+    if (!plan.file.empty()) round.push_back(Task::get);
+    if (plan.put) round.insert(round.end(), {Task::put, Task::read_back, Task::dele});
+    if (index % 2 == 1 && !plan.file.empty() && plan.put) std::rotate(round.begin(), round.begin() + 1, round.end());
+    return round;
+}
+
 const char* phase_name(Phase phase) {
     constexpr const char* names[] = {"login", "get", "put", "check", "done", "FAILED"};
     return names[static_cast<int>(phase)];

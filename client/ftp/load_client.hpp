@@ -3,7 +3,8 @@
 // data connection, both in the load's one epoll loop (load.cpp). Every reply
 // and every readiness event moves it one step on, as the blocking Client's
 // calls (client.hpp) would, in this order:
-//   connect, greeting, USER, PASS, TYPE I, then each round, its tasks:
+//   connect, greeting, USER, PASS, TYPE I, then each round, its tasks
+//   (round_of: the odd clients start at put, the even ones at get):
 //   get        [EPSV, connect data, RETR FILE]
 //   put        [EPSV, connect data, STOR up]
 //   read_back  [EPSV, connect data, RETR up]
@@ -44,6 +45,13 @@ struct LoadPlan {
 
 // One task of a client's round (see the order above).
 enum class Task { get, put, read_back, dele };
+
+// What client `index` does each round: download FILE, upload a file of its
+// own, read it back and delete it. With both --get and --put, the odd
+// clients start with the upload (put, read_back, dele, get): from the first
+// moment half the sessions upload while the other half download, and their
+// rounds stay out of step, so the server carries both directions at once.
+std::vector<Task> round_of(const LoadPlan& plan, unsigned index);
 
 // One client's progress, as the bars show it.
 enum class Phase { login, get, put, read_back, done, failed };

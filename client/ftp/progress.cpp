@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 namespace iom::client::ftp {
 
@@ -39,13 +41,24 @@ ProgressBar::ProgressBar(std::string label, std::uint64_t total, std::size_t wid
     : label_(std::move(label)), total_(total), width_(width) {}
 
 std::string ProgressBar::line(std::uint64_t done, double rate) const {
-    std::string percent = "", left = "--:--";
-    if (total_ > 0) {
-        // Floor, so 100% means every byte: 99.96% must not read 100%.
-        percent = fmt::format("{}%", std::min<std::uint64_t>(100, done * 100 / total_));
-        if (done >= total_) left = format_duration(0);
-        else if (rate > 0) left = format_duration(static_cast<double>(total_ - done) / rate);
-    }
+    std::string left = "--:--";
+    if (total_ > 0 && done >= total_) left = format_duration(0);
+    else if (total_ > 0 && rate > 0) left = format_duration(static_cast<double>(total_ - done) / rate);
+    return draw(done, rate, std::min(done, total_), total_, left);
+}
+
+std::string ProgressBar::timed_line(std::uint64_t bytes, double rate, double elapsed, double duration) const {
+    if (!(duration > 0)) return draw(bytes, rate, 0, 0, "--:--");
+    auto ms = [](double seconds) { return static_cast<std::uint64_t>(std::max(0.0, seconds) * 1000); };
+    return draw(bytes, rate, std::min(ms(elapsed), ms(duration)), ms(duration),
+                format_duration(std::max(0.0, duration - elapsed)));
+}
+
+// The bar and the percent show part / whole (whole 0: unknown, neither).
+std::string ProgressBar::draw(std::uint64_t done, double rate, std::uint64_t part, std::uint64_t whole,
+                              const std::string& left) const {
+    // Floor, so 100% means all of it: 99.96% must not read 100%.
+    std::string percent = whole > 0 ? fmt::format("{}%", part * 100 / whole) : "";
     // The figures have fixed widths, so nothing moves as they change.
     std::string tail = fmt::format(" {:>4} {:>9} {:>11} {:>8}", percent, format_bytes(done), format_rate(rate), left);
 
@@ -57,7 +70,7 @@ std::string ProgressBar::line(std::uint64_t done, double rate) const {
     std::size_t used = label.size() + tail.size();
     if (width_ >= used + 13) {
         std::size_t cells = width_ - used - 3;
-        std::size_t full = total_ > 0 ? static_cast<std::size_t>(std::min(done, total_) * cells / total_) : 0;
+        std::size_t full = whole > 0 ? static_cast<std::size_t>(part * cells / whole) : 0;
         out += " [" + std::string(full, '#') + std::string(cells - full, '.') + "]";
     }
     out += tail;
@@ -106,6 +119,30 @@ std::string ProgressPrinter::frame(const std::vector<std::string>& lines, double
         finished_ = true;
     }
     return out;
+}
+
+namespace {
+volatile sig_atomic_t interrupted = 0;
+void on_interrupt(int) { interrupted = 1; }
+}  // namespace
+
+InterruptGuard::InterruptGuard() {
+    interrupted = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_);
+}
+
+InterruptGuard::~InterruptGuard() { sigaction(SIGINT, &old_, nullptr); }
+
+bool InterruptGuard::requested() const { return interrupted != 0; }
+
+void InterruptGuard::exit_by_the_signal() {
+    std::fflush(stderr);
+    signal(SIGINT, SIG_DFL);
+    raise(SIGINT);
+    std::_Exit(130);  // SIGINT was blocked or ignored by whoever started us
 }
 
 ProgressMode resolve(ProgressMode mode) {

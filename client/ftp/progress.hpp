@@ -13,6 +13,8 @@
 // the bytes they return, which is what makes them testable.
 #pragma once
 
+#include <signal.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -40,9 +42,16 @@ public:
     //   label [#########.........]  45%  12.3 MiB  4.1 MiB/s  0:02
     // The time left is what remains at that rate.
     std::string line(std::uint64_t done, double rate) const;
+    // A bar that fills by time (a load under --duration: the bytes to come
+    // are not known): the percent and the fill are elapsed / duration, the
+    // time left is what remains of the duration; the bytes and the rate are
+    // those moved so far.
+    std::string timed_line(std::uint64_t bytes, double rate, double elapsed, double duration) const;
     std::size_t width() const { return width_; }
 
 private:
+    std::string draw(std::uint64_t done, double rate, std::uint64_t part, std::uint64_t whole,
+                     const std::string& left) const;
     std::string label_;
     std::uint64_t total_;
     std::size_t width_;
@@ -86,6 +95,24 @@ private:
     std::size_t drawn_ = 0;  // lines of the frame on screen (in place)
     double last_time_ = -1;  // when the last frame was written (line mode)
     bool finished_ = false;
+};
+
+// Ctrl-C while bars are drawn. The terminal echoes "^C" where the cursor
+// is, on a bar's line; while a guard lives, SIGINT only sets a flag (and
+// interrupts the wait, no SA_RESTART), so the caller draws its last frame
+// over it, ends the line, and exit_by_the_signal() then ends the process
+// by SIGINT itself (the shell sees an interrupted command, status 130).
+class InterruptGuard {
+public:
+    InterruptGuard();
+    ~InterruptGuard();
+    InterruptGuard(const InterruptGuard&) = delete;
+    InterruptGuard& operator=(const InterruptGuard&) = delete;
+    bool requested() const;
+    [[noreturn]] void exit_by_the_signal();
+
+private:
+    struct sigaction old_{};
 };
 
 // --progress: auto (bars in place on a terminal, lines otherwise), bar,

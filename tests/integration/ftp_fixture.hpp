@@ -68,6 +68,11 @@ def answer(cmd):
         return ftp.sendcmd(cmd)[:3]
     except ftplib.all_errors as e:
         return str(e)[:3]
+def answer_of(session, cmd):
+    try:
+        return session.sendcmd(cmd)[:3]
+    except ftplib.all_errors as e:
+        return str(e)[:3]
 def late_reply():
     try:
         return ftp.voidresp()[:3]

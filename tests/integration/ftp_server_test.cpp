@@ -10,6 +10,7 @@
 #include "ftp_fixture.hpp"
 
 #include "client/lib/connection.hpp"
+#include "common/json.hpp"
 #include "common/net.hpp"
 
 #include <gtest/gtest.h>
@@ -17,6 +18,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -131,6 +133,199 @@ TEST_P(FtpServer, UploadsResumeWithCurlAndWithLftp) {
     EXPECT_TRUE(same_bytes(read_file(home_ + "/b.bin"), content));
 }
 
+// The upload rule: an upload that does not finish (ABOR, the control
+// connection lost, a stall) leaves the file it would replace byte for byte;
+// one of a new name is kept, and curl -C - finishes it.
+TEST_P(FtpServer, AnUnfinishedUploadNeverReplacesAFileAndANewOneResumes) {
+    start({"--stall-timeout", "2"});
+    const std::string old = random_bytes(1 << 20, 11), content = random_bytes(2 << 20, 12);
+    write_file(home_ + "/keep.bin", old);
+    write_file(dir_ + "/local.bin", content);
+    const std::string out = python(ftp_login + R"PY(
+data = open(sys.argv[2], 'rb').read()
+def session():
+    f = ftplib.FTP()
+    f.connect('127.0.0.1', port, timeout=30)
+    f.login('alice', 'secret')
+    f.voidcmd('TYPE I')
+    return f
+def aborted(name):                  # ABOR (urgent data) with the data connection still open
+    f = session()
+    conn = f.transfercmd('STOR ' + name)
+    conn.sendall(data[:1 << 20])
+    first = f.abort()[:3]
+    read_all(conn)
+    conn.close()
+    return first + '+' + f.getresp()[:3]
+def control_lost():                 # the client dies: its control connection ends mid-upload
+    f = session()
+    conn = f.transfercmd('STOR keep.bin')
+    conn.sendall(data[:1 << 20])
+    f.sock.shutdown(socket.SHUT_RDWR)
+    read_all(conn)                  # until the server closes the data connection
+    conn.close()
+    return 'lost'
+def stalled():                      # the data connection goes quiet: 426 after --stall-timeout
+    f = session()
+    conn = f.transfercmd('STOR keep.bin')
+    conn.sendall(data[:1000])
+    try:
+        reply = f.voidresp()[:3]
+    except ftplib.all_errors as e:
+        reply = str(e)[:3]
+    conn.close()
+    return reply
+print(aborted('keep.bin'), control_lost(), stalled(), aborted('new.bin'))
+)PY",
+                                   {dir_ + "/local.bin"});
+    EXPECT_EQ(out.substr(0, 4), "426+") << out;
+    EXPECT_NE(out.find(" lost 426 426+"), std::string::npos) << out;
+    EXPECT_TRUE(same_bytes(read_file(home_ + "/keep.bin"), old)) << "an unfinished upload replaced the file";
+    const std::string partial = read_file(home_ + "/new.bin");
+    EXPECT_EQ(content.substr(0, partial.size()), partial) << "an interrupted new upload is kept as a prefix";
+    EXPECT_EQ(std::distance(fs::directory_iterator(home_), fs::directory_iterator()), 2) << "no temporary left";
+    auto resumed = curl({"-v", "-C", "-", "-T", dir_ + "/local.bin", url("new.bin")});
+    ASSERT_EQ(resumed.exit_code, 0) << describe(resumed);
+    EXPECT_TRUE(same_bytes(read_file(home_ + "/new.bin"), content)) << "curl -C - finished it";
+}
+
+// The access log (--log FILE): a JSON line for each connection, login,
+// failed login, transfer and disconnect, with the path as the user sees it;
+// never a password, right or wrong.
+TEST_P(FtpServer, TheAccessLogHasAJsonLineForEachEventAndNoPassword) {
+    const std::string log = dir_ + "/access.log";
+    start({"--log", log, "--login-delay-ms", "0"});
+    fs::create_directory(home_ + "/docs");
+    write_file(dir_ + "/local.bin", "twelve bytes");
+    EXPECT_EQ(curl({"-T", dir_ + "/local.bin", url("docs/a.bin")}).exit_code, 0);
+    EXPECT_EQ(curl({"-o", dir_ + "/down.bin", url("docs/a.bin")}).exit_code, 0);
+    EXPECT_NE(curl({"ftp://alice:hunter2-wrong@127.0.0.1:" + port() + "/"}).exit_code, 0);
+    ASSERT_EQ(server_->stop(), 0) << server_->stderr_text();  // every session has ended: its disconnect is logged
+    const std::string text = read_file(log);
+    EXPECT_EQ(text.find("secret"), std::string::npos) << text;
+    EXPECT_EQ(text.find("hunter2"), std::string::npos) << text;
+    std::map<std::string, int> events;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+        Json j = Json::parse(line);
+        ++events[j["event"].get<std::string>()];
+        EXPECT_EQ(j["client"], "127.0.0.1") << line;
+        if (j["event"] == "transfer" && j["direction"] == "upload") {
+            EXPECT_EQ(line.find(R"("user": "alice", "direction": "upload", "path": "/docs/a.bin", "bytes": 12, )"),
+                      line.find(R"("user")")) << line;
+        }
+        if (j["event"] == "transfer") {
+            EXPECT_EQ(j["result"], "done") << line;
+        }
+        if (j["event"] == "login_failed") {
+            EXPECT_EQ(j["user"], "alice") << line;
+        }
+    }
+    EXPECT_EQ(events["connect"], 3) << text;
+    EXPECT_EQ(events["disconnect"], 3) << text;
+    EXPECT_EQ(events["login"], 2) << text;
+    EXPECT_EQ(events["login_failed"], 1) << text;
+    EXPECT_EQ(events["transfer"], 2) << text;
+}
+
+// Failed logins throttled per address, across sessions: 300 sessions
+// guessing from 127.0.0.2 get few answers in 10 s, then a new session from
+// there gets 421 at once; alice, from 127.0.0.1, logs in meanwhile.
+TEST_P(FtpServer, GuessersFromOneAddressAreThrottledAndOthersAreNot) {
+    start({"--login-delay-ms", "200", "--throttle-after", "5", "--refuse-guesser-after", "50"});
+    const std::string out = python(ftp_by_hand + R"PY(
+import ftplib, selectors, time
+sel = selectors.DefaultSelector()
+guessers = []
+for i in range(300):
+    s = socket.socket()
+    s.bind(('127.0.0.2', 0))
+    s.connect(('127.0.0.1', port))
+    s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ, bytearray())
+    guessers.append(s)
+answers = 0                                   # 530/421 replies to PASS within 10 s
+start = time.monotonic()
+alice = None
+while time.monotonic() - start < 10:
+    if alice is None and time.monotonic() - start > 1:
+        t = time.monotonic()
+        f = ftplib.FTP()
+        f.connect('127.0.0.1', port, timeout=30)
+        f.login('alice', 'secret')
+        alice = time.monotonic() - t
+        f.quit()
+    for key, _ in sel.select(0.1):
+        try:
+            data = key.fileobj.recv(4096)
+        except OSError:
+            data = b''
+        if not data:
+            sel.unregister(key.fileobj)
+            continue
+        key.data.extend(data)
+        while b'\n' in key.data:
+            line, _, rest = bytes(key.data).partition(b'\n')
+            key.data[:] = rest
+            code = line[:3]
+            if code in (b'220', b'530'):
+                if code == b'530':
+                    answers += 1
+                key.fileobj.sendall(b'USER alice\r\nPASS guess\r\n')
+late = socket.socket()
+late.bind(('127.0.0.2', 0))
+late.connect(('127.0.0.1', port))
+print(answers, alice is not None and alice < 5, late.recv(100)[:3].decode())
+)PY");
+    std::istringstream words(out);
+    int answers = -1;
+    std::string alice_in_time, late;
+    words >> answers >> alice_in_time >> late;
+    EXPECT_GE(answers, 0) << out;
+    EXPECT_LE(answers, 60) << "300 guessing sessions got too many answers: " << out;
+    EXPECT_EQ(alice_in_time, "True") << "alice, from another address, must log in at once: " << out;
+    EXPECT_EQ(late, "421") << "a new session from the guessing address is refused: " << out;
+}
+
+// Two free ports in a row (bound and released: free a moment later too).
+std::uint16_t two_free_ports() {
+    for (int base = 40000 + ::getpid() % 20000; base < 65000; base += 7) {
+        try {
+            auto a = listen_tcp(parse_address("127.0.0.1", static_cast<std::uint16_t>(base)), 1, false);
+            auto b = listen_tcp(parse_address("127.0.0.1", static_cast<std::uint16_t>(base + 1)), 1, false);
+            return static_cast<std::uint16_t>(base);
+        } catch (const std::system_error&) {
+        }
+    }
+    return 0;
+}
+
+// --passive-ports: EPSV and PASV listen in the range; the range used up,
+// PASV gets 425 and the session goes on. --passive-address: what PASV tells.
+TEST_P(FtpServer, PassivePortsComeFromTheRangeAndARangeUsedUpGets425) {
+    const std::uint16_t lo = two_free_ports();
+    ASSERT_NE(lo, 0);
+    start({"--passive-ports", std::to_string(lo) + "-" + std::to_string(lo + 1), "--passive-address", "192.0.2.7"});
+    const std::string out = python(ftp_login + R"PY(
+import re
+lo = int(sys.argv[2])
+other = ftplib.FTP()
+other.connect('127.0.0.1', port, timeout=30)
+other.login('alice', 'secret')
+epsv = ftp.sendcmd('EPSV')                  # the first port of the range: this session's listener
+pasv = other.sendcmd('PASV')                # the second: the other session's
+p1 = int(re.search(r'\|\|\|(\d+)\|', epsv).group(1))
+h = [int(x) for x in re.search(r'\((.*)\)', pasv).group(1).split(',')]
+third = ftplib.FTP()
+third.connect('127.0.0.1', port, timeout=30)
+third.login('alice', 'secret')
+print(sorted([p1 - lo, h[4] * 256 + h[5] - lo]), '.'.join(map(str, h[:4])),
+      answer_of(third, 'PASV'), answer_of(third, 'EPSV'), answer_of(third, 'NOOP'))
+)PY",
+                                   {std::to_string(lo)});
+    EXPECT_EQ(out, "[0, 1] 192.0.2.7 425 425 200\n");
+}
+
 TEST_P(FtpServer, LftpListsWithListNlstAndMlsd) {
     start();
     write_file(home_ + "/alpha.txt", "alpha\n");
@@ -201,6 +396,7 @@ print(end[:3], len(got))
     EXPECT_EQ(server_->counter("data_strangers"), 1u);
 }
 
+// A refused PORT also forgets the address a PORT gave before it (LIST: 425).
 TEST_P(FtpServer, PortToAnotherHostOrAPrivilegedPortIsRefusedAndNeverConnected) {
     start();
     write_file(home_ + "/f.bin", "bait\n");
@@ -222,15 +418,23 @@ for p in range(1023, 1000, -1):
         break
     except OSError:
         s.close()
-out = [answer('PORT 127,0,0,2,%d,%d' % (tport >> 8, tport & 255)), answer('RETR f.bin'),
+mine = socket.socket()            # the client's own listener: a PORT to it is fine,
+mine.bind(('127.0.0.1', 0))       # but a refused PORT after it must forget it
+mine.listen(8)
+traps.append(mine)
+mport = mine.getsockname()[1]
+out = [answer('PORT 127,0,0,1,%d,%d' % (mport >> 8, mport & 255)),
+       answer('PORT 127,0,0,2,%d,%d' % (tport >> 8, tport & 255)), answer('LIST'),
+       answer('PORT 127,0,0,2,%d,%d' % (tport >> 8, tport & 255)), answer('RETR f.bin'),
        answer('EPRT |1|127.0.0.2|%d|' % tport), answer('RETR f.bin'),
        answer('PORT 127,0,0,1,%d,%d' % (low >> 8, low & 255)), answer('RETR f.bin'),
        answer('EPRT |1|127.0.0.1|%d|' % low), answer('RETR f.bin')]
 ready, _, _ = select.select(traps, [], [], 1.0)   # nothing may arrive
 print(' '.join(out), len(ready))
 )PY");
-    EXPECT_EQ(out, "501 425 501 425 501 425 501 425 0\n")
-        << "PORT/EPRT refused (501), so RETR has no data connection (425), and no connection arrives";
+    EXPECT_EQ(out, "200 501 425 501 425 501 425 501 425 501 425 0\n")
+        << "PORT/EPRT refused (501), so RETR has no data connection (425), not even to the address a PORT gave "
+           "before the refused one, and no connection arrives";
 }
 
 TEST_P(FtpServer, PathsCannotEscapeTheHome) {
@@ -482,6 +686,24 @@ TEST_P(FtpServer, HelpExitsZeroAndABadOptionExitsTwoWithOneLine) {
 // ---- only the reactor ---------------------------------------------------------------
 
 using EpollFtpServer = FtpFixture;  // epoll_ftp_server
+
+// --config FILE: options from a file, through CLI11 (the command line's
+// --root and --user beside it). A key that is no option, or a bad value,
+// exits 2 naming the key; CLI11 2.1.2 cannot name the line.
+TEST_F(EpollFtpServer, ConfigFileSetsOptionsAndABadKeyOrValueIsNamed) {
+    write_file(dir_ + "/ftp.toml", "passive-address = \"192.0.2.9\"\nlog = \"none\"\n");
+    start({"--config", dir_ + "/ftp.toml"});
+    EXPECT_EQ(python(ftp_login + "print(answer('PASV'), ftp.sendcmd('PASV').split('(')[1].split(',')[:4])\n"),
+              "227 ['192', '0', '2', '9']\n");
+    write_file(dir_ + "/bad-key.toml", "port = 0\nmax_sesions = 5\n");
+    write_file(dir_ + "/bad-value.toml", "port = 0\nmax-upload = \"lots\"\n");
+    auto key = run_command({spec_.path, "--root", root_, "--config", dir_ + "/bad-key.toml"});
+    EXPECT_EQ(key.exit_code, 2);
+    EXPECT_NE(key.err.find("max_sesions"), std::string::npos) << key.err;
+    auto value = run_command({spec_.path, "--root", root_, "--config", dir_ + "/bad-value.toml"});
+    EXPECT_EQ(value.exit_code, 2);
+    EXPECT_NE(value.err.find("--max-upload: lots"), std::string::npos) << value.err;
+}
 
 // TYPE I downloads go by sendfile: page cache to socket inside the kernel,
 // nothing read into user space (the proactor reads into its buffer instead).

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -368,6 +369,29 @@ TEST_P(IoclientFtpOurs, GetAndPutResumeWithC) {
         EXPECT_TRUE(same_bytes(read_file(home_ + "/partial.bin"), std::string(part, '\0') + kFile.substr(part)))
             << how;
     }
+}
+
+// The load mixes directions: while session 1 downloads, session 2 uploads,
+// and one frame of the bars shows both. Under --duration the total bar
+// fills by time with a percent. Ctrl-C (here SIGINT from timeout) draws the
+// last frame over the ^C and ends its line, then the load dies by SIGINT.
+TEST_P(IoclientFtpOurs, LoadMixesDirectionsAndCtrlCLeavesACleanLine) {
+    start({"--rate-limit", "2M"});  // each 1 MiB transfer lasts half a second: several frames
+    write_file(home_ + "/file.bin", kFile.substr(0, 1 << 20));
+    auto r = run_command({"/usr/bin/timeout", "-s", "INT", "--preserve-status", "2.5", ioclient_path(), "ftp", "load",
+                          url(""), "--sessions", "2", "--get", "file.bin", "--put", "1MiB", "--duration", "30",
+                          "--progress", "bar"},
+                         {}, std::chrono::seconds(60));
+    EXPECT_EQ(r.exit_code, 128 + SIGINT) << r.err;
+    bool both_at_once = false;
+    for (auto at = r.err.find("\rs1 get"); at != std::string::npos && !both_at_once; at = r.err.find("\rs1 get", at + 1))
+        both_at_once = r.err.compare(r.err.find('\n', at) + 1, 6, "s2 put") == 0;
+    EXPECT_TRUE(both_at_once) << "no frame shows an upload and a download at the same moment:\n" << r.err;
+    ASSERT_FALSE(r.err.empty());
+    EXPECT_EQ(r.err.back(), '\n') << "Ctrl-C must leave the cursor on a clean line";
+    std::string total = r.err.substr(r.err.rfind("\ntotal") + 1);
+    EXPECT_NE(total.find("% "), std::string::npos) << "the total bar under --duration shows a percent: " << total;
+    EXPECT_NE(total.find("[#"), std::string::npos) << "and fills by time: " << total;
 }
 
 TEST(IoclientFtpHelp, ExplainsEveryOption) {

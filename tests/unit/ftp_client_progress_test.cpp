@@ -129,3 +129,18 @@ TEST(FtpClientProgress, LineModeWritesALineNowAndThen) {
     EXPECT_EQ(q.frame({"a"}, 0.5), "");
     EXPECT_EQ(std::string(q.frame({"c"}, 5)).find('\r'), std::string::npos);
 }
+
+// A load under --duration does not know its bytes to come: its total bar
+// fills by time, with a percent, and the time left is the duration's.
+TEST(FtpClientProgress, TimedLineFillsByTime) {
+    ProgressBar bar("total 4 sessions", 0, 80);
+    std::string line = bar.timed_line(30ULL << 20, 10.0 * (1 << 20), 5, 20);
+    EXPECT_NE(line.find(" 25% "), std::string::npos) << line;
+    EXPECT_NE(line.find("30.0 MiB"), std::string::npos) << line;
+    EXPECT_NE(line.find("0:15"), std::string::npos) << line;
+    auto open = line.find('['), close = line.find(']');
+    std::string cells = line.substr(open + 1, close - open - 1);
+    EXPECT_EQ(std::count(cells.begin(), cells.end(), '#'), static_cast<long>(cells.size() / 4)) << line;
+    EXPECT_NE(bar.timed_line(1, 1, 25, 20).find("100%"), std::string::npos) << "past the duration: full, not more";
+    EXPECT_EQ(bar.timed_line(1, 1, 25, 20).size(), 80u);
+}

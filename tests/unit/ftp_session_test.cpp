@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -307,14 +308,39 @@ TEST(FtpSession, StorWritesATemporaryAndRenamesIt) {
     EXPECT_EQ(std::distance(fs::directory_iterator(d.dir / "alice"), {}), 1);  // no temporary left
 }
 
+// STOR `name` over EPSV; 7 bytes ("partial") reach its file; the transfer
+// ends with `end`. The replies that end brings.
+std::string stor_partial(Driver& d, const std::string& name, TransferResult end) {
+    d.send("EPSV\r\nSTOR " + name + "\r\n");
+    EXPECT_TRUE(d.transfer);
+    if (!d.transfer) return "";
+    EXPECT_EQ(::write(d.transfer->file.get(), "partial", 7), 7);
+    return d.finish(end);
+}
+
+// An upload cut short (ABOR, a lost connection, a stall) never replaces a
+// file: its temporary is renamed with RENAME_NOREPLACE, and removed when a
+// file has the name. Of a new name, it lands: there to be resumed.
+TEST(FtpSession, StorCutShortNeverReplacesAFileButKeepsANewOne) {
+    for (auto status : {TransferStatus::aborted, TransferStatus::connection_lost, TransferStatus::stalled}) {
+        Driver d;
+        d.login();
+        spit(d.dir / "alice" / "f", "old content");
+        EXPECT_TRUE(stor_partial(d, "f", {status, 7}).starts_with("426 ")) << name_of(status);
+        EXPECT_EQ(slurp(d.dir / "alice" / "f"), "old content") << name_of(status);
+        EXPECT_EQ(std::distance(fs::directory_iterator(d.dir / "alice"), {}), 1) << "no temporary left";
+
+        stor_partial(d, "new", {status, 7});
+        EXPECT_EQ(d.fs_requests.back().rename_flags, unsigned{RENAME_NOREPLACE});
+        EXPECT_EQ(slurp(d.dir / "alice" / "new"), "partial") << "an interrupted new upload is kept, to resume";
+    }
+}
+
 TEST(FtpSession, StorNoSpaceKeepsTheOldFile) {
     Driver d;
     d.login();
     spit(d.dir / "alice" / "f", "old content");
-    d.send("EPSV\r\nSTOR f\r\n");
-    ASSERT_TRUE(d.transfer);
-    ASSERT_EQ(::write(d.transfer->file.get(), "partial", 7), 7);
-    std::string out = d.finish({TransferStatus::no_space, 7, ENOSPC});
+    std::string out = stor_partial(d, "f", {TransferStatus::no_space, 7, ENOSPC});
     EXPECT_TRUE(out.starts_with("452 ")) << out;
     EXPECT_EQ(d.fs_requests.back().op, FsOp::unlink);
     EXPECT_EQ(slurp(d.dir / "alice" / "f"), "old content");
@@ -411,6 +437,39 @@ TEST(FtpSession, AnonymousIsReadOnlyInPub) {
     EXPECT_TRUE(has(off.all, "530 "));
 }
 
+// A refused PORT or EPRT forgets the data address given before it: LIST then
+// gets 425 and no transfer is asked for (not a connection to the old address).
+TEST(FtpSession, ARefusedPortForgetsTheEarlierDataAddress) {
+    for (const char* refused : {"PORT 127,0,0,2,200,10\r\n", "EPRT |1|127.0.0.2|5000|\r\n", "PORT 1,2,3\r\n",
+                                "EPRT |3|x|5000|\r\n"}) {
+        Driver d;
+        d.login();
+        EXPECT_EQ(d.send("PORT 127,0,0,1,200,10\r\n").substr(0, 4), "200 ");
+        EXPECT_EQ(d.send(refused).substr(0, 1), "5") << refused;
+        EXPECT_EQ(d.send("LIST\r\n").substr(0, 4), "425 ") << refused;
+        EXPECT_FALSE(d.transfer) << refused;
+    }
+}
+
+// MFMT sets a file's time (lftp mirror -R keeps times with it); STAT during
+// a transfer tells the bytes so far; SIZE in TYPE A says why it is refused.
+TEST(FtpSession, MfmtStatDuringATransferAndSizeInTypeA) {
+    Driver d;
+    d.login();
+    spit(d.dir / "alice" / "f", "0123456789");
+    EXPECT_EQ(d.send("MFMT 20200102030405 f\r\n"), "213 Modify=20200102030405; /f\r\n");
+    EXPECT_EQ(d.send("MDTM f\r\n"), "213 20200102030405\r\n");
+    EXPECT_TRUE(d.send("MFMT 2020 f\r\n").starts_with("501 "));
+    EXPECT_TRUE(d.send("MFMT 20200102030405 nope\r\n").starts_with("550 "));
+    EXPECT_TRUE(has(d.send("FEAT\r\n"), " MFMT\r\n"));
+    EXPECT_TRUE(has(d.send("SIZE f\r\n"), "550 SIZE not allowed in ASCII mode: the size would depend on the line ends"));
+    d.send("TYPE I\r\nEPSV\r\nRETR f\r\n");
+    ASSERT_TRUE(d.transfer);
+    d.s().transferred(4);
+    EXPECT_TRUE(has(d.send("STAT\r\n"), "A transfer is in progress: 4 bytes so far"));
+    d.finish({TransferStatus::done, 10});
+}
+
 TEST(FtpSession, BounceAttackIsRefused) {
     Driver d;
     d.login();
@@ -497,7 +556,7 @@ TEST(FtpSession, SizeRefusedInAsciiAndListIgnoresOptions) {
     Driver d;
     d.login();
     spit(d.dir / "alice" / "f", "a\nb\n");
-    EXPECT_EQ(d.send("SIZE f\r\n"), "550 SIZE not allowed in ASCII mode.\r\n");
+    EXPECT_EQ(d.send("SIZE f\r\n"), "550 SIZE not allowed in ASCII mode: the size would depend on the line ends; send TYPE I.\r\n");
     EXPECT_EQ(d.send("MDTM f\r\n").substr(0, 4), "213 ");
     EXPECT_TRUE(has(d.send("MLST f\r\n"), " type=file;size=4;"));
     d.send("EPSV\r\nLIST -la\r\n");
