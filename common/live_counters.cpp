@@ -216,10 +216,15 @@ std::optional<LiveServer> read_live_file(const std::string& path) {
     std::array<std::uint64_t, kCounterCount> sum{};
     for (std::uint64_t i = 0; s.counting && i < slots; ++i) {
         const auto* c = reinterpret_cast<const std::uint64_t*>(static_cast<const char*>(p) + kPage + i * h->slot_stride);
+        std::array<std::uint64_t, kCounterCount> own{};
         for (std::size_t j = 0; j < kCounterCount; ++j) {
             std::uint64_t v = std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(c[j])).load(std::memory_order_relaxed);
+            own[j] = v;
             sum[j] = kCounterIsPeak[j] ? std::max(sum[j], v) : sum[j] + v;
         }
+#ifndef IOM_NO_COUNTERS
+        std::memcpy(static_cast<void*>(&s.slots.emplace_back()), own.data(), sizeof(Counters));  // the same layout (static_assert above)
+#endif
     }
     for (std::size_t j = 0; j < kCounterCount; ++j) s.counters.emplace(kCounterNames[j], sum[j]);
     return s;

@@ -90,6 +90,10 @@ struct LiveServer {
     std::int64_t started_unix_ms = 0;  // when the server started (wall clock)
     bool counting = true;              // false: built with -DIOM_COUNTERS=OFF, every counter 0
     std::map<std::string, std::uint64_t, std::less<>> counters;  // every counter, all slots merged
+    // Each slot's own counters, in slot order (empty when not counting): a
+    // server that gives each thread a slot for its life shows per-thread
+    // figures here (epoll_loops_server: a slot per loop, marked loops=1).
+    std::vector<Counters> slots;
 
     std::uint64_t operator[](std::string_view counter) const;  // 0 if unknown
 };
