@@ -183,6 +183,16 @@ std::uint64_t LiveServer::operator[](std::string_view counter) const {
     return it == counters.end() ? 0 : it->second;
 }
 
+std::vector<std::uint64_t> LiveServer::loop_connections() const {
+    std::vector<std::uint64_t> out;
+    for (const Counters& c : slots) {
+        if (c.loops != 1) continue;
+        const std::uint64_t in = c.accepts + c.handoffs, gone = c.refused + c.closed + c.resets + c.idle_timeouts;
+        out.push_back(in > gone ? in - gone : 0);  // a reader may see an instant's lag between the two
+    }
+    return out;
+}
+
 std::optional<LiveServer> read_live_file(const std::string& path) {
     Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st {};

@@ -96,6 +96,9 @@ struct LiveServer {
     std::vector<Counters> slots;
 
     std::uint64_t operator[](std::string_view counter) const;  // 0 if unknown
+    // For each loop's slot (loops=1), in slot order: the connections it holds
+    // now, that is those accepted or handed to it, less those it closed or refused.
+    std::vector<std::uint64_t> loop_connections() const;
 };
 
 // The server that published `path`; nullopt if it is not a live-counters
