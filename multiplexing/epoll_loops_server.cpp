@@ -33,7 +33,7 @@
 // server's: one atomic count, touched once per connection.
 //
 // LENGTH. 250 lines of code, blank and comment lines aside: epoll_server's
-// loop (without --level and --read-once), the threads, and the two deals.
+// loop (edge-triggered only), the threads, and the two deals.
 //
 // TRY IN CLASS.
 //   ./epoll_loops_server --loops 2 --trace        # tids: one per loop

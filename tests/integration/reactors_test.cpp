@@ -61,7 +61,7 @@ std::string upper(const std::string& s) { return client::expected_echo(EchoMode:
 // handled, B waits in the queue, C's first message finds it full. C is then
 // not read at all until a place frees: what it sends meanwhile stays in the
 // kernel (recv_bytes does not move). Every reply comes back, in order.
-TEST(PoolServer, AFullQueueStopsReadingTheConnectionsThatFoundItFull) {
+TEST(EpollPoolServer, AFullQueueStopsReadingTheConnectionsThatFoundItFull) {
     ServerProcess server(server_named("epoll_pool_server"),
                          {.args = {"--threads", "1", "--queue", "1", "--work-us", "500000", "--buffer-size", "4096"}});
     auto a = Connection::open(server.address()), b = Connection::open(server.address()),
@@ -90,7 +90,7 @@ TEST(PoolServer, AFullQueueStopsReadingTheConnectionsThatFoundItFull) {
 
 // Many connections, a small pool: every stream comes back whole and in
 // order, however the messages of different connections interleave.
-TEST(PoolServer, EveryConnectionsRepliesKeepTheirOrder) {
+TEST(EpollPoolServer, EveryConnectionsRepliesKeepTheirOrder) {
     ServerProcess server(server_named("epoll_pool_server"),
                          {.args = {"--threads", "3", "--queue", "4", "--buffer-size", "1024"}});
     std::vector<std::thread> clients;
@@ -110,7 +110,7 @@ TEST(PoolServer, EveryConnectionsRepliesKeepTheirOrder) {
 }
 
 // The trace shows the hand-off and the wake-up, each on its own thread.
-TEST(PoolServer, TraceShowsTheHandOffBetweenThreads) {
+TEST(EpollPoolServer, TraceShowsTheHandOffBetweenThreads) {
     ServerProcess server(server_named("epoll_pool_server"), {.args = {"--trace", "--threads", "1"}});
     auto c = Connection::open(server.address());
     ASSERT_TRUE(c.send_all("hi"));
@@ -133,7 +133,7 @@ TEST(PoolServer, TraceShowsTheHandOffBetweenThreads) {
 
 // Round robin is exact: 10 connections over 3 loops are 4, 3 and 3, counted
 // by each loop as hand-offs it took from its pipe.
-TEST(LoopsServer, HandoffDealsRoundRobin) {
+TEST(EpollLoopsServer, HandoffDealsRoundRobin) {
     ServerProcess server(server_named("epoll_loops_server"), {.args = {"--loops", "3", "--accept", "handoff"}});
     std::vector<Connection> conns;
     for (int i = 0; i < 10; ++i) {
@@ -153,7 +153,7 @@ TEST(LoopsServer, HandoffDealsRoundRobin) {
 
 // SO_REUSEPORT: every loop listens, and the kernel's hash gives each some of
 // 200 connections (all on one loop would be a 1 in 2^199 chance).
-TEST(LoopsServer, ReuseportGivesEveryLoopSomeConnections) {
+TEST(EpollLoopsServer, ReuseportGivesEveryLoopSomeConnections) {
     ServerProcess server(server_named("epoll_loops_server"), {.args = {"--loops", "2"}});
     std::vector<Connection> conns;
     for (int i = 0; i < 200; ++i) conns.push_back(Connection::open(server.address()));
@@ -169,7 +169,7 @@ TEST(LoopsServer, ReuseportGivesEveryLoopSomeConnections) {
 }
 
 // --max-connections is the server's, whichever loop accepts: exactly that many are served.
-TEST(LoopsServer, MaxConnectionsHoldsAcrossLoops) {
+TEST(EpollLoopsServer, MaxConnectionsHoldsAcrossLoops) {
     for (const char* mode : {"reuseport", "handoff"}) {
         ServerProcess server(server_named("epoll_loops_server"),
                              {.args = {"--loops", "2", "--accept", mode, "--max-connections", "10"}});
@@ -188,7 +188,7 @@ TEST(LoopsServer, MaxConnectionsHoldsAcrossLoops) {
 }
 
 // The trace shows the acceptor dealing a connection and a loop taking it, on two threads.
-TEST(LoopsServer, TraceShowsTheDealBetweenThreads) {
+TEST(EpollLoopsServer, TraceShowsTheDealBetweenThreads) {
     ServerProcess server(server_named("epoll_loops_server"), {.args = {"--trace", "--loops", "2", "--accept", "handoff"}});
     auto c = Connection::open(server.address());
     ASSERT_TRUE(c.send_all("hi"));
