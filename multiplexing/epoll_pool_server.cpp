@@ -16,10 +16,12 @@
 // its reply is back, its socket is not read, so replies cannot overtake each
 // other, and what it sends meanwhile waits in the kernel (TCP's window pushes
 // back on the client). A read takes at most the room left in the output
-// buffer, so a reply always fits: per connection, --buffer-size bounds memory
-// as in epoll_server. When the queue is full, a connection with a message to
-// hand off is left unread and waits in line (queue_full counts it) until a
-// reply frees a place: backpressure, and --queue messages at most in memory.
+// buffer, so a reply always fits: per connection, --buffer-size bounds the
+// bytes held (in two buffers: the message, the replies). When the queue is
+// full, a connection with a message to hand off is left unread and waits in
+// line (queue_full counts it) until a reply frees a place: backpressure. So
+// at most --queue messages wait for a worker, and no client, however fast
+// it sends, makes the server hold more than its one message.
 //
 // THE LESSON. One slow handler no longer stops the loop: another client's
 // message is read, queued and answered while a worker spins (lab
