@@ -65,7 +65,12 @@ using Count = std::uint64_t;
     X(file_writes, sum, "write/pwrite calls on files")                                           \
     X(file_write_bytes, sum, "bytes written to files")                                           \
     X(user_copy_bytes, sum, "file bytes copied through user space (read+send, recv+write)")      \
-    X(sendfile_calls, sum, "sendfile calls (io_uring: SPLICE pipe to socket): file to socket, no user copy")
+    X(sendfile_calls, sum, "sendfile calls (io_uring: SPLICE pipe to socket): file to socket, no user copy") \
+    X(loops, sum, "event loops, each counted in its own slot: a slot with loops=1 is one loop's figures")      \
+    X(handoffs, sum, "taken from another thread: a connection dealt to a loop, a message, a reply to the loop") \
+    X(notify_calls, sum, "eventfd/pipe reads and writes that pass a hand-off or wake another thread")          \
+    X(queue_peak, max, "most messages waiting at once in a pool's bounded queue")                              \
+    X(queue_full, sum, "times a connection was left unread because the pool's queue was full (backpressure)")
 
 struct Counters {
 #define IOM_DECLARE(name, merge, meaning) Count name{};

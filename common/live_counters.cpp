@@ -183,6 +183,16 @@ std::uint64_t LiveServer::operator[](std::string_view counter) const {
     return it == counters.end() ? 0 : it->second;
 }
 
+std::vector<std::uint64_t> LiveServer::loop_connections() const {
+    std::vector<std::uint64_t> out;
+    for (const Counters& c : slots) {
+        if (c.loops != 1) continue;
+        const std::uint64_t in = c.accepts + c.handoffs, gone = c.refused + c.closed + c.resets + c.idle_timeouts;
+        out.push_back(in > gone ? in - gone : 0);  // a reader may see an instant's lag between the two
+    }
+    return out;
+}
+
 std::optional<LiveServer> read_live_file(const std::string& path) {
     Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st {};
@@ -216,10 +226,15 @@ std::optional<LiveServer> read_live_file(const std::string& path) {
     std::array<std::uint64_t, kCounterCount> sum{};
     for (std::uint64_t i = 0; s.counting && i < slots; ++i) {
         const auto* c = reinterpret_cast<const std::uint64_t*>(static_cast<const char*>(p) + kPage + i * h->slot_stride);
+        std::array<std::uint64_t, kCounterCount> own{};
         for (std::size_t j = 0; j < kCounterCount; ++j) {
             std::uint64_t v = std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(c[j])).load(std::memory_order_relaxed);
+            own[j] = v;
             sum[j] = kCounterIsPeak[j] ? std::max(sum[j], v) : sum[j] + v;
         }
+#ifndef IOM_NO_COUNTERS
+        std::memcpy(static_cast<void*>(&s.slots.emplace_back()), own.data(), sizeof(Counters));  // the same layout (static_assert above)
+#endif
     }
     for (std::size_t j = 0; j < kCounterCount; ++j) s.counters.emplace(kCounterNames[j], sum[j]);
     return s;

@@ -90,8 +90,15 @@ struct LiveServer {
     std::int64_t started_unix_ms = 0;  // when the server started (wall clock)
     bool counting = true;              // false: built with -DIOM_COUNTERS=OFF, every counter 0
     std::map<std::string, std::uint64_t, std::less<>> counters;  // every counter, all slots merged
+    // Each slot's own counters, in slot order (empty when not counting): a
+    // server that gives each thread a slot for its life shows per-thread
+    // figures here (epoll_loops_server: a slot per loop, marked loops=1).
+    std::vector<Counters> slots;
 
     std::uint64_t operator[](std::string_view counter) const;  // 0 if unknown
+    // For each loop's slot (loops=1), in slot order: the connections it holds
+    // now, that is those accepted or handed to it, less those it closed or refused.
+    std::vector<std::uint64_t> loop_connections() const;
 };
 
 // The server that published `path`; nullopt if it is not a live-counters

@@ -71,12 +71,13 @@ Address peer_address(int fd) noexcept {
     return a;
 }
 
-Fd listen_tcp(const Address& addr, int backlog, bool nonblocking) {
+Fd listen_tcp(const Address& addr, int backlog, bool nonblocking, bool reuse_port) {
     int type = SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
     Fd fd(check_sys(socket(addr.family(), type, 0), "socket for {}", addr.to_string()));
     int one = 1;
     // Restarting a server must not fail while old connections sit in TIME_WAIT.
     check_sys(setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), "setsockopt SO_REUSEADDR");
+    if (reuse_port) check_sys(setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), "setsockopt SO_REUSEPORT");
     check_sys(bind(fd.get(), addr.sa(), addr.len), "bind {}", addr.to_string());
     check_sys(listen(fd.get(), backlog), "listen {} backlog {}", addr.to_string(), backlog);
     return fd;

@@ -48,8 +48,11 @@ struct PeerOf {
 };
 
 // socket + SO_REUSEADDR + bind + listen. Errors name the call and the
-// address: "bind 127.0.0.1:9023: Address already in use".
-Fd listen_tcp(const Address& addr, int backlog, bool nonblocking);
+// address: "bind 127.0.0.1:9023: Address already in use". `reuse_port`
+// sets SO_REUSEPORT too: several sockets may then listen on the same port,
+// and the kernel spreads new connections over them by a hash of the
+// addresses (epoll_loops_server --accept reuseport).
+Fd listen_tcp(const Address& addr, int backlog, bool nonblocking, bool reuse_port = false);
 
 // A blocking connect (with TCP_NODELAY set: a client that writes a request in
 // pieces must not wait for delayed ACKs either).

@@ -58,13 +58,13 @@ void add_server_options(CLI::App& app, ServerOptions& opt) {
     app.add_option("--stats-file", opt.stats_file, "Write the counters as JSON to this file at exit");
 }
 
-Fd open_listener(const ServerOptions& opt, bool nonblocking) {
+Fd open_listener(const ServerOptions& opt, bool nonblocking, bool reuse_port) {
     Address addr = parse_address(opt.host, opt.port);
     if (!addr.is_loopback()) {
         fmt::print(stderr, "warning: listening on {}, which other machines can reach: this server serves "
                            "anyone who can connect to it\n", addr.to_string());
     }
-    return listen_tcp(addr, opt.backlog, nonblocking);
+    return listen_tcp(addr, opt.backlog, nonblocking, reuse_port);
 }
 
 void announce(const Fd& listener) {

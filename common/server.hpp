@@ -46,8 +46,9 @@ struct ServerOptions {
 void add_server_options(CLI::App& app, ServerOptions& opt);
 
 // socket/bind/listen on --host/--port. Warns on stderr when the address is
-// not loopback (the server is then reachable from the network).
-Fd open_listener(const ServerOptions& opt, bool nonblocking);
+// not loopback (the server is then reachable from the network). `reuse_port`:
+// SO_REUSEPORT, one of several listeners on the port (common/net.hpp).
+Fd open_listener(const ServerOptions& opt, bool nonblocking, bool reuse_port = false);
 
 // Print the ready line, exactly "listening on HOST:PORT" (the real port when
 // --port 0), to stdout and flush it. Everything else goes to stderr.

@@ -62,6 +62,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -96,6 +97,64 @@ enum class Reads {
     once,           // one recv: the classic bug under edge triggering (epoll --read-once)
 };
 
+// One recv, or one send, counted and traced: the two calls every
+// non-blocking server makes, written once. pump() below makes them, and so
+// does epoll_pool_server, whose loop reads and writes but hands the handling
+// to a pool. An interrupted call (EINTR) is made again.
+struct Io {
+    std::size_t n = 0;    // bytes moved; 0 without a flag: end of input (recv)
+    bool again = false;   // EAGAIN: nothing to read, or no room to write, now
+    bool failed = false;  // the connection is broken (ECONNRESET, EPIPE...): counted in resets
+};
+
+inline Io recv_some(int fd, std::span<char> room, Counters& k) {
+    for (;;) {
+        ssize_t n = recv(fd, room.data(), room.size(), 0);
+        ++k.recv_calls;
+        if (n > 0) {
+            trace("recv(fd {}) -> {} bytes", fd, n);
+            k.recv_bytes += static_cast<std::size_t>(n);
+            return {.n = static_cast<std::size_t>(n)};
+        }
+        if (n == 0) {
+            trace("recv(fd {}) -> 0: the peer closed its side", fd);
+            return {};
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            trace("recv(fd {}) -> EAGAIN", fd);
+            ++k.recv_eagain;
+            return {.again = true};
+        }
+        if (errno != EINTR) {
+            trace("recv(fd {}) -> error {}", fd, errno);
+            ++k.resets;
+            return {.failed = true};
+        }
+    }
+}
+
+inline Io send_some(int fd, std::span<const char> pending, Counters& k) {
+    for (;;) {
+        ssize_t n = send(fd, pending.data(), pending.size(), MSG_NOSIGNAL);
+        ++k.send_calls;
+        if (n >= 0) {
+            trace("send(fd {}) -> {} of {} bytes", fd, n, pending.size());
+            k.send_bytes += static_cast<std::size_t>(n);
+            return {.n = static_cast<std::size_t>(n)};
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            trace("send(fd {}) -> EAGAIN", fd);
+            ++k.send_eagain;
+            return {.again = true};
+        }
+        if (errno != EINTR) {
+            trace("send(fd {}) -> error {}", fd, errno);
+            ++k.resets;
+            return {.failed = true};
+        }
+    }
+}
+
 inline Interest pump(Connection& c, const ServerOptions& opt, Counters& k, Reads reads = Reads::until_drained) {
     const int fd = c.fd.get();
     bool can_read = true, can_write = true, progressed = false, break_for_others = false;
@@ -106,14 +165,17 @@ inline Interest pump(Connection& c, const ServerOptions& opt, Counters& k, Reads
         // we stop reading it (backpressure) instead of buffering without end.
         if (can_read && !c.peer_done && !c.out.full()) {
             auto room = c.out.space();
-            ssize_t n = recv(fd, room.data(), room.size(), 0);
-            ++k.recv_calls;
-            if (n > 0) {
+            Io got = recv_some(fd, room, k);
+            if (got.failed) return {.open = false};
+            if (got.again) {
+                can_read = false;
+            } else if (got.n == 0) {
                 progressed = true;
-                trace("recv(fd {}) -> {} bytes", fd, n);
-                k.recv_bytes += static_cast<std::size_t>(n);
+                c.peer_done = true;
+            } else {
+                progressed = true;
                 simulate_work(opt.work_us);
-                echo_transform(opt.echo, c.out.commit(static_cast<std::size_t>(n)));
+                echo_transform(opt.echo, c.out.commit(got.n));
                 // A short read means no more data is queued now: asking
                 // again would only return EAGAIN, and new data will be
                 // announced anew. But a FIN queued behind the data is not
@@ -121,46 +183,25 @@ inline Interest pump(Connection& c, const ServerOptions& opt, Counters& k, Reads
                 // a further recv returns 0. Edge-triggered callers that may
                 // have been told of a FIN read until EAGAIN or EOF
                 // (multiplexing_test: HalfClose...).
-                bool short_read = static_cast<std::size_t>(n) < room.size();
+                bool short_read = got.n < room.size();
                 if ((short_read && reads == Reads::until_drained) || reads == Reads::once) can_read = false;
                 if (--reads_left == 0 && can_read) {  // the budget: the others' turn (FAIRNESS above)
                     trace("fd {}: {} reads this turn: the others go first", fd, kReadsPerTurn);
                     break_for_others = true;
                     can_read = false;
                 }
-            } else if (n == 0) {
-                progressed = true;
-                trace("recv(fd {}) -> 0: the peer closed its side", fd);
-                c.peer_done = true;
-            } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                trace("recv(fd {}) -> EAGAIN", fd);
-                ++k.recv_eagain;
-                can_read = false;
-            } else if (errno != EINTR) {
-                trace("recv(fd {}) -> error {}", fd, errno);
-                ++k.resets;
-                return {.open = false};
             }
         }
         // Write what is pending. A short write means the send buffer is full.
         if (can_write && !c.out.empty()) {
             auto pending = c.out.data();
-            ssize_t n = send(fd, pending.data(), pending.size(), MSG_NOSIGNAL);
-            ++k.send_calls;
-            if (n > 0) {
+            Io sent = send_some(fd, pending, k);
+            if (sent.failed) return {.open = false};
+            if (sent.again) can_write = false;
+            if (sent.n > 0) {
                 progressed = true;
-                trace("send(fd {}) -> {} of {} bytes", fd, n, pending.size());
-                k.send_bytes += static_cast<std::size_t>(n);
-                c.out.consume(static_cast<std::size_t>(n));
-                if (static_cast<std::size_t>(n) < pending.size()) can_write = false;
-            } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                trace("send(fd {}) -> EAGAIN", fd);
-                ++k.send_eagain;
-                can_write = false;
-            } else if (n < 0 && errno != EINTR) {
-                trace("send(fd {}) -> error {}", fd, errno);
-                ++k.resets;
-                return {.open = false};
+                c.out.consume(sent.n);
+                if (sent.n < pending.size()) can_write = false;
             }
         }
         if (c.peer_done && c.out.empty()) {

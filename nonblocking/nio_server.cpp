@@ -76,7 +76,7 @@ void serve(const iom::ServerOptions& opt, unsigned sleep_us, iom::Counters& k) {
 
         // Ask the listener for every client the kernel has queued, without
         // ever waiting for one. On almost every sweep the answer is "nobody":
-        // accept4() at nonblocking/connection.hpp:224 returns EAGAIN.
+        // accept4() at nonblocking/connection.hpp:265 returns EAGAIN.
         while (auto conn = iom::nb::next_connection(listener.get(), reserve, conns.size(), now, opt, k,
                                                     "nio_server")) {
             conns.push_back(std::move(*conn));
@@ -85,7 +85,7 @@ void serve(const iom::ServerOptions& opt, unsigned sleep_us, iom::Counters& k) {
 
         // Ask every connection, whether or not it has anything: pump() reads,
         // echoes and writes what it can right now. Most questions hear
-        // "nothing": recv() at nonblocking/connection.hpp:109 returns EAGAIN at
+        // "nothing": recv() at nonblocking/connection.hpp:112 returns EAGAIN at
         // once (counted in recv_eagain). A connection that is finished, or
         // moved nothing for --idle-timeout, is closed.
         iom::nb::sweep(conns, iom::nb::Reads::until_drained, idle, now, opt, k);

@@ -106,8 +106,8 @@ void serve(const iom::ServerOptions& opt, iom::Counters& k) {
     while (!iom::stop_requested()) {
         // The sweep: we do not know which socket the signal was about, so we
         // ask all of them, each until it answers EAGAIN. The listener (one
-        // SIGIO may stand for many clients): accept4() at nonblocking/connection.hpp:224.
-        // Each connection: recv() at nonblocking/connection.hpp:109 — or until
+        // SIGIO may stand for many clients): accept4() at nonblocking/connection.hpp:265.
+        // Each connection: recv() at nonblocking/connection.hpp:112 — or until
         // its output buffer is full (then pump's send hit EAGAIN, and the
         // kernel signals when space frees).
         const std::int64_t now = idle.on() ? iom::IdleClock::now() : 0;  // --idle-timeout only

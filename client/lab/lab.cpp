@@ -26,10 +26,17 @@ const char* to_string(LabVerdict v) {
 
 double LabResult::value(const std::string& label, const std::string& column) const {
     auto col = std::find(columns.begin(), columns.end(), column);
-    if (col == columns.end()) return kNoValue;
-    for (const auto& r : rows)
-        if (r.label == label) return r.values.at(static_cast<std::size_t>(col - columns.begin()));
-    return kNoValue;
+    auto row = std::find_if(rows.begin(), rows.end(), [&](const LabRow& r) { return r.label == label; });
+    if (col == columns.end() || row == rows.end()) {
+        std::vector<std::string> labels;
+        for (const auto& r : rows) labels.push_back(r.label);
+        throw std::logic_error(fmt::format("lab {}: no {} \"{}\" (row \"{}\", column \"{}\"; the rows: {}; the columns: {})",
+                                           name, row == rows.end() ? "row" : "column",
+                                           row == rows.end() ? label : column, label, column,
+                                           fmt::join(labels, ", "), fmt::join(columns, ", ")));
+    }
+    const auto i = static_cast<std::size_t>(col - columns.begin());
+    return i < row->values.size() ? row->values[i] : kNoValue;
 }
 
 LabResult run_lab(const std::string& name, const LabContext& ctx) {

@@ -50,7 +50,11 @@ struct LabResult {
     bool deterministic = false;  // the verdict comes from counters, not from timing
     std::string date, machine, command_line;
 
-    // The figure of row `label` in column `column`; NaN if there is none.
+    // The figure of row `label` in column `column` (NaN if that row did not
+    // measure it). A row or a column that does not exist is a mistake in the
+    // lab, not a figure: it throws std::logic_error naming the lab, the row
+    // and the column, so a typo fails loudly instead of reading as NaN and a
+    // silent "does not hold".
     double value(const std::string& label, const std::string& column) const;
 };
 

@@ -1,4 +1,4 @@
-// The twelve labs of `ioclient lab`, one function each, in the order of
+// The fourteen labs of `ioclient lab`, one function each, in the order of
 // docs/labs.md. Each starts the servers it needs from the build (--port 0,
 // --stats-file: client/lib/server_process.hpp), drives them with the
 // client's own pieces (bench's load generator, compare's idle connections,
@@ -15,6 +15,7 @@
 #include "client/lib/idle.hpp"
 #include "client/lib/procfs.hpp"
 #include "client/lib/server_process.hpp"
+#include "common/live_counters.hpp"
 
 #include <fmt/format.h>
 #include <sys/select.h>
@@ -386,6 +387,143 @@ void two_syscalls(const LabContext& ctx, LabResult& r) {
                     "servers {:.2f} or more: a wait, then a recv that does not", blocking, fewest));
 }
 
+// The reactor's weakness and its two answers (docs/multiplexing.md, Three
+// reactors): a pool behind the loop, a loop per core.
+void slow_handler(const LabContext& ctx, LabResult& r) {
+    const auto work_us = static_cast<unsigned>(ctx.pick(1000, 2000));
+    const double duration = ctx.pick(1.0, 3.0), warmup = ctx.pick(0.2, 0.5);
+    r.ran = {fmt::format("epoll_server, epoll_pool_server (--threads 2), then bio_threads_server, on --port 0 "
+                         "--work-us {} (each message spins the CPU that long); a busy client ping-pongs while "
+                         "another one, measured, does the same, {:.1f} s after {:.1f} s of warm-up; then "
+                         "epoll_pool_server with the measured client alone",
+                         work_us, duration, warmup)};
+    r.columns = {"other's p50 us", "other's p99 us", "other's msg/s", "busy client's msg/s"};
+    for (const char* name : {"epoll_server", "epoll_pool_server", "bio_threads_server", "epoll_pool_server alone"}) {
+        const std::string server = std::string(name).substr(0, std::string(name).find(' '));
+        const bool alone = server != name;
+        ServerProcess srv(spec(ctx, server), {.args = {"--work-us", std::to_string(work_us)}});
+        std::future<BenchResult> busy;
+        if (!alone) busy = std::async(std::launch::async, [&] { return bench(srv, 1, duration + warmup, 0); });
+        BenchResult other = bench(srv, 1, duration, warmup);
+        double hog = alone ? kNoValue : busy.get().messages_per_second;
+        stop(srv);
+        r.rows.push_back({name, {other.p50_us, other.p99_us, other.messages_per_second, hog}});
+    }
+    const std::string p50 = "other's p50 us";
+    double reactor = r.value("epoll_server", p50), threads = r.value("bio_threads_server", p50);
+    double pool = r.value("epoll_pool_server", p50), pool_alone = r.value("epoll_pool_server alone", p50);
+    std::string figures = fmt::format("the other client's median round trip was {:.0f} us beside a busy one in "
+                                      "epoll_server (it waits for the busy client's handler), {:.0f} us with a thread "
+                                      "each, {:.0f} us with the handlers on a pool ({:.2f}x its {:.0f} us alone); the "
+                                      "handler alone takes {} us",
+                                      reactor, threads, pool, pool / pool_alone, pool_alone, work_us);
+    const bool answered = pool <= 1.5 * pool_alone;  // the pool's promise: the busy client costs the other little
+    if (reactor >= 1.25 * threads && answered) say(r, LabVerdict::holds, figures);
+    else if (reactor >= 1.25 * threads)
+        say(r, LabVerdict::holds_only_when, figures, "each handler has a thread of its own: the pool's other client "
+                                                     "still waited more than 1.5x its time alone");
+    else if (threads > 1.5 * work_us)  // the other client's thread waited for a CPU, not for the busy client
+        say(r, LabVerdict::does_not_hold, figures + ": the threads waited for a CPU (see the load average)");
+    else say(r, LabVerdict::does_not_hold, figures);
+}
+
+// A figure of a live server's own counters, summed over its slots, read while it runs.
+LiveServer live_counters(const ServerProcess& srv) {
+    auto s = read_live_file(fmt::format("{}/iomodels-{}-{}", live_dir(), srv.spec().name, srv.pid()));
+    if (!s) throw std::runtime_error(srv.spec().name + " publishes no live counters");
+    return *s;
+}
+
+void loops_per_core(const LabContext& ctx, LabResult& r) {
+    const double duration = ctx.pick(0.5, 2.0), warmup = ctx.pick(0.2, 0.5);
+    const unsigned connections = 8;
+    r.ran = {fmt::format("each server on --port 0; ioclient bench's 64-byte ping-pong on {} connections, {:.1f} s "
+                         "after {:.1f} s of warm-up; CPU per message from the server's CPU clock, the rest from its "
+                         "counters divided by the messages it echoed",
+                         connections, duration, warmup),
+             "with a handler that computes (--work-us 20): epoll_loops_server with 1 loop, then 2 (--accept handoff: "
+             "the 8 connections dealt evenly); with none: epoll_server, epoll_loops_server --loops 1, "
+             "epoll_pool_server --threads 1"};
+    r.columns = {"msg/s", "CPU us per msg", "syscalls per msg", "hand-offs per msg", "wake-up calls per msg"};
+    const std::vector<std::pair<const char*, std::vector<std::string>>> runs = {
+        {"epoll_loops_server", {"--loops", "1", "--accept", "handoff", "--work-us", "20"}},
+        {"epoll_loops_server", {"--loops", "2", "--accept", "handoff", "--work-us", "20"}},
+        {"epoll_server", {}},
+        {"epoll_loops_server", {"--loops", "1"}},
+        {"epoll_pool_server", {"--threads", "1"}}};
+    for (const auto& [name, args] : runs) {
+        ServerProcess srv(spec(ctx, name), {.args = args});
+        BenchResult b = bench(srv, connections, duration, warmup);
+        stop(srv);
+        const double echoed = counter_or_nan(srv, "send_bytes") / 64;
+        r.rows.push_back({label(name, args),
+                          {b.messages_per_second, b.server_cpu_us_per_message, syscalls(srv) / echoed,
+                           counter_or_nan(srv, "handoffs") / echoed, counter_or_nan(srv, "notify_calls") / echoed}});
+    }
+    auto v = [&](std::size_t row, const char* column) { return r.value(r.rows[row].label, column); };
+    const double scaling = v(1, "msg/s") / v(0, "msg/s");
+    const double loop_cost = v(3, "CPU us per msg") / v(2, "CPU us per msg");
+    const double pool_extra = v(4, "CPU us per msg") - v(2, "CPU us per msg");
+    std::string figures = fmt::format(
+        "with --work-us 20, 2 loops moved {:.2f}x the messages of 1 ({:.0f} against {:.0f} per second); with no work "
+        "one loop of epoll_loops_server cost {:.2f}x epoll_server's CPU per message, and the pool {:+.1f} us per "
+        "message more than epoll_server: {:.2f} hand-offs and {:.2f} eventfd calls per message",
+        scaling, v(1, "msg/s"), v(0, "msg/s"), loop_cost, pool_extra, v(4, "hand-offs per msg"),
+        v(4, "wake-up calls per msg"));
+    if (scaling >= 1.5) say(r, LabVerdict::holds, figures);
+    else say(r, LabVerdict::does_not_hold, figures + " (the client shares the cores: see the load average)");
+}
+
+void spreading(const LabContext& ctx, LabResult& r) {
+    constexpr int kLoops = 4;
+    const std::vector<unsigned> counts = {10, 1000};
+    r.deterministic = true;
+    r.ran = {fmt::format("epoll_loops_server --loops {} on --port 0, with --accept reuseport, then handoff; {} "
+                         "connections opened and held, a fresh server each time; each loop's connections read "
+                         "from its own slot of the live counters once all were taken",
+                         kLoops, fmt::join(counts, ", then "))};
+    for (int i = 1; i <= kLoops; ++i) r.columns.push_back(fmt::format("loop {}", i));
+    r.columns.insert(r.columns.end(), {"most", "fewest", "most / even share"});
+    for (const char* mode : {"reuseport", "handoff"}) {
+        for (unsigned n : counts) {
+            ServerProcess srv(spec(ctx, "epoll_loops_server"),
+                              {.args = {"--loops", std::to_string(kLoops), "--accept", mode}});
+            std::vector<Connection> held;
+            for (unsigned i = 0; i < n; ++i) held.push_back(Connection::open(srv.address()));
+            std::vector<std::uint64_t> per_loop;
+            for (auto deadline = Clock::now() + std::chrono::seconds(20); Clock::now() < deadline;) {
+                per_loop = live_counters(srv).loop_connections();
+                std::uint64_t sum = 0;
+                for (auto c : per_loop) sum += c;
+                if (sum == n) break;
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+            if (per_loop.size() != kLoops) throw std::runtime_error("epoll_loops_server did not show its loops");
+            held.clear();
+            stop(srv);
+            std::vector<double> row(per_loop.begin(), per_loop.end());
+            const auto [fewest, most] = std::minmax_element(row.begin(), row.end());
+            row.insert(row.end(), {*most, *fewest, *most / (double(n) / kLoops)});
+            r.rows.push_back({fmt::format("{}, {} connections", mode, n), row});
+        }
+    }
+    auto v = [&](const char* mode, unsigned n, const char* column) {
+        return r.value(fmt::format("{}, {} connections", mode, n), column);
+    };
+    bool exact = true;
+    for (unsigned n : counts) exact = exact && v("handoff", n, "most") - v("handoff", n, "fewest") <= 1;
+    const double many = v("reuseport", counts.back(), "most / even share");
+    std::string figures = fmt::format(
+        "round robin dealt {} connections {}-{} and {} exactly {}-{} per loop; the kernel's hash gave {} connections "
+        "{}-{} per loop and {} connections {}-{}, its busiest loop {:.2f}x an even share",
+        counts[0], v("handoff", counts[0], "fewest"), v("handoff", counts[0], "most"), counts[1],
+        v("handoff", counts[1], "fewest"), v("handoff", counts[1], "most"), counts[0],
+        v("reuseport", counts[0], "fewest"), v("reuseport", counts[0], "most"), counts[1],
+        v("reuseport", counts[1], "fewest"), v("reuseport", counts[1], "most"), many);
+    if (exact && many <= 1.2) say(r, LabVerdict::holds, figures);
+    else say(r, LabVerdict::does_not_hold, figures);
+}
+
 // --- async ---------------------------------------------------------------------
 
 void proactor(const LabContext& ctx, LabResult& r) {
@@ -401,31 +539,6 @@ void proactor(const LabContext& ctx, LabResult& r) {
                     "recvs and sends, copying the bytes itself), epoll_server {:.2f} (a wait, and a recv and a send "
                     "that copy inside the call)",
                     uring, r.value("uring_server", "recv+send per msg"), epoll));
-}
-
-void slow_handler(const LabContext& ctx, LabResult& r) {
-    const auto work_us = static_cast<unsigned>(ctx.pick(1000, 2000));
-    const double duration = ctx.pick(1.0, 3.0), warmup = ctx.pick(0.2, 0.5);
-    r.ran = {fmt::format("epoll_server, then bio_threads_server, on --port 0 --work-us {} (each message spins the "
-                         "CPU that long); a busy client ping-pongs while another one, measured, does the same, "
-                         "{:.1f} s after {:.1f} s of warm-up", work_us, duration, warmup)};
-    r.columns = {"other's p50 us", "other's p99 us", "other's msg/s", "busy client's msg/s"};
-    for (const char* name : {"epoll_server", "bio_threads_server"}) {
-        ServerProcess srv(spec(ctx, name), {.args = {"--work-us", std::to_string(work_us)}});
-        auto busy = std::async(std::launch::async, [&] { return bench(srv, 1, duration + warmup, 0); });
-        BenchResult other = bench(srv, 1, duration, warmup);
-        BenchResult hog = busy.get();
-        stop(srv);
-        r.rows.push_back({name, {other.p50_us, other.p99_us, other.messages_per_second, hog.messages_per_second}});
-    }
-    double reactor = r.value("epoll_server", "other's p50 us"), threads = r.value("bio_threads_server", "other's p50 us");
-    std::string figures = fmt::format("the other client's median round trip was {:.0f} us beside a busy one in "
-                                      "epoll_server (it waits for the busy client's handler), {:.0f} us with a thread "
-                                      "each; the handler alone takes {} us", reactor, threads, work_us);
-    if (reactor >= 1.25 * threads) say(r, LabVerdict::holds, figures);
-    else if (threads > 1.5 * work_us)  // the other client's thread waited for a CPU, not for the busy client
-        say(r, LabVerdict::does_not_hold, figures + ": the threads waited for a CPU (see the load average)");
-    else say(r, LabVerdict::does_not_hold, figures);
 }
 
 void coroutines(const LabContext& ctx, LabResult& r) {
@@ -487,11 +600,20 @@ const std::vector<Lab>& labs() {
          "multiplexing", edge_triggered},
         {"two-syscalls", "multiplexing pays a wait and a read where blocking I/O pays one read", "multiplexing",
          two_syscalls},
+        {"slow-handler",
+         "in a reactor, one slow handler delays every other client; with a thread per connection, or the handlers "
+         "on a pool behind the loop, it does not",
+         "multiplexing", slow_handler},
+        {"loops-per-core",
+         "a loop per core scales a handler that computes over the cores, at no extra cost per message; a pool behind "
+         "one loop pays a hand-off and a wake-up per message",
+         "multiplexing", loops_per_core},
+        {"spreading",
+         "SO_REUSEPORT spreads connections over the loops by a hash: evenly when they are many, by luck when few; "
+         "one acceptor dealing them round robin spreads them exactly",
+         "multiplexing", spreading},
         {"proactor", "io_uring: the kernel copies, the process does not block, fewer system calls per message",
          "async", proactor},
-        {"slow-handler",
-         "in a reactor, one slow handler delays every other client; with a thread per connection it does not",
-         "multiplexing", slow_handler},
         {"coroutines", "coroutines are multiplexing underneath: the coroutine server's counters match the callback "
                        "server's",
          "async", coroutines},

@@ -54,8 +54,9 @@ TopRow row_between(const TopReading* before, const TopReading& now) {
     r.ftp = s.family == "ftp";
     r.ftp_sessions = s["ftp_sessions"];
     r.ftp_transfers = s["ftp_transfers"];
+    if (auto loops = s.loop_connections(); loops.size() > 1) r.per_loop = fmt::format("{}", fmt::join(loops, "/"));
     r.msgs_per_s = r.mb_per_s = r.syscalls_per_msg = r.waits_per_s = r.fds_per_wait = r.eagain_per_s = kNaN;
-    r.cpu_percent = r.cpu_user_percent = r.cpu_system_percent = r.file_mb_per_s = kNaN;
+    r.cpu_percent = r.cpu_user_percent = r.cpu_system_percent = r.file_mb_per_s = r.handoffs_per_msg = kNaN;
     if (!before) return r;
 
     const double dt = std::chrono::duration<double>(now.at - before->at).count();
@@ -85,6 +86,7 @@ TopRow row_between(const TopReading* before, const TopReading& now) {
     r.fds_per_wait = waits > 0 ? delta("wait_fds") / waits : kNaN;
     r.eagain_per_s = (delta("accept_eagain") + delta("recv_eagain") + delta("send_eagain")) / dt;
     r.file_mb_per_s = (delta("file_read_bytes") + delta("file_write_bytes")) / kMB / dt;
+    r.handoffs_per_msg = msgs > 0 ? delta("handoffs") / msgs : kNaN;
 
     // The lessons, when they show.
     const double ready_per_wait = waits > 0 ? delta("wait_ready") / waits : 0;
@@ -131,6 +133,8 @@ std::string rows_json(const std::vector<TopRow>& rows) {
                {"cpu_system_percent", number(r.cpu_system_percent)},
                {"memory_kib", r.memory_kib},
                {"threads", r.threads},
+               {"per_loop", r.per_loop},
+               {"handoffs_per_msg", number(r.handoffs_per_msg)},
                {"marks", r.marks}};
         if (r.ftp) {
             j["ftp_sessions"] = r.ftp_sessions;

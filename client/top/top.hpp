@@ -49,6 +49,11 @@ struct TopRow {
     bool ftp = false;  // an FTP server: sessions, transfers, file MB/s
     std::uint64_t ftp_sessions = 0, ftp_transfers = 0;
     double file_mb_per_s;
+    // Servers with several loops or a pool (epoll_loops_server, epoll_pool_server):
+    // connections open on each loop ("5/5": from each loop's slot), and items
+    // passed between threads per message (a pool: 2, to a worker and back).
+    std::string per_loop;
+    double handoffs_per_msg;
     // The figures that hold a lesson right now (named as in the JSON): CPU
     // burnt with no traffic, descriptors scanned per wait far beyond those
     // ready, EAGAIN answers outnumbering messages, threads following clients,

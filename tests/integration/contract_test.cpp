@@ -136,6 +136,8 @@ const std::map<std::string, std::vector<std::vector<std::string>>> own_bad_value
     {"bio_pool_server", {{"--threads", "0"}, {"--threads", "4097"}, {"--queue", "0"}, {"--queue", "65537"}}},
     {"nio_server", {{"--sleep-us", "-1"}, {"--sleep-us", "1000001"}}},
     {"epoll_server", {{"--level=2"}, {"--read-once=2"}}},
+    {"epoll_pool_server", {{"--threads", "0"}, {"--threads", "257"}, {"--queue", "0"}, {"--queue", "65537"}}},
+    {"epoll_loops_server", {{"--loops", "0"}, {"--loops", "257"}, {"--accept", "fork"}}},
     {"uring_server", {{"--ring-buffers", "0"}, {"--ring-buffers", "3"}, {"--ring-buffers", "65536"},
                       {"--no-multishot=2"}, {"--batch", "0"}, {"--batch", "257"}, {"--batch-wait-us", "0"},
                       {"--batch-wait-us", "100001"}}},

@@ -370,7 +370,7 @@ TEST(Docs, TheLabIndexStatesEachLabsClaim) {
         EXPECT_NE(index.find("| " + claim + " | " + name + " |"), std::string::npos)
             << "docs/labs.md has no row for " << name << " with its claim: " << claim;
     }
-    EXPECT_EQ(labs, 12);
+    EXPECT_EQ(labs, 14);
     for (const char* page : {"blocking", "nonblocking", "multiplexing", "async"})
         EXPECT_NE(text_of(source_dir / "docs" / (std::string(page) + ".md")).find("\n## Labs\n"), std::string::npos)
             << "docs/" << page << ".md does not open with its labs";

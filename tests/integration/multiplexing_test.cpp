@@ -251,6 +251,9 @@ const std::vector<Variant> variants = {
     {"poll_server", {}, "poll_server"},
     {"epoll_server", {}, "epoll_server"},
     {"epoll_server", {"--level"}, "epoll_server_level"},
+    {"epoll_pool_server", {}, "epoll_pool_server"},
+    {"epoll_loops_server", {"--loops", "2"}, "epoll_loops_server"},
+    {"epoll_loops_server", {"--loops", "2", "--accept", "handoff"}, "epoll_loops_server_handoff"},
 };
 
 void PrintTo(const Variant& v, std::ostream* os) { *os << v.label; }

@@ -118,6 +118,26 @@ TEST_F(TopTest, OnceJsonShowsEveryServerAndTheLoadOnTheRightOne) {
     EXPECT_FALSE(load.failed());
 }
 
+// The reactors' own figures: connections per loop (each loop's slot), and
+// hand-offs per message (a pool: to a worker and back, 2).
+TEST_F(TopTest, OnceJsonShowsConnectionsPerLoopAndHandOffsPerMessage) {
+    ServerProcess loops(server_named("epoll_loops_server"), {.args = {"--loops", "2", "--accept", "handoff"}});
+    ServerProcess pool(server_named("epoll_pool_server"));
+    std::vector<client::Connection> held;
+    for (int i = 0; i < 5; ++i) {
+        held.push_back(client::Connection::open(loops.address()));
+        ASSERT_TRUE(held.back().send_all("x") && held.back().recv_exact(1, 10s) == "X");
+    }
+    Load load(pool.address());
+    ASSERT_TRUE(wait_for_counters(pool, [](const LiveServer& s) { return s["recv_calls"] > 10; }));
+    Json sample = top_once();
+    ASSERT_NE(row_of(sample, loops), nullptr) << sample.dump();
+    ASSERT_NE(row_of(sample, pool), nullptr) << sample.dump();
+    EXPECT_EQ((*row_of(sample, loops))["per_loop"], "3/2") << "round robin over two loops";
+    EXPECT_NEAR((*row_of(sample, pool))["handoffs_per_msg"].get<double>(), 2, 0.2) << sample.dump();
+    EXPECT_FALSE(load.failed());
+}
+
 TEST_F(TopTest, AServerKilledWithSigkillDisappears) {
     ServerProcess stays(server_named("select_server"));
     ServerProcess killed(server_named("uring_server"));
