@@ -182,6 +182,9 @@ LIVE_COUNTERS = {  # byte 0 how, bytes 1-2 a length, then bytes XORed over a val
     "hand-truncated": b"\x01\x10\x40",
     "hand-longer": b"\x02\x00\x00",
     "hand-bad-magic": b"\x00\x00\x00\x01",
+    # LiveHeader: magic[8], version, counter_count, counting, slot_stride (320: 0x140), ...
+    "hand-zero-stride": b"\x00\x00\x00" + bytes(16) + b"\x01\x00\x00\x00" + b"\x40\x01\x00\x00",
+    "hand-odd-stride": b"\x00\x00\x00" + bytes(20) + b"\x04",
     "hand-many-slots": b"\x00\x00\x00" + bytes(32) + b"\xff\xff\xff\xff\xff\xff\xff\x7f",
 }
 
