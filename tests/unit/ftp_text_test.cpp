@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <crypt.h>
 #include <unistd.h>
 
@@ -136,6 +138,19 @@ TEST(FtpListing, KnownStrings) {
     EXPECT_EQ(format_nlst({f, d}), "notes.txt\r\ndocs\r\n");
     EXPECT_EQ(fact_list(all_facts), "type*;size*;modify*;perm*;unique*;");
     EXPECT_EQ(parse_fact_list("Type;SIZE;bogus;"), unsigned(fact_type | fact_size));
+}
+
+// Found by the ftp_listing fuzz target (tests/fuzz): a name with CR or LF (a local user can
+// make one) ended its listing line early, and what followed read as an entry of its own.
+TEST(FtpListing, ANameWithCrOrLfStaysOnItsLine) {
+    Entry forged{.name = "x\r\n-rw-r--r--   1 ftp      ftp              1 Jan 01 00:00 forged\nz", .size = 1};
+    EXPECT_EQ(format_nlst({forged}), "x  -rw-r--r--   1 ftp      ftp              1 Jan 01 00:00 forged z\r\n");
+    std::string list = list_line(forged, 0);
+    EXPECT_EQ(list.find_first_of("\r\n"), list.size() - 2) << list;
+    EXPECT_TRUE(list.ends_with(" forged z\r\n")) << list;
+    EXPECT_EQ(mlsx_line(forged, fact_type, true), "type=file; x  -rw-r--r--   1 ftp      ftp              1 Jan 01 00:00 forged z");
+    std::string mlsd = format_mlsd(Entry{.name = "d", .type = EntryType::dir}, {forged}, fact_type, true);
+    EXPECT_EQ(std::count(mlsd.begin(), mlsd.end(), '\n'), 2) << "the directory's line and the entry's";
 }
 
 TEST(FtpDataAddress, PortEprtAndTheBounceRule) {
