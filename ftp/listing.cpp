@@ -71,10 +71,14 @@ std::string list_line(const Entry& e, std::time_t now) {
                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     std::tm tm = utc(e.mtime);
     constexpr std::int64_t six_months = 180LL * 24 * 3600;
-    std::int64_t age = static_cast<std::int64_t>(now) - e.mtime;
-    std::string when = age < six_months && age > -six_months
+    // Within six months of now: the time of day, else the year (as ls -l). A file's time may be
+    // any 64-bit value (utimensat sets what it is given): compare against now's window rather
+    // than subtract (now - mtime overflows), and make the year a 64-bit sum (tm_year + 1900 is
+    // an int overflow for years near INT_MAX, which gmtime_r returns).
+    const auto t = static_cast<std::int64_t>(now);
+    std::string when = e.mtime > t - six_months && e.mtime < t + six_months
                            ? fmt::format("{} {:02} {:02}:{:02}", months[tm.tm_mon], tm.tm_mday, tm.tm_hour, tm.tm_min)
-                           : fmt::format("{} {:02}  {}", months[tm.tm_mon], tm.tm_mday, tm.tm_year + 1900);
+                           : fmt::format("{} {:02}  {}", months[tm.tm_mon], tm.tm_mday, std::int64_t{tm.tm_year} + 1900);
     return fmt::format("{} {:>3} ftp      ftp      {:>12} {} {}\r\n", mode_string(e), e.nlink, e.size, when,
                        one_line(e.name));
 }
@@ -118,8 +122,8 @@ std::string format_mlsd(const Entry& dir, const std::vector<Entry>& entries, uns
 
 std::string ftp_time(std::int64_t t) {
     std::tm tm = utc(t);
-    return fmt::format("{:04}{:02}{:02}{:02}{:02}{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                       tm.tm_min, tm.tm_sec);
+    return fmt::format("{:04}{:02}{:02}{:02}{:02}{:02}", std::int64_t{tm.tm_year} + 1900, tm.tm_mon + 1, tm.tm_mday,
+                       tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 }  // namespace iom::ftp
