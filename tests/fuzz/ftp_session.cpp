@@ -26,6 +26,7 @@
 //     0x0E                  Delayed
 //     0x0F                  the server stops (or starts again) taking the session's output: the
 //                           client does not read its replies, so they pile up in the session
+//     0x10 N + a text line  that line N times in a row, read 4096 bytes at a time (a flood)
 //     other bytes           nothing
 //   A completion completes the held operation of its kind; with none held it is kept for the
 //   next operation of that kind (one-shot); after CloseRequest it is delivered anyway (the
@@ -40,7 +41,9 @@
 // the idle timer only outside transfers; each operation is completed exactly once.
 //
 // THE CONTRACT CHECKED after each step (abort with a message on a violation):
-//   - at most one operation outstanding (an AbortRequest only for a transfer in flight, once);
+//   - at most one operation outstanding; an AbortRequest only for a transfer in flight, once (or
+//     just after its result, when the server completed it inside perform(): its result then
+//     answers the ABOR, as epoll_ftp_server's perform(AbortRequest) says);
 //   - the output is whole RFC 959 replies: "DDD text" CRLF, first digit 1-5, second 0-5, no CR
 //     or LF inside a line, multi-line replies closed by "DDD " and their inner lines not
 //     starting with a digit; every take_output() ends at the end of a reply;
@@ -251,6 +254,7 @@ public:
     }
 
     void step(Input& in) {
+        transfer_just_ended_ = false;
         std::uint8_t op = in.peek();
         if ((op >= 0x09 && op <= 0x0D) || (op >= 0x20 && op <= 0x7E)) return control(in.take_through('\n'));
         in.byte();
@@ -287,6 +291,12 @@ public:
         case 0x0F:
             taking_output_ = !taking_output_;
             return settle();
+        case 0x10: {
+            std::size_t times = in.byte();
+            std::string line(in.take_through('\n')), flood;
+            for (std::size_t i = 0; i < times; ++i) flood += line;
+            return control(flood);
+        }
         default: return;
         }
     }
@@ -364,7 +374,7 @@ private:
         held_ = held_ == Kind::transfer ? Kind::none : held_;
         held_transfer_.file.reset();  // the server closes the file (and the data connection) at the end
         outstanding_ = Kind::none;
-        aborted_ = false;
+        transfer_just_ended_ = true;
         session_->complete(r);
         settle();
     }
@@ -419,6 +429,8 @@ private:
     bool begin(Kind k) {
         IOM_FUZZ_CHECK(outstanding_ == Kind::none, "{} while {} is outstanding", kind_name(k), kind_name(outstanding_));
         outstanding_ = k;
+        transfer_just_ended_ = false;
+        if (k == Kind::transfer) aborted_ = false;
         if (hold_ != k) return false;
         hold_ = Kind::none;
         held_ = k;
@@ -526,13 +538,16 @@ private:
         next_transfer_.reset();
         t.file.reset();
         outstanding_ = Kind::none;
+        transfer_just_ended_ = true;
         session_->complete(r);
     }
 
     void perform(AbortRequest&) {
-        IOM_FUZZ_CHECK(outstanding_ == Kind::transfer, "AbortRequest with {} outstanding", kind_name(outstanding_));
+        bool in_flight = outstanding_ == Kind::transfer;
+        bool just_ended = outstanding_ == Kind::none && transfer_just_ended_;  // completed inside perform()
+        IOM_FUZZ_CHECK(in_flight || just_ended, "AbortRequest with {} outstanding", kind_name(outstanding_));
         IOM_FUZZ_CHECK(!aborted_, "a second AbortRequest for one transfer");
-        aborted_ = true;  // the held transfer's result, still to come, answers it
+        aborted_ = true;  // the transfer's result (to come, or come already) answers it
     }
 
     void perform(CloseRequest&) {
@@ -555,6 +570,7 @@ private:
     Kind hold_ = Kind::none;         // the kind of the next operation to hold
     Kind held_ = Kind::none;         // the operation held, waiting for the fuzzer's completion
     Kind outstanding_ = Kind::none;  // the operation the session waits for
+    bool transfer_just_ended_ = false;  // a transfer ended in this step, and nothing began since
     FsRequest held_fs_;
     TransferRequest held_transfer_;
     bool aborted_ = false, closed_ = false, close_flushed_ = false;
