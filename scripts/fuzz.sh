@@ -58,7 +58,7 @@ done
 [ ${#positional[@]} -gt 1 ] && seconds=${positional[1]}
 if [ "$target" = all ]; then
   chosen=("${targets[@]}")
-elif printf '%s\n' "${targets[@]}" | grep -qx "$target"; then
+elif [[ " ${targets[*]} " == *" $target "* ]]; then
   chosen=("$target")
 else
   echo "fuzz.sh: no target '$target'; the targets: ${targets[*]}" >&2
