@@ -64,14 +64,11 @@ void check(const Reply& r) {
 Parsed parse(std::string_view stream, std::uint8_t seed) {
     Parsed out;
     ReplyParser parser;
-    unsigned state = seed;
+    Splitter split(seed);
     try {
         while (!stream.empty()) {
             std::size_t n = stream.size();
-            if (seed) {
-                state = state * 1103515245u + 12345u;
-                n = std::min<std::size_t>(n, 1 + (state >> 16) % 16);
-            }
+            if (seed) n = split.next(n);
             parser.feed(stream.substr(0, n));
             stream.remove_prefix(n);
             while (auto r = parser.next()) {  // as the client does after every read

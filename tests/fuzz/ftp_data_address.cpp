@@ -36,17 +36,6 @@ namespace {
 
 using namespace iom::ftp;
 
-std::array<unsigned char, 16> host16(const Address& a) {  // IPv4 as IPv4-mapped IPv6
-    std::array<unsigned char, 16> h{};
-    if (a.family() == AF_INET) {
-        h[10] = h[11] = 0xff;
-        std::memcpy(&h[12], &reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_addr, 4);
-    } else {
-        std::memcpy(h.data(), &reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_addr, 16);
-    }
-    return h;
-}
-
 std::string host_text(const Address& a) {
     char buf[INET6_ADDRSTRLEN] = {};
     if (a.family() == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_addr, buf, sizeof buf);

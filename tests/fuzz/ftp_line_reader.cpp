@@ -35,13 +35,10 @@ using Event = std::pair<LineReader::Event, std::string>;
 std::vector<Event> read_all(std::size_t max_line, std::string_view stream, std::uint8_t split_seed) {
     LineReader reader(max_line);
     std::vector<Event> events;
-    unsigned state = split_seed;
+    Splitter split(split_seed);
     while (!stream.empty()) {
         std::size_t n = stream.size();
-        if (split_seed) {  // pieces of 1..16 bytes
-            state = state * 1103515245u + 12345u;
-            n = std::min<std::size_t>(n, 1 + (state >> 16) % 16);
-        }
+        if (split_seed) n = split.next(n);
         std::string_view piece = stream.substr(0, n);
         stream.remove_prefix(n);
         while (!piece.empty()) {

@@ -89,13 +89,11 @@ constexpr std::size_t kReadSize = 4096;  // what both servers read from the cont
 constexpr std::size_t kOutputBound = (16 << 10) + 2 * kReadSize * 70;
 
 // ---- the directory tree the sessions work in ------------------------------------------------
-// On tmpfs when there is one: millions of sessions make millions of system calls. Rebuilt only
-// after an input changed it (a successful mkdir, rmdir, unlink, rename, create or write-open).
+// Rebuilt only after an input changed it (a successful mkdir, rmdir, unlink, rename, create or write-open).
 class TestRoot {
 public:
     TestRoot() {
-        fsys::path base = fsys::is_directory("/dev/shm") ? fsys::path("/dev/shm") : fsys::temp_directory_path();
-        top_ = base / fmt::format("iom-fuzz-session.{}", ::getpid());
+        top_ = scratch_dir("session");
         build();
     }
     ~TestRoot() {
@@ -142,21 +140,6 @@ private:
 };
 
 // ---- the contract's pieces --------------------------------------------------------------------
-
-// The host of an address as 16 bytes (IPv4 as IPv4-mapped IPv6): written here, not taken from
-// ftp/data_address, so the check does not share the code it checks.
-std::array<unsigned char, 16> host16(const Address& a) {
-    std::array<unsigned char, 16> h{};
-    if (a.family() == AF_INET) {
-        h[10] = h[11] = 0xff;
-        std::memcpy(&h[12], &reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_addr, 4);
-    } else if (a.family() == AF_INET6) {
-        std::memcpy(h.data(), &reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_addr, 16);
-    } else {
-        fail("an address of family {} where IPv4 or IPv6 was due", a.family());
-    }
-    return h;
-}
 
 bool one_name(const std::string& n) {
     return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos && n.find('\0') == std::string::npos;

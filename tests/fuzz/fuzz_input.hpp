@@ -7,13 +7,20 @@
 // files of the corpus, so the same assertions guard the ordinary test suite.
 #pragma once
 
+#include "common/net.hpp"
+
 #include <fmt/format.h>
+#include <netinet/in.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <string_view>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
@@ -74,6 +81,44 @@ public:
 private:
     const std::uint8_t* p_;
     std::size_t left_;
+};
+
+// Where a target makes its files: tmpfs when there is one (millions of inputs make millions of
+// system calls), a directory of its own per process.
+inline std::filesystem::path scratch_dir(std::string_view target) {
+    namespace fsys = std::filesystem;
+    fsys::path base = fsys::is_directory("/dev/shm") ? fsys::path("/dev/shm") : fsys::temp_directory_path();
+    return base / fmt::format("iom-fuzz-{}.{}", target, ::getpid());
+}
+
+// The host of an address as 16 bytes, IPv4 as IPv4-mapped IPv6, so that the two forms of one host
+// compare equal. Written here, not taken from ftp/data_address, so the checks do not share the
+// code they check.
+inline std::array<unsigned char, 16> host16(const Address& a) {
+    std::array<unsigned char, 16> h{};
+    if (a.family() == AF_INET) {
+        h[10] = h[11] = 0xff;
+        std::memcpy(&h[12], &reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_addr, 4);
+    } else if (a.family() == AF_INET6) {
+        std::memcpy(h.data(), &reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_addr, 16);
+    } else {
+        fail("an address of family {} where IPv4 or IPv6 was due", a.family());
+    }
+    return h;
+}
+
+// Another split of a stream into pieces of 1 to 16 bytes, from a seed: any split of a TCP stream
+// is legal, so a reader must give the same result for this split as for the stream in one piece.
+class Splitter {
+public:
+    explicit Splitter(std::uint8_t seed) : state_(seed) {}
+    std::size_t next(std::size_t left) {
+        state_ = state_ * 1103515245u + 12345u;
+        return std::min<std::size_t>(left, 1 + (state_ >> 16) % 16);
+    }
+
+private:
+    unsigned state_;
 };
 
 }  // namespace iom::fuzz

@@ -43,8 +43,7 @@ struct Template {
     std::string bytes;                   // its contents
 
     Template() {
-        fsys::path base = fsys::is_directory("/dev/shm") ? fsys::path("/dev/shm") : fsys::temp_directory_path();
-        dir = base / fmt::format("iom-fuzz-live.{}", ::getpid());
+        dir = scratch_dir("live");
         fsys::create_directories(dir);
         ::setenv("IOM_LIVE_DIR", dir.c_str(), 1);
         // The reader shows a file only if its pid runs a program of its name: ours.
