@@ -81,14 +81,21 @@ if [ "$mode" = coverage ]; then
     objects+=(-object "$dir/fuzz/fuzz_$t")
   done
   llvm-profdata merge -sparse "$dir"/profiles/*.profraw -o "$dir/profiles/corpus.profdata"
-  # The first -object is the positional binary llvm-cov wants; the rest follow.
-  llvm-cov report "${objects[@]:1}" -instr-profile="$dir/profiles/corpus.profdata" "${core[@]}"
+  # The first -object is the positional binary llvm-cov wants; the rest follow. The binaries name
+  # their sources as the build saw them (build/fuzz-coverage/../../ftp/...): path-equivalence
+  # maps those to the tree, so that the core's files can be named to filter on.
+  cov=("${objects[@]:1}" -instr-profile="$dir/profiles/corpus.profdata" -path-equivalence="$PWD/$dir/../..,$PWD")
+  sources=("${core[@]/#/$PWD/}")
   echo
-  echo "Lines of the core no input reached (file:line):"
-  llvm-cov show "${objects[@]:1}" -instr-profile="$dir/profiles/corpus.profdata" "${core[@]}" \
-      -show-line-counts -use-color=false |
-    awk -F'|' '/^\/.*:$/ { file = substr($0, 1, length($0) - 1); sub(".*/ftp/", "ftp/", file) }
-               $2 ~ /^ *0$/ { gsub(/ /, "", $1); printf "  %s:%s %s\n", file, $1, $3 }'
+  echo "Line coverage of the FTP core by the corpus (llvm-cov):"
+  llvm-cov report "${cov[@]}" "${sources[@]}" 2>/dev/null |
+    awk 'BEGIN { printf "  %-24s %8s %8s %8s\n", "file", "lines", "missed", "cover" }
+         NF >= 13 && $1 != "Filename" && $1 !~ /^-/ { printf "  %-24s %8s %8s %8s\n", $1, $8, $9, $10 }'
+  echo
+  echo "Lines of the core no input reached (file:line: code):"
+  llvm-cov show "${cov[@]}" "${sources[@]}" -show-line-counts -use-color=false 2>/dev/null |
+    awk -F'|' -v root="$PWD/" '/^\/.*:$/ { file = substr($0, 1, length($0) - 1); sub(root, "", file) }
+                               $2 ~ /^ *0$/ { gsub(/ /, "", $1); printf "  %s:%s: %s\n", file, $1, $3 }'
   exit 0
 fi
 

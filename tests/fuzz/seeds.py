@@ -132,6 +132,16 @@ SESSION = {
     # completions after CloseRequest are ignored
     "after-close": SITE + LOGIN + b"EPSV\r\n" + hold(TRANSFER) + b"RETR a.txt\r\n" + CLIENT_CLOSES +
                    transfer(DONE, 13) + transfer(DONE) + fs(REAL) + passive(1) + DELAYED + URGENT + IDLE_TIMEOUT,
+    # during a transfer, a command that must wait (PWD), then its reply after the transfer's
+    "waits-for-transfer": SITE + LOGIN + b"PASV\r\n" + hold(TRANSFER) + b"RETR a.txt\r\nPWD\r\nNOOP\r\n" +
+                          transfer(DONE, 13),
+    # the home cannot be opened: 530, and the registry gives the user back
+    "home-fails": b"\x02USER alice\r\n" + fs(EACCES) + b"PASS secret\r\n" + LOGIN,
+    # the client goes while RETR's file and STOR's temporary are being opened: no transfer starts
+    "close-while-opening": SITE + LOGIN + b"PASV\r\n" + hold(FS) + b"RETR a.txt\r\n" + CLIENT_CLOSES + fs(REAL),
+    "close-while-creating": SITE + LOGIN + b"PASV\r\n" + hold(FS) + b"STOR new.bin\r\n" + CLIENT_CLOSES + fs(REAL),
+    # LIST and NLST of a file list the file; MLSD of a file is refused
+    "list-a-file": SITE + LOGIN + b"PASV\r\nLIST a.txt\r\nPASV\r\nNLST docs/b.bin\r\nPASV\r\nMLSD a.txt\r\n",
     # ABOR queued while RETR's file is opened: it is for that transfer
     "abor-while-opening": SITE + LOGIN + b"PASV\r\n" + hold(FS) + b"RETR a.txt\r\nABOR\r\n" + hold(TRANSFER) +
                           fs(REAL) + transfer(ABORTED),
