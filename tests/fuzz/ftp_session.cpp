@@ -26,7 +26,9 @@
 //     0x0E                  Delayed
 //     0x0F                  the server stops (or starts again) taking the session's output: the
 //                           client does not read its replies, so they pile up in the session
-//     0x10 N + a text line  that line N times in a row, read 4096 bytes at a time (a flood)
+//     0x10 N + a text line  that line N % 64 + 1 times in a row, read 4096 bytes at a time (a
+//                           flood: 64 HELP lines are 21 KiB of replies, past the 16 KiB at which
+//                           the session stops reading; more would only make each input slower)
 //     other bytes           nothing
 //   A completion completes the held operation of its kind; with none held it is kept for the
 //   next operation of that kind (one-shot); after CloseRequest it is delivered anyway (the
@@ -275,7 +277,7 @@ public:
             taking_output_ = !taking_output_;
             return settle();
         case 0x10: {
-            std::size_t times = in.byte();
+            std::size_t times = in.byte() % 64 + 1u;
             std::string line(in.take_through('\n')), flood;
             for (std::size_t i = 0; i < times; ++i) flood += line;
             return control(flood);

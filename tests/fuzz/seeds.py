@@ -40,8 +40,8 @@ def transfer(status, nbytes=0):
 
 
 def flood(n, line):
-    """The line n times (ftp_session's 0x10 step)."""
-    return bytes([0x10, n]) + line
+    """The line n times, 1 <= n <= 64 (ftp_session's 0x10 step)."""
+    return bytes([0x10, n - 1]) + line
 
 
 def raw(data):
@@ -124,7 +124,7 @@ SESSION = {
     "unlogged": b"\x40" + b"PWD\r\nUSER\r\nPASS\r\nNOOP\r\nXYZZY abc\r\n" + b"USER " + b"a" * 100 + b"\r\n" +
                 raw(b"\xff\xfb\x01\xff\xfd\x03NOOP\r\n\xff\xffUSER \xff\xff\r\n") + LOGIN + b"USER alice\r\nPASS x\r\n",
     # a client that never reads its replies: the session stops reading, its replies bounded
-    "never-reads": SITE + LOGIN + READING + flood(255, b"HELP\n") + flood(255, b"FEAT\n") + flood(255, b"NOOP\n") +
+    "never-reads": SITE + LOGIN + READING + flood(64, b"HELP\n") + flood(64, b"FEAT\n") + flood(64, b"NOOP\n") +
                    READING + b"QUIT\r\n",
     # passive set-up failing, then an error on the transfer's data connection
     "passive-errors": SITE + LOGIN + passive() + b"PASV\r\n" + passive() + b"EPSV\r\nLIST\r\n" + hold(PASSIVE) +
