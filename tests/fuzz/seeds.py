@@ -142,6 +142,9 @@ SESSION = {
     "close-while-creating": SITE + LOGIN + b"PASV\r\n" + hold(FS) + b"STOR new.bin\r\n" + CLIENT_CLOSES + fs(REAL),
     # LIST and NLST of a file list the file; MLSD of a file is refused
     "list-a-file": SITE + LOGIN + b"PASV\r\nLIST a.txt\r\nPASV\r\nNLST docs/b.bin\r\nPASV\r\nMLSD a.txt\r\n",
+    # STOR's temporary cannot be made: no space; every name taken (eight EEXIST in a row)
+    "stor-create-fails": SITE + LOGIN + b"PASV\r\n" + fs(ENOSPC) + b"STOR z\r\n" + b"PASV\r\n" + hold(FS) +
+                         b"STOR y\r\n" + (hold(FS) + fs(EEXIST)) * 7 + fs(EEXIST),
     # ABOR queued while RETR's file is opened: it is for that transfer
     "abor-while-opening": SITE + LOGIN + b"PASV\r\n" + hold(FS) + b"RETR a.txt\r\nABOR\r\n" + hold(TRANSFER) +
                           fs(REAL) + transfer(ABORTED),
