@@ -27,7 +27,9 @@ binary, build/dev/fuzz/fuzz_TARGET FILE).
                line_reader.cpp, data_address.cpp, path.cpp, listing.cpp, with
                the lines no input reached
   --merge      fold build/fuzz/corpus/TARGET into tests/fuzz/corpus/TARGET,
-               keeping only inputs that add coverage (libFuzzer -merge=1)
+               keeping only inputs that reach code the corpus does not
+               (libFuzzer -merge=1 on edges alone: new hit counts would add
+               thousands of files)
   --list       the targets
 
 Every preset's ctest replays the corpus once (fuzz_replay.TARGET), so a
@@ -106,7 +108,7 @@ if [ "$mode" = merge ]; then
   for t in "${chosen[@]}"; do
     [ -d "build/fuzz/corpus/$t" ] || continue
     before=$(ls "tests/fuzz/corpus/$t" | wc -l)
-    "build/fuzz/fuzz/fuzz_$t" -merge=1 "tests/fuzz/corpus/$t" "build/fuzz/corpus/$t" 2>/dev/null
+    "build/fuzz/fuzz/fuzz_$t" -merge=1 -use_counters=0 "tests/fuzz/corpus/$t" "build/fuzz/corpus/$t" 2>/dev/null
     echo "$t: $before -> $(ls "tests/fuzz/corpus/$t" | wc -l) inputs in tests/fuzz/corpus/$t"
   done
   exit 0
