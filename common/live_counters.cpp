@@ -206,8 +206,11 @@ std::optional<LiveServer> read_live_file(const std::string& path) {
         ~Unmap() { munmap(p, n); }
     } unmap{p, size};
     const auto* h = static_cast<const LiveHeader*>(p);
+    // A slot stride no writer makes (0, or not a multiple of a counter's alignment) is a damaged
+    // file: skip it, rather than divide by it below or load a counter from a misaligned address.
     if (std::memcmp(h->magic, kMagic, sizeof(kMagic)) != 0 || load(h->version) != kVersion ||
-        h->counter_count != kCounterCount || (h->counting && h->slot_stride < kCounterCount * sizeof(std::uint64_t)))
+        h->counter_count != kCounterCount || h->slot_stride == 0 || h->slot_stride % alignof(std::uint64_t) != 0 ||
+        (h->counting && h->slot_stride < kCounterCount * sizeof(std::uint64_t)))
         return std::nullopt;
     LiveServer s;
     s.path = path;

@@ -90,10 +90,10 @@ int parse_command_line(CLI::App& app, int argc, char** argv) {
 }
 
 int server_main(CLI::App& app, int argc, char** argv, const ServerOptions& opt,
-                const std::function<void(LiveCounters&)>& body, std::source_location caller) {
+                const std::function<void(LiveCounters&)>& body, const char* caller_file) {
     if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
     const std::string name = app.get_name();
-    const std::filesystem::path source = caller.file_name();  // e.g. .../multiplexing/epoll_server.cpp
+    const std::filesystem::path source = caller_file;  // e.g. .../multiplexing/epoll_server.cpp
     LiveCounters live(name, source.parent_path().filename().string(), opt.max_connections + 1);
     live_now = &live;
     enable_trace(opt.trace);

@@ -20,7 +20,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <source_location>
 #include <string>
 
 namespace iom {
@@ -62,7 +61,8 @@ void announce(const Fd& listener);
 // prints one line, "NAME: message", and exits non-zero.
 int server_main(CLI::App& app, int argc, char** argv, const ServerOptions& opt,
                 const std::function<void(LiveCounters&)>& body,
-                std::source_location caller = std::source_location::current());
+                const char* caller_file = __builtin_FILE());  // not std::source_location: clang 14 with
+                                                                // libstdc++ 12 has none (gcc and clang have this)
 
 // Parse `argv` into `app`. Returns -1 to go on, or the exit code to return
 // (0 after --help; 2 after a bad option, reported as one line).

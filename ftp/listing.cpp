@@ -32,6 +32,17 @@ std::string perm_fact(const Entry& e, bool writable) {
 
 constexpr const char* fact_names[] = {"type", "size", "modify", "perm", "unique"};
 
+// A name as a listing line shows it. A file name may hold any byte but '/' and NUL, and a local
+// user can make one with CR or LF: written as it is, it would end the line early and the rest
+// would read as an entry of its own (a forged one). CR and LF become spaces, as in replies
+// (command.cpp); no FTP command can name such a file anyway (the session refuses CR and LF).
+std::string one_line(std::string_view name) {
+    std::string s(name);
+    for (auto& c : s)
+        if (c == '\r' || c == '\n') c = ' ';
+    return s;
+}
+
 }  // namespace
 
 std::string fact_list(unsigned facts) {
@@ -60,11 +71,16 @@ std::string list_line(const Entry& e, std::time_t now) {
                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     std::tm tm = utc(e.mtime);
     constexpr std::int64_t six_months = 180LL * 24 * 3600;
-    std::int64_t age = static_cast<std::int64_t>(now) - e.mtime;
-    std::string when = age < six_months && age > -six_months
+    // Within six months of now: the time of day, else the year (as ls -l). A file's time may be
+    // any 64-bit value (utimensat sets what it is given): compare against now's window rather
+    // than subtract (now - mtime overflows), and make the year a 64-bit sum (tm_year + 1900 is
+    // an int overflow for years near INT_MAX, which gmtime_r returns).
+    const auto t = static_cast<std::int64_t>(now);
+    std::string when = e.mtime > t - six_months && e.mtime < t + six_months
                            ? fmt::format("{} {:02} {:02}:{:02}", months[tm.tm_mon], tm.tm_mday, tm.tm_hour, tm.tm_min)
-                           : fmt::format("{} {:02}  {}", months[tm.tm_mon], tm.tm_mday, tm.tm_year + 1900);
-    return fmt::format("{} {:>3} ftp      ftp      {:>12} {} {}\r\n", mode_string(e), e.nlink, e.size, when, e.name);
+                           : fmt::format("{} {:02}  {}", months[tm.tm_mon], tm.tm_mday, std::int64_t{tm.tm_year} + 1900);
+    return fmt::format("{} {:>3} ftp      ftp      {:>12} {} {}\r\n", mode_string(e), e.nlink, e.size, when,
+                       one_line(e.name));
 }
 
 std::string format_list(const std::vector<Entry>& entries, std::time_t now) {
@@ -75,7 +91,7 @@ std::string format_list(const std::vector<Entry>& entries, std::time_t now) {
 
 std::string format_nlst(const std::vector<Entry>& entries) {
     std::string out;
-    for (const auto& e : entries) out += e.name + "\r\n";
+    for (const auto& e : entries) out += one_line(e.name) + "\r\n";
     return out;
 }
 
@@ -92,7 +108,7 @@ std::string mlsx_line(const Entry& e, unsigned facts, bool writable, bool cdir) 
     if (facts & fact_modify) fmt::format_to(out, "modify={};", ftp_time(e.mtime));
     if (facts & fact_perm) fmt::format_to(out, "perm={};", perm_fact(e, writable));
     if (facts & fact_unique) fmt::format_to(out, "unique={:x}g{:x};", e.dev, e.ino);
-    fmt::format_to(out, " {}", e.name);
+    fmt::format_to(out, " {}", one_line(e.name));
     return s;
 }
 
@@ -106,8 +122,8 @@ std::string format_mlsd(const Entry& dir, const std::vector<Entry>& entries, uns
 
 std::string ftp_time(std::int64_t t) {
     std::tm tm = utc(t);
-    return fmt::format("{:04}{:02}{:02}{:02}{:02}{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                       tm.tm_min, tm.tm_sec);
+    return fmt::format("{:04}{:02}{:02}{:02}{:02}{:02}", std::int64_t{tm.tm_year} + 1900, tm.tm_mon + 1, tm.tm_mday,
+                       tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 }  // namespace iom::ftp

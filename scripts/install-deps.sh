@@ -18,6 +18,7 @@ packages=(
   vsftpd iperf3                               # another peer FTP server (scripts/vsftpd_server.sh); the loopback ceiling (bench/ftp.sh)
   gnuplot-nox chromium                        # ioclient compare's charts; the headless check of its page
   tmux                                        # scripts/classroom.sh; the test that drives ioclient top
+  clang libclang-rt-14-dev llvm wget         # tests/fuzz: libFuzzer (scripts/fuzz.sh), llvm-cov; wget, a client its seeds came from
 )
 
 missing=()

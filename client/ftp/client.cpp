@@ -102,8 +102,10 @@ static std::optional<std::uint16_t> epsv_port(const std::string& text) {
     if (text[open + 2] != d || text[open + 3] != d) return std::nullopt;
     unsigned port = 0;
     const char* first = text.data() + open + 4;
-    auto [end, ec] = std::from_chars(first, text.data() + text.size(), port);
-    if (ec != std::errc() || *end != d || port == 0 || port > 65535) return std::nullopt;
+    const char* last = text.data() + text.size();
+    auto [end, ec] = std::from_chars(first, last, port);
+    // end == last: no closing delimiter (*end would read the string's terminating NUL).
+    if (ec != std::errc() || end == last || *end != d || port == 0 || port > 65535) return std::nullopt;
     return static_cast<std::uint16_t>(port);
 }
 

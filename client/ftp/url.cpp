@@ -17,6 +17,15 @@ int hex_value(char c) {
     return -1;
 }
 
+// Part of the URL as an error message quotes it: the message is one line whatever the URL
+// holds, so control bytes (a CR or LF would start a line of its own) are shown as '?'.
+std::string shown(std::string_view text) {
+    std::string s(text);
+    for (auto& c : s)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = '?';
+    return s;
+}
+
 std::string decoded(std::string_view text, const char* what) {
     std::string out = percent_decode(text);
     if (out.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
@@ -36,7 +45,7 @@ std::string percent_decode(std::string_view text) {
         }
         int hi = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
         int lo = hi >= 0 ? hex_value(text[i + 2]) : -1;
-        if (lo < 0) throw std::invalid_argument(fmt::format("bad percent escape '{}'", text.substr(i, 3)));
+        if (lo < 0) throw std::invalid_argument(fmt::format("bad percent escape '{}'", shown(text.substr(i, 3))));
         out += static_cast<char>(hi * 16 + lo);
         i += 2;
     }
@@ -48,7 +57,7 @@ Url parse_url(std::string_view text) {
     auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
     bool is_ftp = text.size() >= scheme.size();
     for (std::size_t i = 0; is_ftp && i < scheme.size(); ++i) is_ftp = lower(text[i]) == scheme[i];
-    if (!is_ftp) throw std::invalid_argument(fmt::format("'{}' is not an ftp:// URL", text));
+    if (!is_ftp) throw std::invalid_argument(fmt::format("'{}' is not an ftp:// URL", shown(text)));
     std::string_view rest = text.substr(scheme.size());
 
     Url url;
@@ -74,20 +83,20 @@ Url parse_url(std::string_view text) {
         url.host = authority.substr(1, close - 1);
         std::string_view after = authority.substr(close + 1);
         if (!after.empty() && after.front() != ':')
-            throw std::invalid_argument(fmt::format("unexpected '{}' after the host", after));
+            throw std::invalid_argument(fmt::format("unexpected '{}' after the host", shown(after)));
         if (!after.empty()) port = after.substr(1);
     } else {
         auto colon = authority.find(':');
         url.host = authority.substr(0, colon);
         if (colon != std::string_view::npos) port = authority.substr(colon + 1);
     }
-    if (url.host.empty()) throw std::invalid_argument(fmt::format("'{}' names no host", text));
+    if (url.host.empty()) throw std::invalid_argument(fmt::format("'{}' names no host", shown(text)));
     if (port) {
         unsigned value = 0;
         const char* last = port->data() + port->size();
         auto [end, ec] = std::from_chars(port->data(), last, value);
         if (port->empty() || ec != std::errc() || end != last || value == 0 || value > 65535)
-            throw std::invalid_argument(fmt::format("bad port '{}' (1 to 65535)", *port));
+            throw std::invalid_argument(fmt::format("bad port '{}' (1 to 65535)", shown(*port)));
         url.port = static_cast<std::uint16_t>(value);
     }
     return url;

@@ -140,7 +140,7 @@ const std::string& all_help() {
         h += ioclient_help();
         h += run_command({"/usr/bin/python3", (source_dir / "scripts/pyftpd_server.py").string(), "--help"}).out;
         for (const char* script : {"bench/run.sh", "bench/profile.sh", "bench/pair.sh", "bench/ftp.sh", "scripts/labs.sh",
-                                   "scripts/per_message.sh"}) {
+                                   "scripts/per_message.sh", "scripts/fuzz.sh"}) {
             RunResult r = run_command({"/bin/bash", (source_dir / script).string(), "--help"});
             h += r.out + r.err;
         }

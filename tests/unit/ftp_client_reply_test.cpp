@@ -95,4 +95,8 @@ TEST(FtpClientReply, PassivePorts) {
                              Reply{227, "227 (127,0,0,1,25)"}, Reply{227, "227 (127,0,0,1,300,1)"},
                              Reply{200, "200 (|||6446|)"}})
         EXPECT_FALSE(passive_port(bad)) << bad.text;
+    // Found by the client_reply fuzz target (tests/fuzz): with NUL as the delimiter, a reply
+    // without its closing one was read to the string's terminating NUL and accepted.
+    EXPECT_FALSE(passive_port(Reply{229, std::string("229 (\0\0\0" "123", 11)}));
+    EXPECT_EQ(passive_port(Reply{229, std::string("229 (\0\0\0" "123\0)", 13)}), 123);
 }

@@ -87,6 +87,20 @@ TEST(FtpClientUrl, BadUrlsSayWhatIsWrong) {
     EXPECT_NE(message("ftp://:pw@h/").find("user name"), std::string::npos);
 }
 
+// Found by the client_url fuzz target (tests/fuzz): the error quoted the URL as it was, so a
+// URL holding a line end gave an error of two lines (url.hpp promises one).
+TEST(FtpClientUrl, AnErrorIsOneLineWhateverTheUrlHolds) {
+    for (const char* text : {"ftp\n://h/", "ftp://h:2\r\n1/", "ftp://[::1]\nx/", "ftp://h/%\n1", "\x1b[2Jftp://h/"}) {
+        try {
+            parse_url(text);
+            ADD_FAILURE() << "accepted: " << text;
+        } catch (const std::invalid_argument& e) {
+            std::string what = e.what();
+            EXPECT_EQ(what.find_first_of("\r\n\x1b"), std::string::npos) << what;
+        }
+    }
+}
+
 TEST(FtpClientUrl, RefusesCommandInjection) {
     // A decoded CR LF would end RETR and start another command.
     EXPECT_THROW(parse_url("ftp://h/x%0D%0ADELE%20y"), std::invalid_argument);

@@ -12,10 +12,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <crypt.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <limits>
 #include <memory>
 
 namespace iom::ftp {
@@ -136,6 +139,35 @@ TEST(FtpListing, KnownStrings) {
     EXPECT_EQ(format_nlst({f, d}), "notes.txt\r\ndocs\r\n");
     EXPECT_EQ(fact_list(all_facts), "type*;size*;modify*;perm*;unique*;");
     EXPECT_EQ(parse_fact_list("Type;SIZE;bogus;"), unsigned(fact_type | fact_size));
+}
+
+// Found by the ftp_listing fuzz target (tests/fuzz): a name with CR or LF (a local user can
+// make one) ended its listing line early, and what followed read as an entry of its own.
+TEST(FtpListing, ANameWithCrOrLfStaysOnItsLine) {
+    Entry forged{.name = "x\r\n-rw-r--r--   1 ftp      ftp              1 Jan 01 00:00 forged\nz", .size = 1};
+    EXPECT_EQ(format_nlst({forged}), "x  -rw-r--r--   1 ftp      ftp              1 Jan 01 00:00 forged z\r\n");
+    std::string list = list_line(forged, 0);
+    EXPECT_EQ(list.find_first_of("\r\n"), list.size() - 2) << list;
+    EXPECT_TRUE(list.ends_with(" forged z\r\n")) << list;
+    EXPECT_EQ(mlsx_line(forged, fact_type, true), "type=file; x  -rw-r--r--   1 ftp      ftp              1 Jan 01 00:00 forged z");
+    std::string mlsd = format_mlsd(Entry{.name = "d", .type = EntryType::dir}, {forged}, fact_type, true);
+    EXPECT_EQ(std::count(mlsd.begin(), mlsd.end(), '\n'), 2) << "the directory's line and the entry's";
+}
+
+// Found by the ftp_listing fuzz target (tests/fuzz): a modification time far in the past
+// (utimensat takes any 64-bit time) made LIST's "within six months" test overflow now - mtime,
+// and a year near INT_MAX overflowed tm_year + 1900: undefined behaviour, caught by UBSan.
+TEST(FtpListing, ExtremeTimesAreListedWithoutOverflow) {
+    constexpr std::int64_t year_int_max = 67768036191676799;  // 2147485547-12-31 23:59:59 UTC: tm_year = INT_MAX
+    for (std::int64_t mtime : {std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(),
+                               year_int_max}) {
+        Entry e{.name = "old", .mtime = mtime};
+        std::string line = list_line(e, 1767225600);
+        EXPECT_TRUE(line.ends_with(" old\r\n")) << line;
+        EXPECT_FALSE(ftp_time(mtime).empty());
+    }
+    EXPECT_NE(list_line(Entry{.name = "far", .mtime = year_int_max}, 0).find(" 2147485547 far"), std::string::npos);
+    EXPECT_EQ(ftp_time(year_int_max), "21474855471231235959");
 }
 
 TEST(FtpDataAddress, PortEprtAndTheBounceRule) {

@@ -11,8 +11,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 namespace iom {
@@ -141,6 +143,32 @@ TEST_F(LiveCountersTest, AReaderSkipsFilesThatAreNotLiveCounters) {
     std::ofstream(dir + "/unrelated") << "x";
     EXPECT_TRUE(read_live_servers(dir).empty());
     EXPECT_TRUE(fs::exists(dir + "/unrelated")) << "a reader removes only what it knows to be stale";
+}
+
+// Found by the live_counters fuzz target (tests/fuzz): a file with slot_stride 0
+// and counting 0 made the reader divide by zero (SIGFPE: ioclient top died), and
+// a stride that is not a multiple of 8 made it load counters misaligned.
+TEST_F(LiveCountersTest, AReaderSkipsAFileWhoseSlotStrideIsZeroOrMisaligned) {
+    LiveCounters live(name, "tests", 2);
+    std::ifstream in(file(), std::ios::binary);
+    const std::string valid{std::istreambuf_iterator<char>(in), {}};
+    // LiveHeader (common/live_counters.cpp): magic[8], then u32 version, counter_count,
+    // counting, slot_stride: counting at byte 16, slot_stride at byte 20.
+    auto damaged = [&](std::uint32_t counting, std::uint32_t stride) {
+        std::string bytes = valid;
+        std::memcpy(bytes.data() + 16, &counting, 4);
+        std::memcpy(bytes.data() + 20, &stride, 4);
+        std::string path = dir + "/iomodels-damaged";
+        std::ofstream(path, std::ios::binary) << bytes;
+        return path;
+    };
+    std::uint32_t stride = 0;
+    std::memcpy(&stride, valid.data() + 20, 4);
+    ASSERT_TRUE(read_live_file(damaged(1, stride))) << "the header as written reads";
+    EXPECT_FALSE(read_live_file(damaged(0, 0)));
+    EXPECT_FALSE(read_live_file(damaged(1, 0)));
+    EXPECT_FALSE(read_live_file(damaged(1, stride + 4)));
+    EXPECT_FALSE(read_live_file(damaged(0, 4)));
 }
 
 TEST_F(LiveCountersTest, WithoutAUsableDirectoryTheServerStillCounts) {
