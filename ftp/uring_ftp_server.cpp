@@ -120,13 +120,13 @@ struct Control;
 // and its transfer, and every operation they have in flight.
 struct alignas(16) Control final : Transfer::Ring {
     Control(Server& s, int fd);
-    void drive();
     void perform(ftp::FsRequest& r);  // one for each request of the core (ftp/requests.hpp)
     void perform(ftp::PassiveRequest& r);
     void perform(ftp::TransferRequest& r);
     void perform(ftp::AbortRequest&);
     void perform(ftp::DelayRequest& r);
-    void perform(ftp::CloseRequest&) {}  // session.closed(): drive() ends the session
+    void perform(ftp::CloseRequest&);
+    void drive();  // after every completion
 
     io_uring_sqe* submit(Op op);
     io_uring_sqe* submit(Transfer::Op op) override { return submit(op_of(op)); }
@@ -354,6 +354,10 @@ void Control::perform(ftp::TransferRequest& r) {
 }
 
 void Control::perform(ftp::DelayRequest& r) { clock.delay_until = server.now + Nanos{r.ms} * ms; }
+
+// The last request: drive() sees session.closed(), cancels what is in
+// flight, and the session is freed at its last completion.
+void Control::perform(ftp::CloseRequest&) {}
 
 void Control::perform(ftp::AbortRequest&) {
     if (!transfer || transfer->ending()) return;  // it ended first: its result answers the ABOR
