@@ -86,8 +86,8 @@ constexpr std::size_t kReadSize = 4096;  // what both servers read from the cont
 // The output bound. The session stops asking for input once 16 KiB of replies wait
 // (session.cpp: max_pending_output) or a read's worth of commands waits; what it has read by
 // then still runs. So at most two reads of commands (2 x 4096 bytes) run on top of 16 KiB, and
-// no command line makes more than 70 bytes of reply per byte it costs (HELP: a 5-byte line,
-// a 330-byte reply; MLST of a long path: about twice the path).
+// no command line makes more than 70 bytes of reply per byte it costs (HELP, the most: a 5-byte
+// line, a 270-byte reply; a bare LF, 31 bytes of 502; MLST of a long path: about twice the path).
 constexpr std::size_t kOutputBound = (16 << 10) + 2 * kReadSize * 70;
 
 // ---- the directory tree the sessions work in ------------------------------------------------
