@@ -145,6 +145,12 @@ SESSION = {
     # STOR's temporary cannot be made: no space; every name taken (eight EEXIST in a row)
     "stor-create-fails": SITE + LOGIN + b"PASV\r\n" + fs(ENOSPC) + b"STOR z\r\n" + b"PASV\r\n" + hold(FS) +
                          b"STOR y\r\n" + (hold(FS) + fs(EEXIST)) * 7 + fs(EEXIST),
+    # MFMT (main's core has it; a core without answers 502): good and bad stamps, no path, the
+    # root, a missing file, an anonymous session's refusal
+    "mfmt": SITE + LOGIN + b"MFMT 20260102030405 a.txt\r\nMFMT 20260102030405.123 docs/b.bin\r\nMFMT 2026 a.txt\r\n"
+            b"MFMT 20260102030405\r\nMFMT x2026010203040 a.txt\r\nMFMT 20260102030405 nope\r\n"
+            b"MFMT 20260102030405 /\r\n" + fs(EACCES) + b"MFMT 20260102030405 a.txt\r\n",
+    "mfmt-anonymous": b"\x01USER anonymous\r\nPASS x\r\nMFMT 20260102030405 readme.txt\r\n",
     # ABOR queued while RETR's file is opened: it is for that transfer
     "abor-while-opening": SITE + LOGIN + b"PASV\r\n" + hold(FS) + b"RETR a.txt\r\nABOR\r\n" + hold(TRANSFER) +
                           fs(REAL) + transfer(ABORTED),
