@@ -288,8 +288,11 @@ print(answers, alice is not None and alice < 5, late.recv(100)[:3].decode())
 }
 
 // Two free ports in a row (bound and released: free a moment later too).
+// Below the ephemeral range (32768-60999 here): no other test's connection
+// or port-0 listener can take them between this check and the server's bind.
 std::uint16_t two_free_ports() {
-    for (int base = 40000 + ::getpid() % 20000; base < 65000; base += 7) {
+    for (int i = 0; i < 1800; ++i) {
+        const int base = 20000 + (::getpid() * 7 + i * 7) % 12600;
         try {
             auto a = listen_tcp(parse_address("127.0.0.1", static_cast<std::uint16_t>(base)), 1, false);
             auto b = listen_tcp(parse_address("127.0.0.1", static_cast<std::uint16_t>(base + 1)), 1, false);
