@@ -30,9 +30,11 @@
 // LIKE epoll_server. Edge-triggered, read until drained, the read budget and
 // the `again` list (FAIRNESS), the least-recently-progressed list for
 // --idle-timeout: each loop has its own. --max-connections is the whole
-// server's: one atomic count, touched once per connection.
+// server's: one atomic count, touched once per connection. The loops take
+// turns to accept (a lock per connection): they share one descriptor table,
+// and out of descriptors one loop's accept could steal another's reserve.
 //
-// LENGTH. 250 lines of code, blank and comment lines aside: epoll_server's
+// LENGTH. 253 lines of code, blank and comment lines aside: epoll_server's
 // loop (edge-triggered only), the threads, and the two deals.
 //
 // TRY IN CLASS.
@@ -54,6 +56,7 @@
 #include <exception>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -78,10 +81,12 @@ struct Client final : Handler {
     std::uint32_t unfinished = 0;          // the events of a turn the read budget cut short; it is on Loop::again
 };
 
-// What the loops share: the options, and the whole server's connection count.
+// What the loops share: the options, the whole server's connection count,
+// and a lock that lets one loop at a time accept (Loop::next).
 struct Shared {
     const iom::ServerOptions& opt;
     std::atomic<std::size_t> open{0};
+    std::mutex accepting;
 };
 
 struct Loop final : Handler {  // its handler: the listener's (reuseport) or the pipe's (handoff)
@@ -108,7 +113,15 @@ struct Loop final : Handler {  // its handler: the listener's (reuseport) or the
     void handle(std::uint32_t) override { listener ? accept_pending() : take_handed(); }
     // The next client from this loop's listener, counted in the whole server's
     // --max-connections (one atomic add per connection, never per message).
+    // One loop at a time: the loops share one descriptor table, and out of
+    // descriptors a loop sheds its waiting clients by freeing its reserve
+    // descriptor for a moment (epoll_server). Were another loop's accept to
+    // take that place meanwhile, the shed would fail, the reserve would be
+    // lost and, edge-triggered, those clients would hang. A lock per
+    // connection, never per message. (nginx's workers are processes, each
+    // with a table of its own: they need no such lock.)
     std::optional<iom::nb::Connection> next() {
+        std::lock_guard one_loop_at_a_time(shared.accepting);
         while (auto conn = iom::nb::next_connection(listener.get(), *reserve, shared.open.load(), now, shared.opt, k,
                                                     "epoll_loops_server")) {
             if (shared.open.fetch_add(1) < shared.opt.max_connections) return conn;
