@@ -10,7 +10,8 @@ packages=(
   libuv1-dev libevent-dev libasio-dev         # libraries/: the same echo on three event libraries
   nlohmann-json3-dev                          # JSON: the stats files, bench --json, the reports
   libcrypt-dev                                # crypt(3) for the FTP users file
-  libssl-dev libxxhash-dev                     # SHA-256 names a file, XXH3-128 checks each transfer (ioclient ftp load)
+  libssl-dev libxxhash-dev                     # SHA-256 names a file, XXH3-128 checks each transfer (ioclient ftp load); TLS: FTPS
+  openssl python3-openssl                     # scripts/ftps-cert.sh; pyftpdlib's TLS_FTPHandler (scripts/pyftpd_server.py --tls)
   libncurses-dev                              # ioclient top's screen (ncursesw)
   libgtest-dev libgmock-dev                   # the tests
   socat netcat-openbsd procps strace          # talking to servers by hand; the labs
