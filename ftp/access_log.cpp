@@ -81,6 +81,13 @@ void AccessLog::login_failed(const Address& client, std::string_view user, unsig
     write(json_line(j));
 }
 
+void AccessLog::tls_failed(const Address& client, std::string_view reason) {
+    if (!enabled()) return;
+    Json j = event("tls_failed", client);
+    j["reason"] = reason;
+    write(json_line(j));
+}
+
 void AccessLog::transfer(const Address& client, std::string_view user, std::string_view direction,
                          std::string_view path, std::uint64_t bytes, double seconds, std::string_view result) {
     if (!enabled()) return;

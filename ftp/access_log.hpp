@@ -5,7 +5,8 @@
 //    "direction": "upload", "path": "/docs/b.bin", "bytes": 1048576, "seconds": 0.012, "result": "done"}
 //
 // Events: connect, login, login_failed, transfer, disconnect (and refused: a
-// session turned away at its greeting, 421). JSON lines rather than vsftpd's
+// session turned away at its greeting, 421; tls_failed: a control
+// connection's TLS handshake that failed, with OpenSSL's reason). JSON lines rather than vsftpd's
 // xferlog: xferlog has transfers only (no logins, failed logins or
 // connections), its fields are space-separated so a path with a space breaks
 // it, and its time has no year zone or fraction; a JSON line keeps every
@@ -47,6 +48,7 @@ public:
     void transfer(const Address& client, std::string_view user, std::string_view direction, std::string_view path,
                   std::uint64_t bytes, double seconds, std::string_view result);
     void disconnect(const Address& client, std::string_view user);
+    void tls_failed(const Address& client, std::string_view reason);
 
 private:
     void write(std::string line);

@@ -4,12 +4,16 @@
 
 namespace iom::ftp {
 
+std::string upper(std::string_view s) {
+    std::string u(s);
+    for (auto& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return u;
+}
+
 Command parse_command(std::string_view line) {
     Command c;
     auto space = line.find(' ');
-    std::string_view verb = line.substr(0, space);
-    c.verb.reserve(verb.size());
-    for (char ch : verb) c.verb.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
+    c.verb = upper(line.substr(0, space));
     if (space != std::string_view::npos) c.arg = std::string(line.substr(space + 1));
     return c;
 }

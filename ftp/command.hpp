@@ -23,6 +23,9 @@ struct Command {
 
 Command parse_command(std::string_view line);
 
+// `s` in upper case (ASCII): verbs, and arguments compared without case (TYPE a, PROT p).
+std::string upper(std::string_view s);
+
 // Append "CODE text\r\n" to `out`.
 void reply(std::string& out, int code, std::string_view text);
 // Append a multi-line reply: "CODE-first", each of `lines` (each prefixed

@@ -56,7 +56,6 @@
 #include "ftp/session.hpp"
 #include "nonblocking/connection.hpp"  // accept_next: accept until EAGAIN, shed on EMFILE
 
-#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -128,13 +127,13 @@ struct Control final : Handler {
     void on_time() override;
     void read_commands();
     bool flush();
-    void gone(bool reset);
     void drive();
     void perform(ftp::FsRequest& r);  // one for each request of the core (ftp/requests.hpp)
     void perform(ftp::PassiveRequest& r);
     void perform(ftp::TransferRequest& r);
     void perform(ftp::AbortRequest&);
     void perform(ftp::DelayRequest& r);
+    void perform(ftp::TlsRequest&);
     void perform(ftp::CloseRequest&) {}  // the Session is closed(): drive() ends the session
     void end_transfer(ftp::TransferResult r);
 
@@ -145,6 +144,7 @@ struct Control final : Handler {
     std::unique_ptr<Listener> listener;  // PASV/EPSV's, until its connection comes
     iom::Fd passive_data;                // that connection, until the transfer that uses it
     std::unique_ptr<Transfer> transfer;  // the data connection in flight
+    std::unique_ptr<ftp::TlsSocket> tls;  // after AUTH TLS: OpenSSL on the socket (ftp/tls.hpp)
     bool peer_gone = false, in_urgent = false;
 };
 
@@ -204,6 +204,11 @@ Control::Control(Server& s, iom::Fd fd)
 }
 
 void Control::handle(std::uint32_t events) {
+    if (events & EPOLLOUT) flush();
+    if (tls && !tls->ready()) {  // AUTH TLS: a handshake step each time the socket is as OpenSSL wants it
+        if (auto over = tls->handshake_over()) session.complete(*over);
+        return drive();
+    }
     // Urgent data (a Telnet Synch: ftplib's ABOR) is reported as long as it
     // is unread; tell the Session once per mark, before reading the line.
     if ((events & EPOLLPRI) && !in_urgent) {
@@ -211,17 +216,18 @@ void Control::handle(std::uint32_t events) {
         session.urgent();
     }
     in_urgent = events & EPOLLPRI;
-    if (events & EPOLLOUT) flush();
-    if (events & (EPOLLIN | EPOLLPRI | EPOLLHUP | EPOLLERR)) read_commands();
+    // Under TLS a read may wait for EPOLLOUT (OpenSSL has to write first).
+    if (events & (EPOLLIN | EPOLLPRI | EPOLLHUP | EPOLLERR) || (tls && tls->want() == EPOLLOUT)) read_commands();
     drive();
 }
+
 
 // One recv per wakeup: level-triggered, what is left is reported again, so
 // one chatty client cannot hold the loop.
 void Control::read_commands() {
     if (peer_gone) return;
     char bytes[4096];
-    ssize_t n = recv(sock.get(), bytes, sizeof bytes, 0);
+    ssize_t n = tls ? tls->recv(bytes, sizeof bytes) : recv(sock.get(), bytes, sizeof bytes, 0);  // TLS: SSL_read
     ++server.k.recv_calls;
     if (n > 0) {
         server.k.recv_bytes += static_cast<std::uint64_t>(n);
@@ -232,17 +238,15 @@ void Control::read_commands() {
         ++server.k.recv_eagain;
     } else {
         iom::trace("recv(fd {}) -> {}: the client is gone", sock.get(), n == 0 ? "EOF" : std::strerror(errno));
-        gone(n < 0);
+        ftp::control_peer_gone(session, peer_gone, server.k, /*reset=*/n < 0);  // the Session is told once
     }
 }
-
-// The client closed (EOF) or reset the connection: the Session is told once.
-void Control::gone(bool reset) { ftp::control_peer_gone(session, peer_gone, server.k, reset); }
 
 // Send what the socket takes. False when the client is gone (and the Session told).
 bool Control::flush() {
     while (!out.empty()) {
-        ssize_t n = send(sock.get(), out.data(), out.size(), MSG_NOSIGNAL);
+        bool clear = !tls || !tls->ready();  // AUTH TLS's 234 goes in clear
+        ssize_t n = clear ? send(sock.get(), out.data(), out.size(), MSG_NOSIGNAL) : tls->send(out.data(), out.size());
         ++server.k.send_calls;
         if (n > 0) {
             server.k.send_bytes += static_cast<std::uint64_t>(n);
@@ -253,7 +257,7 @@ bool Control::flush() {
         } else if (errno != EINTR) {
             out.clear();
             bool told = peer_gone;
-            gone(true);
+            ftp::control_peer_gone(session, peer_gone, server.k, /*reset=*/true);
             return told;
         }
     }
@@ -262,6 +266,8 @@ bool Control::flush() {
 
 // After anything happened to the session: perform what it asks, write its
 // replies, then set what to wait for (the interest set) and when (the timer).
+// Under TLS, also what OpenSSL waits for, and first the commands it holds
+// already: no readiness would announce them.
 void Control::drive() {
     do {
         while (auto req = session.next_request()) std::visit([this](auto& r) { perform(r); }, *req);
@@ -270,7 +276,11 @@ void Control::drive() {
     if (session.closed()) return server.end_session(*this);  // after a CloseRequest
     // Bounded memory: no more commands while the client leaves its replies unread.
     bool read = session.wants_input() && out.size() < ftp::max_unsent && !peer_gone;
-    server.watch(*this, (read ? EPOLLIN | EPOLLPRI : 0u) | (out.empty() ? 0u : EPOLLOUT));
+    if (read && tls && tls->pending()) {
+        read_commands();
+        return drive();
+    }
+    server.watch(*this, (read ? EPOLLIN | EPOLLPRI : 0u) | (out.empty() ? 0u : EPOLLOUT) | (tls ? tls->want() : 0u));
     server.schedule(*this);
 }
 
@@ -336,6 +346,10 @@ void Control::perform(ftp::AbortRequest&) {
     end_transfer({.status = TransferStatus::aborted, .bytes = transfer->pump.bytes()});
 }
 
+// AUTH TLS: OpenSSL on the socket. The 234 still goes out in clear (flush),
+// and the client starts the handshake only once it has it.
+void Control::perform(ftp::TlsRequest&) { tls = std::make_unique<ftp::TlsSocket>(*server.served.tls, sock.get()); }
+
 void Control::perform(ftp::DelayRequest& r) { clock.delay_until = server.now + Nanos{r.ms} * ms; }
 
 // Close the data connection, then report: the 226 must follow the close.
@@ -385,7 +399,7 @@ void Listener::handle(std::uint32_t) {
 
 Transfer::Transfer(Control& c, ftp::TransferRequest r)
     : control(c), server(c.server), req(std::move(r)),
-      pump(req, server.cfg.limits.transfer_buffer, server.cfg.sendfile, server.k),
+      pump(req, server.cfg.limits.transfer_buffer, server.cfg.sendfile, server.k, c.tls.get()),
       clock(server.now, server.cfg.limits) {}
 
 // PORT/EPRT: connect from the control connection's address (the core has
@@ -404,7 +418,7 @@ void Transfer::begin(iom::Fd data) {
     sock = std::move(data);
     connecting = false;
     clock.last_progress = server.now;
-    server.watch(*this, req.direction == ftp::Direction::send ? EPOLLOUT : EPOLLIN);
+    server.watch(*this, pump.events());
     server.schedule(*this);
 }
 
@@ -430,6 +444,7 @@ void Transfer::handle(std::uint32_t) {
     clock.moved(server.now, pump.bytes() - before);
     control.session.transferred(pump.bytes());  // what STAT tells during the transfer
     if (status) return finish(*status);
+    server.watch(*this, pump.events());  // under TLS, what OpenSSL waits for
     server.schedule(*this);
 }
 
@@ -438,7 +453,7 @@ Nanos Transfer::deadline() const { return clock.deadline(!connecting, server.cfg
 void Transfer::on_time() {
     if (clock.throttled) {  // the next window: back in the interest set
         clock.unthrottle(server.now);
-        server.watch(*this, req.direction == ftp::Direction::send ? EPOLLOUT : EPOLLIN);
+        server.watch(*this, pump.events());
         return;
     }
     iom::trace("fd {}: {}", control.sock.get(), connecting ? "no data connection in time" : "transfer stalled");
@@ -479,16 +494,6 @@ void Server::end_session(Control& c) {
     sessions.erase(it);
 }
 
-// Shown under --trace: what epoll cannot wait for.
-void show_that_files_cannot_be_waited_for(int epfd) {
-    iom::Fd file(open("/proc/self/exe", O_RDONLY | O_CLOEXEC));  // a regular file: this program
-    epoll_event ev{.events = EPOLLIN, .data = {.ptr = nullptr}};
-    int rc = epoll_ctl(epfd, EPOLL_CTL_ADD, file.get(), &ev);
-    iom::trace("epoll_ctl(ADD, a regular file) -> {}: a file is always ready, epoll cannot wait for it; "
-               "every file operation runs on this thread, and a page-cache miss stalls every session",
-               rc < 0 && errno == EPERM ? "EPERM" : rc < 0 ? std::strerror(errno) : "0 (unexpected)");
-}
-
 // THE LOOP: wait for the sockets until the earliest deadline, handle what is
 // ready, fire what is due, free what retired.
 void Server::run() {
@@ -500,7 +505,7 @@ void Server::run() {
     stopper.on_ready = [&] { stop = true; };
     watch(acceptor, EPOLLIN);
     watch(stopper, EPOLLIN);
-    if (iom::trace_enabled) show_that_files_cannot_be_waited_for(epfd.get());
+    if (iom::trace_enabled) ftp::show_that_files_cannot_be_waited_for(epfd.get());  // ftp/epoll_pump.hpp
     iom::announce(acceptor.sock);
 
     std::array<epoll_event, 256> events;

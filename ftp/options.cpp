@@ -69,6 +69,25 @@ void add_ftp_options(CLI::App& app, Config& cfg) {
                    "The IPv4 address PASV tells the client (as vsftpd's pasv_address): the public address of a "
                    "server behind NAT. EPSV tells only the port")
         ->check(CLI::ValidIPV4);
+    TlsOptions& t = cfg.tls;
+    auto* cert = app.add_option("--tls-cert", t.cert, "FTPS (RFC 4217, explicit: AUTH TLS): the server's certificate chain, PEM "
+                                         "(scripts/ftps-cert.sh makes one for a class). Needs --tls-key")
+        ->type_name("FILE");
+    auto* key = app.add_option("--tls-key", t.key, "FTPS: the private key of --tls-cert, PEM")->type_name("FILE");
+    cert->needs(key);
+    key->needs(cert);
+    auto* require = app.add_flag("--require-tls", t.require, "FTPS only, as vsftpd's force_local_logins_ssl and force_local_data_ssl: "
+                                             "no login (530) and no data connection (521) in clear");
+    auto* reuse = app.add_option_function<std::string>(
+           "--tls-session-reuse", [&t](const std::string& v) { t.reuse_required = v == "required"; },
+           "required: a data connection must resume the control connection's TLS session (522 if not), as "
+           "vsftpd's require_ssl_reuse; curl, lftp and FileZilla do, Python's ftplib.FTP_TLS does not unless told to "
+           "(default: optional)")
+        ->check(CLI::IsMember({"required", "optional"}))->type_name("required|optional");
+    auto* read_once = app.add_flag("--tls-read-once", t.read_once, "A broken reader, for `ioclient lab tls-edge`: one TLS record per "
+                                                 "wakeup of an upload's data connection, not draining what OpenSSL "
+                                                 "holds (SSL_has_pending): the upload stalls");
+    for (auto* needs_tls : {require, reuse, read_once}) needs_tls->needs(cert);
     app.add_option("--max-line", l.max_line, "Longest command line in bytes; a longer one gets 500 and is discarded")
         ->capture_default_str()->check(CLI::Range(std::size_t{512}, std::size_t{65536}));
     app.add_option("--max-sessions", l.max_sessions, "Sessions at once, in all (past it: 421)")

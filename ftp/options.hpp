@@ -12,6 +12,7 @@
 #include "common/server.hpp"
 #include "ftp/auth.hpp"
 #include "ftp/limits.hpp"
+#include "ftp/tls.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -30,6 +31,7 @@ struct Config {
     bool sendfile = true;                  // --no-sendfile: copy through a user-space buffer instead
     std::string passive_address;           // --passive-address: the IPv4 address PASV tells (behind NAT)
     std::string log = "-";                 // --log FILE: the access log (ftp/access_log.hpp); "-" stderr, "none" off
+    TlsOptions tls;                        // --tls-cert --tls-key --require-tls --tls-session-reuse (ftp/tls.hpp)
 };
 
 // Add every FTP option to `app`; the values in `cfg` are the defaults shown.

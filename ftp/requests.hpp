@@ -15,6 +15,8 @@
 //                     sendfile/recv+write            splice) and SEND/RECV, all SQEs
 //   AbortRequest      close the data connection     ASYNC_CANCEL, then close
 //   DelayRequest      a timer                       TIMEOUT
+//   TlsRequest        flush the 234 in clear, then  the same, OpenSSL on memory
+//                     OpenSSL on the socket         buffers the ring fills and drains
 //   CloseRequest      flush the output, close all   the same
 //
 // Descriptors travel as iom::Fd (owned): whoever holds one closes it.
@@ -123,6 +125,9 @@ enum class Direction : std::uint8_t { send, receive };
 // Either way the data connection is closed at the end, whatever the result:
 // in stream mode its end is the end of the file.
 // ascii:   TYPE A: convert line ends (ascii.hpp) — no sendfile then.
+// tls:     PROT P: the data connection is TLS (the server is its TLS server;
+//          its handshake comes first, then the bytes, then close_notify) —
+//          no sendfile then either: the bytes must pass through the cipher.
 struct TransferRequest {
     Direction direction = Direction::send;
     bool passive = true;
@@ -133,6 +138,7 @@ struct TransferRequest {
     std::uint64_t offset = 0;
     std::uint64_t file_size = 0;  // send from a file: its size when opened (progress, sendfile counts)
     bool ascii = false;
+    bool tls = false;
     std::uint64_t max_bytes = 0;  // receive only
 };
 
@@ -145,10 +151,12 @@ enum class TransferStatus : std::uint8_t {
     no_space,         // a write to the file failed with ENOSPC or EDQUOT   -> 452
     too_large,        // the upload passed max_bytes                        -> 552
     file_error,       // another read/write error on the file               -> 451
+    tls_failed,       // PROT P: no TLS handshake on the data connection    -> 425
+    tls_not_resumed,  // --tls-session-reuse required: a TLS session of its own -> 522
 };
 constexpr const char* name_of(TransferStatus s) {
     constexpr const char* names[] = {"done", "aborted", "connect_failed", "connection_lost", "stalled",
-                                     "no_space", "too_large", "file_error"};
+                                     "no_space", "too_large", "file_error", "tls_failed", "tls_not_resumed"};
     return names[static_cast<int>(s)];
 }
 struct TransferResult {
@@ -166,11 +174,20 @@ struct DelayRequest {
     unsigned ms = 0;
 };
 struct Delayed {};
+// AUTH TLS (RFC 4217): write the output taken so far (the 234) in clear,
+// then be the TLS server of the control connection; complete(TlsResult)
+// once the handshake is over, either way. Bytes that came in clear after
+// the AUTH TLS line are the session's to discard (it does), never TLS's.
+struct TlsRequest {};
+struct TlsResult {
+    std::string error;  // "": the control connection is TLS now; else why the handshake failed
+};
 // The session is over: abort anything in flight, write the output that is
 // left (take_output), then close every descriptor of the session.
 struct CloseRequest {};
 
-using Request = std::variant<FsRequest, PassiveRequest, TransferRequest, AbortRequest, DelayRequest, CloseRequest>;
+using Request =
+    std::variant<FsRequest, PassiveRequest, TransferRequest, AbortRequest, DelayRequest, TlsRequest, CloseRequest>;
 
 // Why the server's timer fired (Session::timed_out). Stalled transfers and
 // passive connects that never come are TransferResults, not timeouts.

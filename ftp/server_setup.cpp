@@ -21,6 +21,9 @@ Served::Served(const Config& config, Counters& counters)
     : cfg(config), k(counters), users(load_users(cfg)), root(open_site_root(cfg.root)), registry(cfg.limits),
       log(cfg.log), site{cfg.limits, cfg.anonymous, &users, &registry, root.get(), &log} {
     if (!cfg.passive_address.empty()) site.passive_address = parse_address(cfg.passive_address, 0);
+    if (cfg.tls.on()) tls.emplace(cfg.tls);
+    site.tls = cfg.tls.on();
+    site.require_tls = cfg.tls.require;
 }
 
 int run_server(int argc, char** argv, const ServerInfo& info, const std::function<void(Served&)>& serve) {

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 namespace iom::ftp {
 
@@ -35,6 +36,7 @@ struct Served {
     Fd root;
     SessionRegistry registry;
     AccessLog log;  // --log
+    std::optional<TlsServer> tls;  // --tls-cert, --tls-key: FTPS
     Site site;
 };
 

@@ -18,11 +18,6 @@ namespace iom::ftp {
 
 namespace {
 
-std::string upper(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return s;
-}
-
 bool is_anonymous_name(const std::string& name) {
     std::string u = upper(name);
     return u == "ANONYMOUS" || u == "FTP";
@@ -53,6 +48,8 @@ const Session::CommandInfo* Session::find_command(const std::string& verb) {
         {"STOR", &Session::cmd_stor, true, true},   {"APPE", &Session::cmd_appe, true, true},
         {"SIZE", &Session::cmd_size, true, true},   {"MDTM", &Session::cmd_mdtm, true, true},
         {"MFMT", &Session::cmd_mfmt, true, true},
+        {"AUTH", &Session::cmd_auth, false, true},  {"PBSZ", &Session::cmd_pbsz, false, true},
+        {"PROT", &Session::cmd_prot, false, true},
         {"MLST", &Session::cmd_mlst, true, false},  {"MLSD", &Session::cmd_mlsd, true, false},
         {"LIST", &Session::cmd_list, true, false},  {"NLST", &Session::cmd_nlst, true, false},
     };
@@ -91,7 +88,7 @@ void Session::start() {
 // ---- input -----------------------------------------------------------------
 
 bool Session::wants_input() const {
-    if (wait_ == Wait::closed || quit_pending_) return false;
+    if (wait_ == Wait::closed || wait_ == Wait::tls || quit_pending_) return false;  // tls: the bytes are TLS's
     return queued_bytes_ < site_.limits.max_line && out_.size() < max_unsent;
 }
 
@@ -266,6 +263,7 @@ void Session::complete(Delayed) {  // the one delay: a failed login's (login_fai
 
 void Session::cmd_user(const std::string& arg) {
     if (logged_in_) return reply(503, "Already logged in.");
+    if (refuse_clear_login()) return;
     user_ = arg;
     user_given_ = true;
     if (site_.anonymous && is_anonymous_name(arg)) return reply(331, "Anonymous login ok; send any password.");
@@ -275,6 +273,7 @@ void Session::cmd_user(const std::string& arg) {
 void Session::cmd_pass(const std::string& arg) {
     if (logged_in_) return reply(503, "Already logged in.");
     if (!user_given_) return reply(503, "Send USER first.");
+    if (refuse_clear_login()) return;
     user_given_ = false;
     anonymous_ = site_.anonymous && is_anonymous_name(user_);
     if (anonymous_) user_ = "anonymous";
@@ -340,9 +339,10 @@ void Session::cmd_abor(const std::string&) { reply(225, "No transfer to abort.")
 void Session::cmd_pwd(const std::string&) { reply(257, quote_path(cwd_) + " is the current directory."); }
 
 void Session::cmd_feat(const std::string&) {
-    reply_multi(out_, 211, "Features:",
-                {"EPRT", "EPSV", "MDTM", "MFMT", "MLST " + fact_list(facts_), "PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"},
-                "End");
+    std::vector<std::string> features = {"EPRT", "EPSV", "MDTM", "MFMT", "MLST " + fact_list(facts_),
+                                         "PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"};
+    if (site_.tls) features.insert(features.begin(), {"AUTH TLS", "PBSZ", "PROT"});
+    reply_multi(out_, 211, "Features:", features, "End");
 }
 
 void Session::cmd_opts(const std::string& arg) {
@@ -360,9 +360,9 @@ void Session::cmd_opts(const std::string& arg) {
 
 void Session::cmd_help(const std::string&) {
     reply_multi(out_, 214, "The following commands are recognized:",
-                {"ABOR ACCT ALLO APPE CDUP CWD DELE EPRT EPSV FEAT HELP LIST MDTM MKD MLSD MLST MODE",
-                 "NLST NOOP OPTS PASS PASV PORT PWD QUIT REST RETR RMD RNFR RNTO SIZE STAT STOR STRU",
-                 "SYST TYPE USER XCUP XCWD XMKD XPWD XRMD"},
+                {"ABOR ACCT ALLO APPE AUTH CDUP CWD DELE EPRT EPSV FEAT HELP LIST MDTM MFMT MKD MLSD",
+                 "MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD QUIT REST RETR RMD RNFR RNTO",
+                 "SIZE STAT STOR STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD"},
                 "Help OK.");
 }
 

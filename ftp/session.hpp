@@ -84,6 +84,14 @@
 //   REST in TYPE A    501.
 //   refused PORT/EPRT 501 (foreign host or port < 1024, RFC 2577); EPRT with an
 //             unknown network protocol 522.
+//   FTPS      explicit only (AUTH TLS or AUTH SSL, then 234 and the handshake);
+//             bytes sent in clear behind the AUTH line are discarded, never run
+//             after the handshake (the STARTTLS command injection). AUTH after
+//             login: 503. PBSZ accepts 0 only (TLS has no buffer size); PROT C
+//             and P, S and E 536. --require-tls: USER and PASS in clear 530,
+//             PROT C 534, a transfer without PROT P 521. A data connection
+//             whose TLS fails 425, one that does not resume the control's TLS
+//             session under --tls-session-reuse required 522 (vsftpd's reply).
 #pragma once
 
 #include "common/net.hpp"
@@ -115,6 +123,8 @@ struct Site {
     int root_fd = -1;                     // --root, opened by the server (fs.hpp: open_site_root)
     AccessLog* log = nullptr;             // --log: connections, logins, transfers (nullptr: none)
     Address passive_address;              // --passive-address: what PASV tells (len 0: the control's local)
+    bool tls = false;                     // --tls-cert/--tls-key given: AUTH TLS, PBSZ, PROT (session_tls.cpp)
+    bool require_tls = false;             // --require-tls: no login and no data connection in clear
 };
 
 class Session {
@@ -135,6 +145,7 @@ public:
     void complete(PassiveResult result);
     void complete(TransferResult result);
     void complete(Delayed);
+    void complete(TlsResult result);
 
     std::string take_output() { return std::exchange(out_, {}); }
     bool has_output() const { return !out_.empty(); }
@@ -145,10 +156,11 @@ public:
     // what STAT during it tells. Call it as often as is cheap (each turn).
     void transferred(std::uint64_t bytes) { transferred_ = bytes; }
     bool closed() const { return wait_ == Wait::closed; }
+    bool tls() const { return tls_; }  // the control connection is TLS (AUTH TLS done)
     const std::string& user() const { return user_; }
 
 private:
-    enum class Wait { none, fs, passive, delay, transfer, closed };
+    enum class Wait { none, fs, passive, delay, tls, transfer, closed };
     // How the operation in flight continues: the command that starts it names
     // a member written next to it; the matching complete() runs it.
     using FsThen = void (Session::*)(FsResult&);
@@ -204,6 +216,13 @@ private:
     void cmd_port(const std::string&);
     void set_active(const Address& target, std::string_view verb);
     void cmd_eprt(const std::string&);
+
+    // session_tls.cpp: FTPS, RFC 4217 (AUTH TLS, PBSZ, PROT), and the policy of --require-tls
+    void cmd_auth(const std::string&);
+    void cmd_pbsz(const std::string&);
+    void cmd_prot(const std::string&);
+    bool refuse_clear_login();
+    bool refuse_clear_data();
 
     // session_files.cpp: paths, files, listings, transfers (each command, then its continuation)
     std::string path_of(const std::string& arg) const;
@@ -291,6 +310,9 @@ private:
     Address active_target_;
     bool epsv_all_ = false;
     unsigned facts_ = all_facts;
+    bool tls_ = false;           // AUTH TLS done: the control connection is TLS
+    bool pbsz_ = false;          // PBSZ 0 given (PROT needs it)
+    bool prot_private_ = false;  // PROT P: data connections are TLS
 
     // the transfer in flight (or about to start)
     std::uint64_t offset_ = 0;

@@ -52,6 +52,7 @@ bool Session::refuse_read_only(int code) {
 }
 
 bool Session::need_data_connection() {
+    if (refuse_clear_data()) return false;
     if (data_mode_ != DataMode::none) return true;
     reply(425, "Use PASV, EPSV, PORT or EPRT first.");
     return false;
@@ -376,6 +377,7 @@ void Session::start_transfer(TransferRequest t, std::string_view preliminary, Tr
     t.passive = data_mode_ == DataMode::passive;
     t.peer = t.passive ? peer_ : active_target_;
     t.local = local_without_port();
+    t.tls = prot_private_;
     data_mode_ = DataMode::none;  // one transfer per PASV/PORT
     abort_requested_ = false;
     reply(150, preliminary);
@@ -416,6 +418,11 @@ void Session::transfer_reply(const TransferResult& r) {
     case TransferStatus::no_space: reply(452, "No space left on the device."); break;
     case TransferStatus::too_large: reply(552, "Upload size limit exceeded."); break;
     case TransferStatus::file_error: reply(451, "File error: " + error_text(r.error)); break;
+    case TransferStatus::tls_failed: reply(425, "TLS on the data connection failed (PROT P: it must be TLS)."); break;
+    case TransferStatus::tls_not_resumed:
+        reply(522, "TLS connection failed: session reuse required (the data connection must resume "
+                   "the control connection's TLS session).");
+        break;
     }
     if (abort_requested_)
         r.status == TransferStatus::aborted ? reply(226, "ABOR command successful.") : reply(225, "No transfer to abort.");

@@ -125,6 +125,7 @@ struct alignas(16) Control final : Transfer::Ring {
     void perform(ftp::TransferRequest& r);
     void perform(ftp::AbortRequest&);
     void perform(ftp::DelayRequest& r);
+    void perform(ftp::TlsRequest&);
     void perform(ftp::CloseRequest&);
     void drive();  // after every completion
 
@@ -160,6 +161,7 @@ struct alignas(16) Control final : Transfer::Ring {
     ftp::UringListener listener;     // PASV/EPSV's: ftp/uring_listener.hpp
     iom::Fd passive_data;            // its connection, until the transfer that uses it
     std::unique_ptr<Transfer> transfer;
+    std::unique_ptr<ftp::TlsBuffers> tls;  // after AUTH TLS: OpenSSL on buffers (ftp/tls.hpp)
 };
 
 struct Server {
@@ -231,7 +233,7 @@ void Control::drive() {
         }
     }
     if (!is(op_ctl_send) && !peer_gone && !server.stopping) {
-        if (sending.empty()) std::swap(sending, out);
+        if (sending.empty()) sending = tls ? tls->seal(std::exchange(out, {})) : std::exchange(out, {});
         if (!sending.empty())
             io_uring_prep_send(submit(op_ctl_send), sock.get(), sending.data(), sending.size(), MSG_NOSIGNAL);
     }
@@ -243,7 +245,9 @@ void Control::drive() {
         return;
     }
     // Bounded memory: no more commands while the client leaves its replies unread.
-    bool read = session.wants_input() && out.size() + sending.size() < ftp::max_unsent && !peer_gone;
+    // During the TLS handshake the Session wants nothing, and OpenSSL the next flight.
+    bool handshaking = tls && !tls->ready();
+    bool read = (session.wants_input() || handshaking) && out.size() + sending.size() < ftp::max_unsent && !peer_gone;
     if (read && !is(op_ctl_recv)) io_uring_prep_recv(submit(op_ctl_recv), sock.get(), in, sizeof in, 0);
     if (!peer_gone && !urgent_seen && !is(op_ctl_urgent))
         io_uring_prep_poll_add(submit(op_ctl_urgent), sock.get(), POLLPRI);
@@ -257,7 +261,8 @@ void Control::on_recv(int res) {
         server.k.recv_bytes += static_cast<unsigned>(res);
         clock.last_command = server.now;
         iom::trace("cqe recv(fd {}) -> {} bytes of commands", sock.get(), res);
-        session.receive({in, static_cast<std::size_t>(res)});
+        if (!tls) session.receive({in, static_cast<std::size_t>(res)});
+        else if (!tls->control_received({in, static_cast<std::size_t>(res)}, session)) gone(false);  // its close_notify
     } else if (res != -ECANCELED) {
         iom::trace("cqe recv(fd {}) -> {}: the client is gone", sock.get(), res == 0 ? "EOF" : std::strerror(-res));
         gone(res < 0);
@@ -341,7 +346,7 @@ void Control::perform(ftp::PassiveRequest& r) {
 
 void Control::perform(ftp::TransferRequest& r) {
     ++server.k.ftp_transfers;
-    transfer = std::make_unique<Transfer>(*this, std::move(r), server.now, server.cfg, server.k, sock.get());
+    transfer = std::make_unique<Transfer>(*this, std::move(r), server.now, server.cfg, server.k, sock.get(), tls.get());
     if (transfer->request().passive) {
         if (passive_data) transfer->begin(std::move(passive_data));
         else if (!listener.waiting()) transfer->end(TransferStatus::connect_failed);
@@ -354,6 +359,10 @@ void Control::perform(ftp::TransferRequest& r) {
 }
 
 void Control::perform(ftp::DelayRequest& r) { clock.delay_until = server.now + Nanos{r.ms} * ms; }
+
+// AUTH TLS: from now on the RECVs bring ciphertext for OpenSSL, and the SENDs
+// take what it seals; the 234 still goes out in clear (TlsBuffers::seal).
+void Control::perform(ftp::TlsRequest&) { tls = std::make_unique<ftp::TlsBuffers>(*server.served.tls, sock.get()); }
 
 // The last request: drive() sees session.closed(), cancels what is in
 // flight, and the session is freed at its last completion.

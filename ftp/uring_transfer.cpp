@@ -13,9 +13,9 @@
 namespace iom::ftp {
 
 UringTransfer::UringTransfer(Ring& ring, TransferRequest req, const Nanos& now, const Config& cfg, Counters& k,
-                             int trace_fd)
+                             int trace_fd, const TlsBuffers* control_tls)
     : ring_(ring), req_(std::move(req)), now_(now), cfg_(cfg), k_(k), trace_fd_(trace_fd),
-      clock_(now, cfg.limits), half_(cfg.limits.transfer_buffer / 2), offset_(req_.offset) {}
+      clock_(now, cfg.limits), half_(cfg.limits.transfer_buffer / 2), offset_(req_.offset), control_tls_(control_tls) {}
 
 // PORT/EPRT: a socket bound to the control connection's address (the core
 // has checked the target: the client's own host, a port >= 1024), and a
@@ -37,8 +37,12 @@ void UringTransfer::begin(Fd data) {
     // a READ with EAGAIN instead of waiting for the disk itself: drop the flag.
     if (int fl = req_.file ? fcntl(req_.file.get(), F_GETFL) : -1; fl >= 0 && (fl & O_NONBLOCK))
         fcntl(req_.file.get(), F_SETFL, fl & ~O_NONBLOCK);
+    if (req_.tls) {  // PROT P: OpenSSL on buffers; the handshake first
+        tls_ = std::make_unique<TlsBuffers>(*control_tls_, data_.get());
+        cipher_in_ = std::make_unique_for_overwrite<char[]>(half_);
+    }
     const bool download = req_.direction == Direction::send;
-    if (req_.file && download && !req_.ascii && cfg_.sendfile && splice_pipe()) {
+    if (req_.file && download && !req_.ascii && !req_.tls && cfg_.sendfile && splice_pipe()) {
         trace("fd {}: download by SPLICE through pipe {} -> {}", trace_fd_, pipe_w_.get(), pipe_r_.get());
     } else if (req_.file) {
         buf_ = std::make_unique_for_overwrite<char[]>(2 * half_);
@@ -118,6 +122,7 @@ std::size_t UringTransfer::allowed(std::size_t most) {
 void UringTransfer::pump() {
     if (clock_.throttled || ending_) return;
     if (pipe_r_) return pump_pipe();
+    if (tls_ && !tls_->ready()) return pump_handshake();
     const bool download = req_.direction == Direction::send;
     const Op fill_op = download ? file_read : data_recv, drain_op = download ? data_send : file_write;
     Half& d = halves_[drain_];
@@ -127,6 +132,8 @@ void UringTransfer::pump() {
             ++k_.file_writes;
             io_uring_prep_write(ring_.submit(file_write), req_.file.get(), d.base + d.head,
                                 static_cast<unsigned>(most), offset_);
+        } else if (tls_) {
+            seal_and_send(most);
         } else if ((most = allowed(most)) > 0) {
             ++k_.send_calls;
             io_uring_prep_send(ring_.submit(data_send), data_.get(), d.base + d.head, most, MSG_NOSIGNAL);
@@ -139,14 +146,101 @@ void UringTransfer::pump() {
             ++k_.file_reads;
             io_uring_prep_read(ring_.submit(file_read), req_.file.get(), f.base + (half_ - want),
                                static_cast<unsigned>(want), offset_);
+        } else if (tls_ && (!starved_ || cipher_eof_)) {
+            return decrypt();  // what OpenSSL holds already: no RECV would bring it again
         } else if (std::size_t most = allowed(req_.ascii ? half_ / 2 - 1 : half_); most > 0) {
-            ++k_.recv_calls;  // TYPE A: into the second part of the half, converted into its front
-            io_uring_prep_recv(ring_.submit(data_recv), data_.get(), req_.ascii ? f.base + half_ / 2 : f.base, most, 0);
+            ++k_.recv_calls;  // TYPE A: into the second part of the half, converted into its front; TLS: ciphertext
+            char* into = tls_ ? cipher_in_.get() : req_.ascii ? f.base + half_ / 2 : f.base;
+            io_uring_prep_recv(ring_.submit(data_recv), data_.get(), into, tls_ ? std::min(most, half_) : most, 0);
         }
     }
     bool empty = halves_[0].head == halves_[0].tail && halves_[1].head == halves_[1].tail;
     bool quiet = !ring_.in_flight(fill_op) && !ring_.in_flight(drain_op);
+    if (tls_ && send_ciphertext(eof_ && empty && quiet)) return;  // at the end: close_notify
     if (eof_ && empty && quiet) end(TransferStatus::done);
+}
+
+// ---- PROT P: the pipeline's TLS --------------------------------------------------------
+
+// The data connection's handshake: RECV what the client sends, SEND what
+// OpenSSL answers, until on_ciphertext() finds it done.
+void UringTransfer::pump_handshake() {
+    send_ciphertext(false);
+    if (!ring_.in_flight(data_recv)) {
+        ++k_.recv_calls;
+        io_uring_prep_recv(ring_.submit(data_recv), data_.get(), cipher_in_.get(), half_, 0);
+    }
+}
+
+// SEND the ciphertext that waits: the rest of a short SEND, what OpenSSL
+// wrote by itself (handshake messages, session tickets), and `at_end`,
+// close_notify. True while a SEND is in flight.
+bool UringTransfer::send_ciphertext(bool at_end) {
+    if (!ring_.in_flight(data_send)) {
+        if (cipher_out_.empty()) cipher_out_ = tls_->seal({});
+        if (cipher_out_.empty() && at_end) cipher_out_ = tls_->close_notify();
+        if (!cipher_out_.empty()) {
+            ++k_.send_calls;
+            io_uring_prep_send(ring_.submit(data_send), data_.get(), cipher_out_.data(), cipher_out_.size(), MSG_NOSIGNAL);
+        }
+    }
+    return ring_.in_flight(data_send);
+}
+
+// A download: seal up to `most` bytes of the half being drained (as the rate
+// window allows) and SEND the ciphertext; the half is free of them at once.
+void UringTransfer::seal_and_send(std::size_t most) {
+    if (cipher_out_.empty() && (most = allowed(most)) > 0) {
+        Half& d = halves_[drain_];
+        cipher_out_ = tls_->seal({d.base + d.head, most});
+        moved(static_cast<int>(most));  // the file's bytes: what the session and the log count
+        drained(most);
+    }
+    send_ciphertext(false);
+}
+
+// A RECV of ciphertext completed: into OpenSSL, then the handshake's next
+// step, or the file's bytes.
+void UringTransfer::on_ciphertext(int res) {
+    if (res < 0) return lost(res);
+    k_.recv_bytes += static_cast<unsigned>(res);
+    if (res == 0 && !tls_->ready()) return end(TransferStatus::tls_failed);
+    if (res == 0) cipher_eof_ = true;  // the end, with or without close_notify
+    tls_->received(cipher_in_.get(), static_cast<std::size_t>(res));
+    starved_ = false;
+    if (!tls_->ready()) {
+        switch (tls_->handshake()) {
+        case TlsStep::again: return pump();
+        case TlsStep::failed: trace("fd {}: data connection TLS: {}", trace_fd_, tls_->error()); return end(TransferStatus::tls_failed);
+        case TlsStep::not_resumed: trace("fd {}: {}", trace_fd_, tls_->error()); return end(TransferStatus::tls_not_resumed);
+        case TlsStep::done: clock_.last_progress = now_; break;
+        }
+        if (req_.direction == Direction::send) return pump();  // a download receives nothing more
+    }
+    decrypt();
+}
+
+// An upload: open what OpenSSL can into the half being filled. What does
+// not fit stays in OpenSSL (pending()), and pump() comes back for it before
+// it submits another RECV.
+void UringTransfer::decrypt() {
+    Half& f = halves_[fill_];
+    if (f.head != f.tail) return pump();  // both halves are full: the WRITE's completion comes back
+    char* into = req_.ascii ? f.base + half_ / 2 : f.base;
+    const std::size_t room = req_.ascii ? half_ / 2 - 1 : half_;
+    std::size_t got = 0;
+    ssize_t n = 1;
+    while (got < room && (n = tls_->read(into + got, room - got)) > 0) got += static_cast<std::size_t>(n);
+    if (n < 0 && errno != EAGAIN) return lost(-errno);
+    starved_ = n < 0;  // OpenSSL has no whole record left: a RECV first (what it holds may be part of one)
+    bool end_of_file = got == 0 && (n == 0 || cipher_eof_);  // close_notify, or EOF; bytes before it go first
+    moved(static_cast<int>(got));
+    std::size_t len = end_of_file ? (req_.ascii ? decoder_.finish(f.base) : 0)
+                                  : req_.ascii ? decoder_.convert(into, got, f.base) : got;
+    if (end_of_file) eof_ = true;
+    if ((accepted_ += len) > req_.max_bytes) return end(TransferStatus::too_large);
+    filled(len);
+    pump();
 }
 
 // The same pipeline for a spliced download, with the pipe as the buffer:
@@ -243,6 +337,11 @@ std::size_t UringTransfer::moved(int res) {
 
 void UringTransfer::on_data_send(int res) {
     if (res < 0) return lost(res);
+    if (tls_) {  // ciphertext: the file's bytes were counted when they were sealed
+        k_.send_bytes += static_cast<unsigned>(res);
+        cipher_out_.erase(0, static_cast<std::size_t>(res));
+        return pump();
+    }
     std::size_t n = moved(res);
     k_.send_bytes += n;
     if (pipe_r_) in_pipe_ -= n;
@@ -251,6 +350,7 @@ void UringTransfer::on_data_send(int res) {
 }
 
 void UringTransfer::on_data_recv(int res) {
+    if (tls_) return on_ciphertext(res);
     if (res < 0) return lost(res);
     std::size_t n = moved(res);
     k_.recv_bytes += n;

@@ -29,6 +29,15 @@
 // --no-sendfile, or TYPE A, or no descriptor for a pipe, downloads take the
 // buffer path (READ + SEND: user_copy_bytes counts the copies).
 //
+// PROT P (FTPS): OpenSSL on memory buffers (ftp/tls.hpp: TlsBuffers). The
+// data connection's handshake comes first: RECV what the client sends into
+// a buffer of ciphertext, hand it to OpenSSL, SEND what OpenSSL answers.
+// Then a download seals each piece of a half and SENDs the ciphertext (no
+// SPLICE: the bytes must pass through the cipher), and ends with
+// close_notify; an upload RECVs ciphertext and opens it into the half being
+// filled. What OpenSSL still holds when that half is full is read out
+// before the next RECV is submitted: no completion would bring it again.
+//
 // TIME. The session's one TIMEOUT covers the transfer's deadline() too
 // (ftp/clock.hpp: the connect, a stall, the rate window); on_time() when it
 // is due. A spent rate window holds the next send or recv until then.
@@ -40,6 +49,7 @@
 #include "ftp/clock.hpp"
 #include "ftp/options.hpp"
 #include "ftp/requests.hpp"
+#include "ftp/tls.hpp"
 
 #include <liburing.h>
 
@@ -69,8 +79,10 @@ public:
         {IORING_OP_CONNECT, "CONNECT"}, {IORING_OP_RECV, "RECV"},   {IORING_OP_SEND, "SEND"},
         {IORING_OP_READ, "READ"},       {IORING_OP_WRITE, "WRITE"}, {IORING_OP_SPLICE, "SPLICE"}};
 
-    // `now`: the server's clock, read once per batch; `trace_fd` names the session in --trace.
-    UringTransfer(Ring& ring, TransferRequest req, const Nanos& now, const Config& cfg, Counters& k, int trace_fd);
+    // `now`: the server's clock, read once per batch; `trace_fd` names the session in --trace;
+    // `control_tls`: the control connection's TLS, if any (PROT P).
+    UringTransfer(Ring& ring, TransferRequest req, const Nanos& now, const Config& cfg, Counters& k, int trace_fd,
+                  const TlsBuffers* control_tls);
 
     const TransferRequest& request() const { return req_; }
     bool connecting() const { return connecting_; }  // no data connection yet
@@ -91,6 +103,11 @@ private:
     bool splice_pipe();
     void pump();
     void pump_pipe();
+    void pump_handshake();
+    bool send_ciphertext(bool at_end);
+    void seal_and_send(std::size_t most);
+    void on_ciphertext(int res);
+    void decrypt();
     std::size_t allowed(std::size_t most);
     void filled(std::size_t n);
     void drained(std::size_t n);
@@ -126,6 +143,12 @@ private:
     int error_ = 0;
     AsciiEncoder encoder_;
     AsciiDecoder decoder_;
+    const TlsBuffers* control_tls_;       // PROT P: the session's TLS, whose session the data connection's resumes
+    std::unique_ptr<TlsBuffers> tls_;     // PROT P
+    std::unique_ptr<char[]> cipher_in_;   // what a RECV brings under TLS (half_ bytes)
+    std::string cipher_out_;              // what the SEND in flight sends under TLS (and the rest of a short one)
+    bool cipher_eof_ = false;             // the client closed the data connection (after close_notify, or not)
+    bool starved_ = true;                 // OpenSSL can open nothing more before another RECV
 };
 
 }  // namespace iom::ftp

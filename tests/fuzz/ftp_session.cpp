@@ -230,6 +230,8 @@ public:
         if (site_byte & 0x20) site_.limits.max_upload = 4096;
         if (site_byte & 0x40) site_.limits.max_line = 64;
         if (site_byte & 0x80) site_.limits.max_login_failures = 1;
+        site_.tls = true;                                  // AUTH TLS, PBSZ, PROT: the handshake always succeeds here
+        site_.require_tls = (site_byte & 0x60) == 0x60;    // and, on a quarter of those sites, no login in clear
         session_ = std::make_unique<Session>(site_, peer_, local_);
         session_->start();
         settle();
@@ -532,6 +534,13 @@ private:
         IOM_FUZZ_CHECK(in_flight || just_ended, "AbortRequest with {} outstanding", kind_name(outstanding_));
         IOM_FUZZ_CHECK(!aborted_, "a second AbortRequest for one transfer");
         aborted_ = true;  // the transfer's result (to come, or come already) answers it
+    }
+
+    // AUTH TLS: the server would write the 234 and do the handshake; here it succeeds at once.
+    void perform(TlsRequest&) {
+        IOM_FUZZ_CHECK(outstanding_ == Kind::none, "TlsRequest while {} is outstanding", kind_name(outstanding_));
+        IOM_FUZZ_CHECK(!session_->wants_input(), "the session wants input in clear during its TLS handshake");
+        session_->complete(TlsResult{});
     }
 
     void perform(CloseRequest&) {

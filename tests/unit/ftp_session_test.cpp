@@ -90,6 +90,7 @@ public:
     bool auto_fs = true;  // false: the test completes fs_requests.back() itself
     bool aborted = false, closed = false;
     int passives = 0;
+    int tls_requests = 0;
     std::optional<PassiveRequest> last_passive;
 
 private:
@@ -111,6 +112,7 @@ private:
         delays.push_back(d.ms);
         if (auto_delay) s().complete(Delayed{});
     }
+    void perform(TlsRequest&) { ++tls_requests; }  // the test completes it (TlsResult)
     void perform(CloseRequest&) { closed = true; }
 
     static inline int counter = 0;
@@ -664,6 +666,112 @@ TEST(FtpSession, TimeoutsClose) {
     d.s().timed_out(Timeout::login);
     EXPECT_TRUE(d.drain().starts_with("421 "));
     EXPECT_TRUE(d.closed);
+}
+
+// ---- FTPS (RFC 4217): session_tls.cpp ----------------------------------------------
+
+TEST(FtpSessionTls, WithoutACertificateAuthIsNotImplemented) {
+    Driver d;
+    EXPECT_EQ(d.send("AUTH TLS\r\n").substr(0, 4), "502 ");
+    EXPECT_EQ(d.tls_requests, 0);
+    EXPECT_FALSE(has(d.send("FEAT\r\n"), "AUTH TLS"));
+}
+
+TEST(FtpSessionTls, AuthTlsAsksForTheHandshakeAndDiscardsWhatCameInClearBehindIt) {
+    Driver d;
+    d.site.tls = true;
+    std::string feat = d.send("FEAT\r\n");
+    EXPECT_TRUE(has(feat, " AUTH TLS\r\n") && has(feat, " PBSZ\r\n") && has(feat, " PROT\r\n")) << feat;
+    EXPECT_EQ(d.send("PBSZ 0\r\n").substr(0, 4), "503 ");  // not before AUTH TLS
+    // The STARTTLS injection: USER and PASS sent in clear behind AUTH TLS, in one segment.
+    EXPECT_EQ(d.send("AUTH TLS\r\nUSER alice\r\nPASS secret\r\n"), "234 AUTH TLS successful; start the TLS handshake.\r\n");
+    EXPECT_EQ(d.tls_requests, 1);
+    EXPECT_FALSE(d.s().wants_input()) << "the bytes are TLS's now";
+    d.s().complete(TlsResult{});
+    EXPECT_EQ(d.drain(), "") << "nothing sent in clear behind AUTH TLS runs";
+    EXPECT_FALSE(d.s().logged_in());
+    EXPECT_TRUE(d.s().tls());
+    EXPECT_EQ(d.send("AUTH TLS\r\n").substr(0, 4), "503 ");  // once
+    EXPECT_EQ(d.login().substr(0, 4), "230 ");
+}
+
+TEST(FtpSessionTls, ProtPMakesEveryTransferTls) {
+    Driver d;
+    d.site.tls = true;
+    d.send("AUTH TLS\r\n");
+    d.s().complete(TlsResult{});
+    d.drain();
+    d.login();
+    EXPECT_EQ(d.send("PROT P\r\n").substr(0, 4), "503 ");  // PBSZ first
+    EXPECT_EQ(d.send("PBSZ 1024\r\n"), "200 PBSZ=0\r\n");   // any size asked: 0
+    EXPECT_EQ(d.send("PROT S\r\n").substr(0, 4), "536 ");
+    EXPECT_EQ(d.send("PROT X\r\n").substr(0, 4), "504 ");
+    EXPECT_EQ(d.send("PROT p\r\n").substr(0, 4), "200 ");
+    d.send("EPSV\r\n");
+    d.send("LIST\r\n");
+    ASSERT_TRUE(d.transfer);
+    EXPECT_TRUE(d.transfer->tls);
+    d.finish({.status = TransferStatus::done});
+    EXPECT_EQ(d.send("PROT C\r\n").substr(0, 4), "200 ");
+    d.send("EPSV\r\n");
+    d.send("LIST\r\n");
+    ASSERT_TRUE(d.transfer);
+    EXPECT_FALSE(d.transfer->tls);
+    EXPECT_TRUE(has(d.finish({.status = TransferStatus::tls_failed}), "425 "));
+}
+
+TEST(FtpSessionTls, ADataConnectionThatDoesNotResumeTheSessionGets522) {
+    Driver d;
+    d.site.tls = true;
+    d.send("AUTH TLS\r\n");
+    d.s().complete(TlsResult{});
+    d.drain();
+    d.login();
+    d.send("PBSZ 0\r\nPROT P\r\nEPSV\r\nLIST\r\n");
+    ASSERT_TRUE(d.transfer);
+    std::string out = d.finish({.status = TransferStatus::tls_not_resumed});
+    EXPECT_TRUE(out.starts_with("522 ") && has(out, "session reuse required")) << out;
+    EXPECT_EQ(d.send("NOOP\r\n").substr(0, 4), "200 ") << "the session goes on";
+}
+
+TEST(FtpSessionTls, RequireTlsRefusesLoginAndDataInClear) {
+    Driver d;
+    d.site.tls = true;
+    d.site.require_tls = true;
+    EXPECT_EQ(d.send("USER alice\r\n").substr(0, 4), "530 ");
+    EXPECT_EQ(d.send("PASS secret\r\n").substr(0, 4), "503 ");  // no USER was taken
+    EXPECT_FALSE(d.s().logged_in());
+    d.send("AUTH TLS\r\n");
+    d.s().complete(TlsResult{});
+    d.drain();
+    EXPECT_EQ(d.login().substr(0, 4), "230 ");
+    d.send("EPSV\r\n");
+    EXPECT_EQ(d.send("LIST\r\n").substr(0, 4), "521 ");  // no PROT P yet
+    EXPECT_FALSE(d.transfer);
+    d.send("PBSZ 0\r\n");
+    EXPECT_EQ(d.send("PROT C\r\n").substr(0, 4), "534 ");
+    EXPECT_EQ(d.send("PROT P\r\n").substr(0, 4), "200 ");
+    d.send("EPSV\r\n");
+    d.send("LIST\r\n");
+    EXPECT_TRUE(d.transfer && d.transfer->tls);
+}
+
+TEST(FtpSessionTls, AFailedHandshakeEndsTheSession) {
+    Driver d;
+    d.site.tls = true;
+    d.send("AUTH TLS\r\n");
+    d.s().complete(TlsResult{.error = "wrong version number"});
+    d.drain();
+    EXPECT_TRUE(d.closed);
+    EXPECT_TRUE(d.s().closed());
+}
+
+TEST(FtpSessionTls, AuthAfterLoginIsRefused) {
+    Driver d;
+    d.site.tls = true;
+    d.login();
+    EXPECT_EQ(d.send("AUTH TLS\r\n").substr(0, 4), "503 ");
+    EXPECT_EQ(d.tls_requests, 0);
 }
 
 }  // namespace
