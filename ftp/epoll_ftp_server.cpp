@@ -245,8 +245,7 @@ void Control::read_commands() {
 // Send what the socket takes. False when the client is gone (and the Session told).
 bool Control::flush() {
     while (!out.empty()) {
-        bool clear = !tls || !tls->ready();  // AUTH TLS's 234 goes in clear
-        ssize_t n = clear ? send(sock.get(), out.data(), out.size(), MSG_NOSIGNAL) : tls->send(out.data(), out.size());
+        ssize_t n = tls ? tls->send(out.data(), out.size()) : send(sock.get(), out.data(), out.size(), MSG_NOSIGNAL);
         ++server.k.send_calls;
         if (n > 0) {
             server.k.send_bytes += static_cast<std::uint64_t>(n);
@@ -346,8 +345,8 @@ void Control::perform(ftp::AbortRequest&) {
     end_transfer({.status = TransferStatus::aborted, .bytes = transfer->pump.bytes()});
 }
 
-// AUTH TLS: OpenSSL on the socket. The 234 still goes out in clear (flush),
-// and the client starts the handshake only once it has it.
+// AUTH TLS: OpenSSL on the socket. The 234 still goes out in clear
+// (TlsSocket::send), and the client starts the handshake once it has it.
 void Control::perform(ftp::TlsRequest&) { tls = std::make_unique<ftp::TlsSocket>(*server.served.tls, sock.get()); }
 
 void Control::perform(ftp::DelayRequest& r) { clock.delay_until = server.now + Nanos{r.ms} * ms; }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <openssl/err.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -130,6 +131,7 @@ ssize_t TlsEnd::result(int r, const char* call) {
 }
 
 TlsStep TlsEnd::handshake() {
+    started_ = true;
     ERR_clear_error();
     errno = 0;
     int r = SSL_do_handshake(ssl_.get());
@@ -179,6 +181,11 @@ ssize_t TlsSocket::recv(char* p, std::size_t n) {
 }
 
 ssize_t TlsSocket::send(const char* p, std::size_t n) {
+    if (!ready_ && !started_) return ::send(fd_, p, n, MSG_NOSIGNAL);  // AUTH TLS's 234, in clear
+    if (!ready_) {
+        trace("fd {}: {} bytes of replies dropped: neither clear nor TLS during the handshake", fd_, n);
+        return static_cast<ssize_t>(n);
+    }
     ERR_clear_error();
     errno = 0;
     n = std::max(n, retry_);
@@ -237,7 +244,7 @@ std::string TlsBuffers::ciphertext() {
 }
 
 std::string TlsBuffers::seal(std::string_view plain) {
-    if (!ready_) return std::string(plain) + ciphertext();  // before the handshake: in clear (the 234)
+    if (!ready_) return (started_ ? std::string() : std::string(plain)) + ciphertext();  // the 234 in clear
     while (!plain.empty()) {
         ERR_clear_error();
         int w = SSL_write(ssl_.get(), plain.data(), static_cast<int>(std::min<std::size_t>(plain.size(), 1 << 30)));

@@ -99,7 +99,7 @@ protected:
     tls::Ssl ssl_;
     int fd_;  // the connection (a TlsSocket's OpenSSL reads it; a TlsBuffers names it in --trace)
     std::uint64_t mark_;
-    bool data_, ready_ = false, shut_ = false;
+    bool data_, started_ = false, ready_ = false, shut_ = false;  // started: the first handshake step
     std::uint32_t want_ = 0;  // TlsSocket: the epoll event OpenSSL waits for
     std::string error_;
 };
@@ -120,6 +120,8 @@ public:
     ssize_t recv(char* p, std::size_t n);
     // A call that must be repeated (EAGAIN) is repeated with at least the
     // same bytes (OpenSSL's rule): the caller keeps them, send() asks for them.
+    // Before the handshake, send(2) in clear (AUTH TLS's 234); during it,
+    // nothing can be said (a 421 for the login time is dropped).
     ssize_t send(const char* p, std::size_t n);
     // Send close_notify: true once it is out (or cannot be), false: again when want() is ready.
     bool close_notify();
@@ -147,7 +149,8 @@ public:
     ssize_t read(char* p, std::size_t n);
     // Ciphertext for the next SEND: `plain` sealed, after what OpenSSL had to
     // send already (handshake messages, tickets). Before the handshake, the
-    // plaintext goes as it is: AUTH TLS's 234 is sent in clear.
+    // plaintext goes as it is: AUTH TLS's 234 is sent in clear; during it, it
+    // is dropped (a 421 for the login time).
     std::string seal(std::string_view plain);
     std::string close_notify();  // the close_notify alert, as ciphertext (once; then "")
     // The control connection: ciphertext a RECV brought, through the
