@@ -84,9 +84,10 @@ void add_ftp_options(CLI::App& app, Config& cfg) {
            "vsftpd's require_ssl_reuse; curl, lftp and FileZilla do, Python's ftplib.FTP_TLS does not unless told to "
            "(default: optional)")
         ->check(CLI::IsMember({"required", "optional"}))->type_name("required|optional");
-    auto* read_once = app.add_flag("--tls-read-once", t.read_once, "A broken reader, for `ioclient lab tls-edge`: one TLS record per "
-                                                 "wakeup of an upload's data connection, not draining what OpenSSL "
-                                                 "holds (SSL_has_pending): the upload stalls");
+    auto* read_once = app.add_flag("--tls-read-once", t.read_once,
+                                   "A broken reader, for `ioclient lab tls-edge` (epoll_ftp_server): one TLS record "
+                                   "per wakeup, not draining what OpenSSL read ahead (SSL_has_pending), so commands "
+                                   "it holds wait for a readiness that never comes");
     for (auto* needs_tls : {require, reuse, read_once}) needs_tls->needs(cert);
     app.add_option("--max-line", l.max_line, "Longest command line in bytes; a longer one gets 500 and is discarded")
         ->capture_default_str()->check(CLI::Range(std::size_t{512}, std::size_t{65536}));

@@ -111,7 +111,8 @@ ssize_t TlsEnd::result(int r, const char* call) {
     case SSL_ERROR_WANT_READ:
     case SSL_ERROR_WANT_WRITE:
         want_ = e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT;
-        trace("{}(fd {}) -> {}", call, fd_, tls::error_name(e));
+        trace("{}(fd {}) -> {}: {}", call, fd_, tls::error_name(e),
+              e == SSL_ERROR_WANT_READ ? want_read_means_ : want_write_means_);
         errno = EAGAIN;
         return -1;
     case SSL_ERROR_ZERO_RETURN:  // close_notify: the peer's clean end
@@ -156,14 +157,15 @@ bool TlsEnd::pending() const { return SSL_has_pending(ssl_.get()) == 1; }
 
 // ---- the reactor's TLS: OpenSSL on the socket -----------------------------------
 
-TlsSocket::TlsSocket(const TlsServer& server, int fd) : TlsEnd(server, server.new_mark(), false, fd) {
+TlsSocket::TlsSocket(const TlsServer& server, int fd) : TlsSocket(server, server.new_mark(), false, fd) {}
+
+TlsSocket::TlsSocket(const TlsSocket& control, int fd) : TlsSocket(control.server_, control.mark_, true, fd) {}
+
+TlsSocket::TlsSocket(const TlsServer& server, std::uint64_t mark, bool data, int fd) : TlsEnd(server, mark, data, fd) {
     SSL_set_fd(ssl_.get(), fd);
     want_ = EPOLLIN;  // a server's handshake starts by reading the ClientHello
-}
-
-TlsSocket::TlsSocket(const TlsSocket& control, int fd) : TlsEnd(control.server_, control.mark_, true, fd) {
-    SSL_set_fd(ssl_.get(), fd);
-    want_ = EPOLLIN;
+    want_read_means_ = "EPOLLIN into the interest set, whatever the protocol wants";
+    want_write_means_ = "EPOLLOUT into the interest set, whatever the protocol wants";
 }
 
 std::optional<TlsResult> TlsSocket::handshake_over() {
@@ -220,6 +222,8 @@ TlsBuffers::TlsBuffers(const TlsServer& server, std::uint64_t mark, bool data, i
     if (!in_ || !out_) throw std::runtime_error("BIO_new: " + tls::errors());
     BIO_set_mem_eof_return(in_, -1);  // empty is "not yet" (WANT_READ), not the end
     SSL_set_bio(ssl_.get(), in_, out_);  // the SSL owns both now
+    want_read_means_ = "its in BIO is empty: a RECV must bring more ciphertext";
+    want_write_means_ = "(a memory BIO takes every write)";
 }
 
 TlsBuffers::TlsBuffers(const TlsServer& server, int fd) : TlsBuffers(server, server.new_mark(), false, fd) {}
@@ -244,14 +248,17 @@ std::string TlsBuffers::ciphertext() {
 }
 
 std::string TlsBuffers::seal(std::string_view plain) {
-    if (!ready_) return (started_ ? std::string() : std::string(plain)) + ciphertext();  // the 234 in clear
-    while (!plain.empty()) {
+    std::string clear;
+    if (!ready_ && !started_) clear = plain;  // AUTH TLS's 234
+    while (ready_ && !plain.empty()) {
         ERR_clear_error();
         int w = SSL_write(ssl_.get(), plain.data(), static_cast<int>(std::min<std::size_t>(plain.size(), 1 << 30)));
         if (w <= 0) break;  // a memory BIO takes everything; a TLS error shows at the next read
         plain.remove_prefix(static_cast<std::size_t>(w));
     }
-    return ciphertext();
+    std::string out = ciphertext();
+    if (!out.empty()) trace("fd {}: {} bytes of ciphertext out of OpenSSL's out BIO, for a SEND", fd_, out.size());
+    return clear + out;
 }
 
 std::string TlsBuffers::close_notify() {

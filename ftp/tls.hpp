@@ -102,6 +102,9 @@ protected:
     bool data_, started_ = false, ready_ = false, shut_ = false;  // started: the first handshake step
     std::uint32_t want_ = 0;  // TlsSocket: the epoll event OpenSSL waits for
     std::string error_;
+    // What a want means to this engine's loop, for --trace.
+    const char* want_read_means_ = "";
+    const char* want_write_means_ = "";
 };
 
 // OpenSSL on a non-blocking socket, for a reactor. recv() and send() keep
@@ -128,6 +131,7 @@ public:
     std::uint32_t want() const { return want_; }  // EPOLLIN, EPOLLOUT, or 0: nothing is waited for
 
 private:
+    TlsSocket(const TlsServer& server, std::uint64_t mark, bool data, int fd);
     std::size_t retry_ = 0;  // the length of a send that must be repeated
 };
 

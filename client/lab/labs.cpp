@@ -1,4 +1,4 @@
-// The fourteen labs of `ioclient lab`, one function each, in the order of
+// The fifteen labs of `ioclient lab`, one function each, in the order of
 // docs/labs.md. Each starts the servers it needs from the build (--port 0,
 // --stats-file: client/lib/server_process.hpp), drives them with the
 // client's own pieces (bench's load generator, compare's idle connections,
@@ -16,6 +16,7 @@
 #include "client/lib/procfs.hpp"
 #include "client/lib/server_process.hpp"
 #include "common/live_counters.hpp"
+#include "common/tls.hpp"
 
 #include <fmt/format.h>
 #include <sys/select.h>
@@ -23,6 +24,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <regex>
@@ -367,6 +369,122 @@ void edge_triggered(const LabContext& ctx, LabResult& r) {
                     stalled, burst));
 }
 
+// ---- tls-edge: the records OpenSSL has read ahead raise no readiness -------------------
+
+// A TLS client of the FTP control connection on memory BIOs over a blocking
+// socket, so that what it writes leaves in one send(): several TLS records
+// in one segment, which the server's first recv takes together.
+class PipelinedFtps {
+public:
+    explicit PipelinedFtps(const Address& server) : conn_(Connection::open(server)), ctx_(SSL_CTX_new(TLS_client_method())) {
+        if (!ctx_) throw std::runtime_error("SSL_CTX_new: " + tls::errors());
+        ssl_.reset(SSL_new(ctx_.get()));
+        in_ = BIO_new(BIO_s_mem());
+        out_ = BIO_new(BIO_s_mem());
+        BIO_set_mem_eof_return(in_, -1);
+        SSL_set_bio(ssl_.get(), in_, out_);
+        SSL_set_connect_state(ssl_.get());  // the lab's own certificate: nothing to verify it against
+        expect_line("220");
+        send_clear("AUTH TLS\r\n");
+        expect_line("234");
+        while (SSL_do_handshake(ssl_.get()) != 1) {
+            flush();
+            if (SSL_get_error(ssl_.get(), -1) != SSL_ERROR_WANT_READ || !pull(Millis(10000)))
+                throw std::runtime_error("the TLS handshake failed: " + tls::errors());
+        }
+        flush();
+    }
+    // `lines`, each sealed in a TLS record of its own, all sent in one send().
+    void send_records(const std::vector<std::string>& lines) {
+        for (const auto& l : lines) SSL_write(ssl_.get(), l.data(), static_cast<int>(l.size()));
+        flush();
+    }
+    // The reply lines that arrive within `window`.
+    std::vector<std::string> replies(Millis window) {
+        std::vector<std::string> got;
+        auto until = Clock::now() + window;
+        while (Clock::now() < until) {
+            char plain[4096];
+            int n;
+            while ((n = SSL_read(ssl_.get(), plain, sizeof plain)) > 0) text_.append(plain, static_cast<std::size_t>(n));
+            for (std::size_t eol; (eol = text_.find("\r\n")) != std::string::npos; text_.erase(0, eol + 2))
+                got.push_back(text_.substr(0, eol));
+            auto left = std::chrono::duration_cast<Millis>(until - Clock::now());
+            if (left.count() <= 0 || !pull(left)) break;
+        }
+        return got;
+    }
+
+private:
+    void send_clear(const std::string& s) {
+        if (!conn_.send_all(s)) throw std::runtime_error("the server closed the control connection");
+    }
+    void expect_line(const std::string& code) {
+        std::string line;
+        while (!line.ends_with("\r\n")) {
+            auto b = conn_.recv_exact(1, Millis(10000));
+            if (!b) throw std::runtime_error("no reply " + code + " from the server");
+            line += *b;
+        }
+        if (!line.starts_with(code)) throw std::runtime_error("expected " + code + ", got: " + line);
+    }
+    void flush() {
+        std::string c(static_cast<std::size_t>(BIO_ctrl_pending(out_)), '\0');
+        if (!c.empty() && BIO_read(out_, c.data(), static_cast<int>(c.size())) > 0) send_clear(c);
+    }
+    bool pull(Millis timeout) {
+        auto got = conn_.recv_some(timeout);
+        if (!got || got->empty()) return false;
+        BIO_write(in_, got->data(), static_cast<int>(got->size()));
+        return true;
+    }
+
+    Connection conn_;
+    tls::Context ctx_;
+    tls::Ssl ssl_;
+    BIO *in_ = nullptr, *out_ = nullptr;  // owned by ssl_
+    std::string text_;
+};
+
+void tls_edge(const LabContext& ctx, LabResult& r) {
+    const unsigned commands = 4;
+    const Millis window{static_cast<int>(ctx.pick(1000, 3000))};
+    r.deterministic = true;
+    r.ran = {fmt::format("epoll_ftp_server (level-triggered; --tls-read-once, then as it is) and uring_ftp_server, "
+                         "FTPS with a certificate of the lab's own; one client sends AUTH TLS, then {} NOOPs, each in "
+                         "a TLS record of its own, all in one send(), and counts the replies within {} ms",
+                         commands, window.count())};
+    r.columns = {"commands sent", "replies", "commands never answered"};
+    char tmpl[] = "/tmp/iomodels-lab-tls-XXXXXX";
+    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    const std::string dir = tmpl, cert = dir + "/cert.pem", key = dir + "/key.pem";
+    auto made = run_command({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                             "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", key, "-out", cert});
+    if (made.exit_code != 0) throw std::runtime_error("openssl req (the lab's certificate) failed: " + made.err);
+    const std::vector<std::pair<std::string, std::vector<std::string>>> rows = {
+        {"epoll_ftp_server", {"--tls-read-once"}}, {"epoll_ftp_server", {}}, {"uring_ftp_server", {}}};
+    for (const auto& [name, mode] : rows) {
+        std::vector<std::string> args{"--root", dir + "/root", "--log", "none", "--tls-cert", cert, "--tls-key", key};
+        args.insert(args.end(), mode.begin(), mode.end());
+        ServerProcess srv({name, ctx.bin_dir + "/" + name, {}}, {.args = args});
+        PipelinedFtps client(srv.address());
+        client.send_records(std::vector<std::string>(commands, "NOOP\r\n"));
+        double answered = static_cast<double>(client.replies(window).size());
+        stop(srv);
+        r.rows.push_back({label(name, mode), {double(commands), answered, commands - answered}});
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    double stalled = r.value("epoll_ftp_server --tls-read-once", "commands never answered");
+    bool holds = stalled > 0 && r.value("epoll_ftp_server", "commands never answered") == 0 &&
+                 r.value("uring_ftp_server", "commands never answered") == 0;
+    say(r, holds ? LabVerdict::holds : LabVerdict::does_not_hold,
+        fmt::format("reading one TLS record per wakeup, {:.0f} of {} commands were never answered: OpenSSL had read "
+                    "them ahead, and the socket, empty, was never ready again, level-triggered as it is; draining "
+                    "SSL_has_pending, or the proactor's memory BIO, answered every one",
+                    stalled, commands));
+}
+
 void two_syscalls(const LabContext& ctx, LabResult& r) {
     r.columns = {"waits per msg", "recv per msg", "send per msg", "syscalls per msg", "round trip us"};
     per_message_lab(ctx, r, {"bio_server", "select_server", "poll_server", "epoll_server"},
@@ -598,6 +716,10 @@ const std::vector<Lab>& labs() {
          "edge-triggered epoll announces once: a server that does not drain stalls (--read-once), one that does, "
          "does not",
          "multiplexing", edge_triggered},
+        {"tls-edge",
+         "in a reactor, TLS records OpenSSL has already read ahead raise no readiness: one record per wakeup stalls "
+         "(--tls-read-once), draining SSL_has_pending does not",
+         "multiplexing", tls_edge},
         {"two-syscalls", "multiplexing pays a wait and a read where blocking I/O pays one read", "multiplexing",
          two_syscalls},
         {"slow-handler",
