@@ -12,13 +12,20 @@
 #   bench/ftp.sh --servers epoll,pyftpd --out /tmp/ftp-results
 #   bench/ftp.sh --quick --build build/dev/bin --servers epoll,uring,pyftpd
 #   bench/ftp.sh --runs 5 --servers epoll,uring --baseline /tmp/before/bin   # a change, before and after
+#   bench/ftp.sh --tls                  FTPS: every server and client over TLS (one certificate,
+#                                       scripts/ftps-cert.sh), issue 24's targets
 #
 # Options: --quick, --servers LIST (epoll,uring,vsftpd,pyftpd), --runs N (3),
 # --out DIR (build/release/ftp-bench-results), --build DIR (a directory that
 # holds epoll_ftp_server, uring_ftp_server and ioclient: use it, do not build),
 # --baseline DIR (another build's epoll_ftp_server and uring_ftp_server: each
 # of ours runs again as NAME@base in every round, and a table gives after /
-# before for every row, with the rounds' range: a refactor's cost, measured).
+# before for every row, with the rounds' range: a refactor's cost, measured),
+# --tls (all four servers with --tls-cert/--tls-key, ioclient with --tls
+# --cacert, curl with --ssl-reqd --cacert, the logins and idle sessions by
+# ftplib.FTP_TLS; 1 and 20 sessions only, no cold files; adds the NOOPs' p99
+# of a logged-in session while 300 clients do their handshakes at once, and
+# OpenSSL's and the server's own share of its CPU to the profile).
 #
 # What it measures, each in 3 rounds and given as the median. A round takes
 # each measurement of every server back to back (a fresh server each time,
@@ -63,7 +70,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 invocation="bench/ftp.sh $*"
-quick="" servers=epoll,uring,vsftpd,pyftpd runs=3 out="" bin="" baseline=""
+quick="" servers=epoll,uring,vsftpd,pyftpd runs=3 out="" bin="" baseline="" tls=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=--quick runs=1; shift ;;
@@ -72,7 +79,8 @@ while [ $# -gt 0 ]; do
     --out) out=${2:?}; shift 2 ;;
     --build) bin=${2:?}; shift 2 ;;
     --baseline) baseline=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,61p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --tls) tls=--tls; shift ;;
+    -h|--help) sed -n '2,68p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/ftp.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -88,7 +96,7 @@ if [ -z "$bin" ]; then
   cmake --build --preset release --target epoll_ftp_server uring_ftp_server ioclient
   bin=build/release/bin
 fi
-out=${out:-build/release/ftp-bench-results}
+out=${out:-build/release/ftp-bench-results${tls:+-tls}}
 for b in epoll_ftp_server uring_ftp_server ioclient; do
   [ -x "$bin/$b" ] || { echo "bench/ftp.sh: $bin/$b is missing (build it, or drop --build)" >&2; exit 2; }
 done
@@ -122,4 +130,4 @@ echo
 per_round=400; [ -z "$baseline" ] || per_round=700   # a baseline runs our servers twice
 exec timeout --signal=TERM --kill-after=30 $((runs * per_round + 600)) \
   "$python" bench/ftp_bench.py --bin "$bin" --servers "$servers" --runs "$runs" $quick --out "$out" \
-  --python "$python" --vsftpd "$vsftpd" --iperf3 "$iperf3" --profile "$profile" --baseline "$baseline"
+  --python "$python" --vsftpd "$vsftpd" --iperf3 "$iperf3" --profile "$profile" --baseline "$baseline" $tls

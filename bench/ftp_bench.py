@@ -171,14 +171,32 @@ def add_baseline(servers, baseline):
 
 
 def server_command(name, a, root):
+    # --tls: every server, ours and the peers, with the same certificate and options.
+    tls = ["--tls-cert", a.cert, "--tls-key", a.key] if a.tls else []
     if name in OURS:
         binary, options = OURS[name]
-        return [os.path.join(a.bin, binary), "--port", "0", "--root", root, "--user", f"{USER}:{PASSWORD}"] + options
+        return [os.path.join(a.bin, binary), "--port", "0", "--root", root, "--user", f"{USER}:{PASSWORD}"] + \
+            options + tls
     if name == "pyftpd":
-        return [a.python, "scripts/pyftpd_server.py", "--port", "0", "--root", root, "--user", f"{USER}:{PASSWORD}"]
+        return [a.python, "scripts/pyftpd_server.py", "--port", "0", "--root", root, "--user", f"{USER}:{PASSWORD}"] + tls
     if name == "vsftpd":
-        return ["bash", "scripts/vsftpd_server.sh", "--port", "0", "--root", root, "--user", f"{USER}:{PASSWORD}"]
+        return ["bash", "scripts/vsftpd_server.sh", "--port", "0", "--root", root, "--user", f"{USER}:{PASSWORD}"] + tls
     raise ValueError(name)
+
+
+def ftp_session(a, port, timeout=30):
+    """An ftplib session of the bench user; with --tls, FTP_TLS (AUTH TLS
+    before the login, then PROT P), the certificate checked."""
+    if a.tls:
+        import ssl
+        f = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=a.cert))
+    else:
+        f = ftplib.FTP()
+    f.connect("127.0.0.1", port, timeout=timeout)
+    f.login(USER, PASSWORD)
+    if a.tls:
+        f.prot_p()
+    return f
 
 
 def user_home(root, name):
@@ -212,6 +230,8 @@ def load(a, srv, sessions, get=None, put=0, duration=0, sha=None):
         cmd += ["--put", str(put)]
     if duration:
         cmd += ["--duration", str(duration)]
+    if a.tls:
+        cmd += ["--tls", "--cacert", a.cert]
     cpu0 = cpu_seconds(srv.pid)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     cpu1 = cpu_seconds(srv.pid)
@@ -227,7 +247,7 @@ def load(a, srv, sessions, get=None, put=0, duration=0, sha=None):
             "server_cpu_s_per_gib": (cpu1 - cpu0) / (j["bytes"] / GIB) if j["bytes"] else None}
 
 
-def curl_parallel(srv, n, size, upload_src=None, names=None, repeat=1):
+def curl_parallel(a, srv, n, size, upload_src=None, names=None, repeat=1):
     """n curl processes at once, each making `repeat` transfers one after
     another on its connection: downloads of big.bin (or of names[i]) to
     /dev/null (every size checked), or uploads of upload_src (-T).
@@ -236,6 +256,8 @@ def curl_parallel(srv, n, size, upload_src=None, names=None, repeat=1):
     t0 = time.monotonic()
     for i in range(n):
         cmd = ["curl", "-sS", "-w", "%{size_upload} %{size_download}\n"]
+        if a.tls:
+            cmd += ["--ssl-reqd", "--cacert", a.cert]
         for r in range(repeat):
             if upload_src:
                 cmd += ["-T", upload_src, srv.url(f"/curl-up-{i}-{r}.bin")]
@@ -267,17 +289,63 @@ def evict(home, names):
     pagecache.evict(os.path.join(home, name) for name in names)
 
 
-def logins(srv, n):
+def logins(a, srv, n):
     t0 = time.monotonic()
     for _ in range(n):
-        f = ftplib.FTP()
-        f.connect("127.0.0.1", srv.port, timeout=30)
-        f.login(USER, PASSWORD)
+        f = ftp_session(a, srv.port)
         f.quit()
     return {"seconds": time.monotonic() - t0}
 
 
-def idle_memory(srv, n):
+def noop_during_handshakes(a, srv, n):
+    """--tls: a logged-in session sends NOOPs, one after another, while n other
+    clients open their control connections and do AUTH TLS and a handshake,
+    all at once. The NOOPs' round trips: p50, p99, max."""
+    import ssl
+    import threading
+    f = ftp_session(a, srv.port)
+    ctx = ssl.create_default_context(cafile=a.cert)
+    done, errors, held = threading.Event(), [], []
+
+    def handshake():
+        try:
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=60)
+            r = s.makefile("rb")
+            r.readline()
+            s.sendall(b"AUTH TLS\r\n")
+            r.readline()
+            held.append(ctx.wrap_socket(s, server_hostname="127.0.0.1"))
+        except OSError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=handshake) for _ in range(n)]
+    rtts = []
+
+    def noops():
+        while not done.is_set():
+            t = time.monotonic()
+            f.voidcmd("NOOP")
+            rtts.append(time.monotonic() - t)
+
+    pinger = threading.Thread(target=noops)
+    pinger.start()
+    time.sleep(0.2)  # not synchronisation: NOOPs before the storm, as a baseline inside the figures
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    done.set()
+    pinger.join(30)
+    for h in held:
+        h.close()
+    f.close()
+    rtts.sort()
+    q = lambda x: rtts[min(len(rtts) - 1, int(x * len(rtts)))] if rtts else None
+    return {"handshakes": n, "failed": len(errors), "noops": len(rtts), "p50_s": q(0.5), "p99_s": q(0.99),
+            "max_s": rtts[-1] if rtts else None, "verified": not errors, "first_error": errors[0] if errors else ""}
+
+
+def idle_memory(a, srv, n):
     """Pss_Anon of the server's process tree before and after n logged-in idle
     sessions (logged in 16 at a time), per session."""
     time.sleep(0.2)  # not synchronisation: lets a just-started server finish allocating before the baseline
@@ -285,10 +353,7 @@ def idle_memory(srv, n):
     clients = []
 
     def one(_):
-        f = ftplib.FTP()
-        f.connect("127.0.0.1", srv.port, timeout=120)
-        f.login(USER, PASSWORD)
-        return f
+        return ftp_session(a, srv.port, timeout=120)
 
     try:
         with concurrent.futures.ThreadPoolExecutor(16) as ex:
@@ -334,9 +399,13 @@ def profile(a, name, srv, **load_args):
     os.remove(data)
     user = {k: v for k, v in dso.items() if not k.startswith("[")}
     top = max(user, key=user.get) if user else "-"
+    own = OURS[name][0] if name in OURS else None
     return {"rate": got["bytes_per_second"], "kernel_pct": dso.get("[kernel.kallsyms]", 0.0),
             "io_wq_pct": sum(v for k, v in comm.items() if k.startswith("iou-wrk")),
-            "top_user_object": top, "top_user_pct": user.get(top, 0.0)}
+            "top_user_object": top, "top_user_pct": user.get(top, 0.0),
+            # TLS: OpenSSL's share, and (ours) the server's own code: its binary, outside every library
+            "crypto_pct": sum(v for k, v in dso.items() if k.startswith(("libcrypto", "libssl"))),
+            "own_pct": dso.get(own, 0.0) if own else None}
 
 
 def profiles(a, servers, roots, sha):
@@ -389,24 +458,28 @@ def measurements(a, sha):
         steps.append((f"upload_{n}", f"upload+check x{n}",
                       lambda name, s, home, n=n, put=put, dur=dur: load(a, s, n, put=put, duration=dur)))
     steps.append(("curl_download_20", f"curl x20, {a.curl_repeat} downloads each",
-                  lambda name, s, home: curl_parallel(s, 20, a.big, repeat=a.curl_repeat)))
+                  lambda name, s, home: curl_parallel(a, s, 20, a.big, repeat=a.curl_repeat)))
 
     def cold(name, s, home):  # issue 16: 20 different files, none in the page cache
         if name not in a.cold_servers:
             return None
         evict(home, cold_names(20))
-        return curl_parallel(s, 20, a.cold, names=cold_names(20))
-    steps.append(("cold_download_20", "curl x20, cold files", cold))
+        return curl_parallel(a, s, 20, a.cold, names=cold_names(20))
+    if not a.tls:  # the cold disk is the clear run's question
+        steps.append(("cold_download_20", "curl x20, cold files", cold))
 
     def curl_up(name, s, home):
         try:
-            return curl_parallel(s, 20, a.big, upload_src=a.big_file, repeat=a.curl_up_repeat)
+            return curl_parallel(a, s, 20, a.big, upload_src=a.big_file, repeat=a.curl_up_repeat)
         finally:
             for f in os.listdir(home):
                 if f.startswith("curl-up-"):
                     os.remove(os.path.join(home, f))
     steps.append(("curl_upload_20", f"curl -T x20, {a.curl_up_repeat} uploads each", curl_up))
-    steps.append(("logins", f"{a.logins} logins", lambda name, s, home: logins(s, a.logins)))
+    steps.append(("logins", f"{a.logins} logins", lambda name, s, home: logins(a, s, a.logins)))
+    if a.tls:
+        steps.append(("noop_handshakes", f"NOOPs beside {a.handshakes} handshakes",
+                      lambda name, s, home: noop_during_handshakes(a, s, a.handshakes)))
     return steps
 
 
@@ -420,7 +493,8 @@ def one_round(a, r, servers, roots, sha, rounds):
             if got is None:
                 continue
             m[name][key] = got
-            shown = f"{got['seconds']:.2f} s" if key == "logins" else fmt_rate(got["bytes_per_second"])
+            shown = f"{got['seconds']:.2f} s" if key == "logins" else \
+                f"NOOP p99 {got['p99_s'] * 1000:.1f} ms" if key == "noop_handshakes" else fmt_rate(got["bytes_per_second"])
             log(f"  round {r + 1}/{a.runs} {what:28} {name:6} {shown}")
     for name in servers:
         rounds[name].append(m[name])
@@ -462,11 +536,13 @@ def main():
     p.add_argument("--iperf3", default="yes")  # the same
     p.add_argument("--profile", default="yes")  # the same: perf
     p.add_argument("--baseline", default="")  # a directory of another build's binaries
+    p.add_argument("--tls", action="store_true")  # FTPS: every server and every client over TLS
     a = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     a.big, a.mid = (16 * MIB, 1 * MIB) if a.quick else (64 * MIB, 4 * MIB)
-    a.sessions = [1, 20, 200]
+    a.sessions = [1, 20] if a.tls else [1, 20, 200]  # TLS: 200 sessions is the clear run's question
+    a.handshakes = 100 if a.quick else 300
     # Long enough that a figure is not one burst: 20 sessions move about 10
     # GiB in 3 s here; one round of 64 MiB each (1.28 GiB, half a second)
     # moved by +-20 % from round to round.
@@ -487,6 +563,12 @@ def main():
     base = tempfile.mkdtemp(prefix="iom-ftp-bench-")
     os.chmod(base, 0o755)  # vsftpd's sessions run as the FTP user: it must get through to its tree
     try:
+        if a.tls:  # one certificate for every server, checked by every client
+            subprocess.run(["bash", "scripts/ftps-cert.sh", os.path.join(base, "tls")], check=True, timeout=30,
+                           stdout=subprocess.DEVNULL)
+            a.cert, a.key = os.path.join(base, "tls", "cert.pem"), os.path.join(base, "tls", "key.pem")
+            os.chmod(os.path.join(base, "tls"), 0o755)
+            os.chmod(a.key, 0o644)  # vsftpd reads it after dropping privileges; a throwaway key of this run
         src = {"big.bin": os.path.join(base, "big.bin"), "mid.bin": os.path.join(base, "mid.bin")}
         sha = {}
         for f, size in (("big.bin", a.big), ("mid.bin", a.mid)):
@@ -497,7 +579,7 @@ def main():
         a.big_file = src["big.bin"]
         roots = {s: make_tree(base, s, src) for s in servers}
         # The cold files, for our two servers only (issue 16 compares them).
-        a.cold_servers = [s for s in servers if s in OURS]
+        a.cold_servers = [] if a.tls else [s for s in servers if s in OURS]
         for i, name in enumerate(cold_names(20)):
             data = os.urandom(a.cold)
             for s in a.cold_servers:
@@ -528,7 +610,7 @@ def main():
             log(f"SKIP the profile: {a.profile}")
         for s in servers:  # a count, not a timing: measured once
             with Server(s, server_command(s, a, roots[s]), os.path.join(a.out, f"{s}.err")) as srv:
-                memory[s] = idle_memory(srv, a.idle)
+                memory[s] = idle_memory(a, srv, a.idle)
             log(f"  {s} memory: {memory[s]['bytes_per_session'] / 1024:.1f} KiB per idle session")
         elapsed = time.monotonic() - t0
     finally:
@@ -547,10 +629,13 @@ def report(a, servers, rounds, memory, ceiling, elapsed, prof):
              ("download_20.cpu", "server CPU s/GiB, download x20", "cpu"),
              ("upload_20.cpu", "server CPU s/GiB, upload+check x20", "cpu"),
              ("logins", f"{a.logins} logins one after another", "seconds")]
+    if a.tls:
+        keys += [("noop_handshakes", f"NOOP p99 beside {a.handshakes} handshakes", "ms")]
 
     def values(s, key):
         k, _, sub = key.partition(".")
-        field = "server_cpu_s_per_gib" if sub == "cpu" else "seconds" if k == "logins" else "bytes_per_second"
+        field = "server_cpu_s_per_gib" if sub == "cpu" else "seconds" if k == "logins" else \
+            "p99_s" if k == "noop_handshakes" else "bytes_per_second"
         return [rd[k][field] if k in rd else None for rd in rounds[s]]
 
     med = {s: {k: median(values(s, k)) for k, _, _ in keys} for s in servers}
@@ -565,12 +650,13 @@ def report(a, servers, rounds, memory, ceiling, elapsed, prof):
         if v is None:
             return "-"
         return fmt_rate(v) if kind == "rate" else f"{v:.3f}" if kind == "cpu" else f"{v:.2f} s" if kind == "seconds" \
-            else f"{v / 1024:.1f} KiB"
+            else f"{v * 1000:.1f} ms" if kind == "ms" else f"{v / 1024:.1f} KiB"
 
     ours = [s for s in servers if s in OURS]
     peers = [s for s in servers if s in ("vsftpd", "pyftpd")]
     pairs = [(o, q) for o in ours for q in peers]
-    lines = [f"FTP benchmark: {a.runs} round(s), medians; loopback; file {a.big // MIB} MiB "
+    lines = [f"FTP benchmark{' over TLS (FTPS: AUTH TLS, PROT P, every client and server)' if a.tls else ''}: "
+             f"{a.runs} round(s), medians; loopback; file {a.big // MIB} MiB "
              f"({a.mid // MIB} MiB at 200 sessions); {a.idle} idle sessions for memory; {elapsed:.0f} s",
              "", "| measure | " + " | ".join(servers) + "".join(f" | {o}/{q}" for o, q in pairs) + " |",
              "|---" * (1 + len(servers) + len(pairs)) + "|"]
@@ -599,8 +685,26 @@ def report(a, servers, rounds, memory, ceiling, elapsed, prof):
         targets.append({"server": o, "target": what, "ratio": ratio, "goal": goal, "verdict": v})
         lines.append(f"  {o:6} {what:48} {'-' if ratio is None else f'{ratio:.2f}':>6}  {v}")
 
-    lines += ["", "targets (issue 14):"]
-    for o in [s for s in ours if s in ("epoll", "uring")]:
+    if a.tls:  # issue 24's targets: against the faster TLS peer
+        lines += ["", "targets (issue 24, FTPS):"]
+        for o in [s for s in ours if s in ("epoll", "uring")]:
+            po = per[o]
+            if peers:
+                best = max(peers, key=lambda q: med[q]["download_20"] or 0)
+                target(o, f"TLS download x20 >= 1.0x {best}", po["download_20"], per[best]["download_20"], 1.0)
+                target(o, f"TLS CPU/GiB download x20 <= {best}'s", po["download_20.cpu"], per[best]["download_20.cpu"],
+                       1.0, higher=False)
+                best = max(peers, key=lambda q: med[q]["upload_20"] or 0)
+                target(o, f"TLS upload x20 (+ read-back) >= 1.0x {best}", po["upload_20"], per[best]["upload_20"], 1.0)
+            target(o, f"NOOP p99 beside {a.handshakes} handshakes <= 50 ms", po["noop_handshakes"], [0.050], 1.0,
+                   higher=False)
+            target(o, "memory per idle TLS session <= 64 KiB", po["memory"], [64 * 1024], 1.0, higher=False)
+            if prof.get(o):
+                own = [prof[o][k]["own_pct"] for k in ("download_20", "upload_20")]
+                target(o, "own code (not libcrypto, libssl, kernel) <= 10 % of CPU", own, [10.0, 10.0], 1.0,
+                       higher=False)
+    lines += ["", "targets (issue 14):"] if not a.tls else []
+    for o in [s for s in ours if s in ("epoll", "uring") and not a.tls]:
         po = per[o]
         for q, goal in (("pyftpd", 1.2), ("vsftpd", 2.0)):
             if q in peers:
@@ -617,7 +721,7 @@ def report(a, servers, rounds, memory, ceiling, elapsed, prof):
                        per["pyftpd"][key], 1.0, higher=False)
         target(o, "one session's download >= 0.7x iperf3 -Z", po["download_1"], ceiling, 0.7)
         target(o, "memory per idle session <= 16 KiB", po["memory"], [16 * 1024], 1.0, higher=False)
-    for u in [s for s in ("uring", "uring-copy") if s in ours and "epoll" in ours]:  # issue 16
+    for u in [s for s in ("uring", "uring-copy") if s in ours and "epoll" in ours and not a.tls]:  # issue 16
         lines += ["", f"targets (issue 16), {u} against epoll:"]
         pu, pe = per[u], per["epoll"]
         target(u, "download x20 >= 1.0x epoll", pu["download_20"], pe["download_20"], 1.0)
@@ -646,11 +750,14 @@ def report(a, servers, rounds, memory, ceiling, elapsed, prof):
     if prof:
         lines += ["", "where each server's CPU goes (perf record -e cpu-clock, one run of 20 sessions; "
                   "% of the server's samples; download / upload):", ""]
-        lines += ["| server | kernel | io_uring workers (iou-wrk) | largest user-space object |", "|---|---|---|---|"]
+        lines += ["| server | kernel | io_uring workers (iou-wrk) | libcrypto + libssl | own code | "
+                  "largest user-space object |", "|---|---|---|---|---|---|"]
         for s in servers:
             d, u = prof[s]["download_20"], prof[s]["upload_20"]
+            own = "-" if d["own_pct"] is None else f"{d['own_pct']:.1f} % / {u['own_pct']:.1f} %"
             lines.append(f"| {s} | {d['kernel_pct']:.1f} % / {u['kernel_pct']:.1f} % | {d['io_wq_pct']:.1f} % / "
-                         f"{u['io_wq_pct']:.1f} % | {d['top_user_object']} {d['top_user_pct']:.1f} % / "
+                         f"{u['io_wq_pct']:.1f} % | {d['crypto_pct']:.1f} % / {u['crypto_pct']:.1f} % | {own} | "
+                         f"{d['top_user_object']} {d['top_user_pct']:.1f} % / "
                          f"{u['top_user_object']} {u['top_user_pct']:.1f} % |")
     lines += ["", "ioclient ftp load drives each server at least as fast as curl (download x20, ioclient/curl):"]
     for s in servers:
@@ -661,7 +768,7 @@ def report(a, servers, rounds, memory, ceiling, elapsed, prof):
     with open(os.path.join(a.out, "table.md"), "w") as f:
         f.write(text)
     with open(os.path.join(a.out, "results.json"), "w") as f:
-        json.dump({"runs": a.runs, "quick": a.quick, "file_bytes": a.big, "file_bytes_200": a.mid,
+        json.dump({"runs": a.runs, "quick": a.quick, "tls": a.tls, "file_bytes": a.big, "file_bytes_200": a.mid,
                    "servers": servers, "seconds": elapsed, "iperf3_zerocopy_bytes_per_second": ceiling,
                    "rounds": rounds, "memory": memory, "medians": med, "verified": verified, "profile": prof,
                    "targets": targets}, f, indent=1)

@@ -169,6 +169,27 @@ print(answer('NOOP'))
     EXPECT_NE(access_log().find("\"result\": \"tls_not_resumed\""), std::string::npos) << access_log();
 }
 
+// PROT P, and a data connection in clear: its handshake fails, and so does
+// that transfer (425, no file), never the session (vsftpd's `500 OOPS`, in
+// clear into the encrypted control connection, and an exit).
+TEST_P(Ftps, AFailedHandshakeOnADataConnectionFailsThatTransferAlone) {
+    start_tls();
+    EXPECT_EQ(ftps_python(R"PY(
+ftp.voidcmd('TYPE I')
+host, dport = ftp.makepasv()
+data = socket.create_connection((host, dport), timeout=30)
+ftp.putcmd('STOR clear.bin')
+print(ftp.getresp()[:3])
+data.sendall(b'plain bytes, no ClientHello\r\n' * 100)
+data.close()
+try:
+    print(ftp.getresp()[:3])
+except ftplib.all_errors as e:
+    print(str(e)[:3])
+print(answer('NOOP'), answer('SIZE clear.bin'))
+)PY"), "150\n425\n200 550\n");
+}
+
 TEST_P(Ftps, GarbageInsteadOfAClientHelloEndsThatSessionAlone) {
     start_tls();
     EXPECT_EQ(python(ftp_by_hand + R"PY(
