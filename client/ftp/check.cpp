@@ -1,5 +1,6 @@
 #include "client/ftp/check.hpp"
 
+#include "client/ftp/check_support.hpp"
 #include "client/ftp/client.hpp"
 #include "client/lib/connection.hpp"
 #include "common/error.hpp"
@@ -26,109 +27,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-ClientOptions client_options(const CheckOptions& o) { return {o.timeout, true}; }
-
-// The files a case makes, deleted by a session of their own when the case
-// ends, passed, failed or thrown (a session in the middle of a transfer
-// cannot be trusted to).
-class Scratch {
-public:
-    explicit Scratch(const CheckOptions& o) : opt_(o) {}
-    Scratch(const Scratch&) = delete;
-    Scratch& operator=(const Scratch&) = delete;
-    ~Scratch() {
-        if (names_.empty()) return;
-        try {
-            Client c = session(opt_);
-            for (const auto& n : names_) c.command("DELE " + n);
-            c.quit();
-        } catch (...) {
-            // A server that broke during the case: nothing more to do.
-        }
-    }
-    // A fresh name, "iomcheck-PID-TAG", to be deleted at the end.
-    std::string name(const std::string& tag) {
-        names_.push_back(fmt::format("iomcheck-{}-{}", ::getpid(), tag));
-        return names_.back();
-    }
-    // A session logged in, binary, in the URL's directory.
-    static Client session(const CheckOptions& o) {
-        Client c = Client::login(o.url, client_options(o));
-        if (o.url.path != "/" && !o.url.path.empty()) c.expect("CWD " + o.url.path, 2);
-        return c;
-    }
-
-private:
-    const CheckOptions& opt_;
-    std::vector<std::string> names_;
-};
-
-Client session(const CheckOptions& o) { return Scratch::session(o); }
-
-void put(Client& c, const std::string& name, const std::string& bytes, const std::string& verb = "STOR",
-         std::uint64_t offset = 0) {
-    std::size_t at = 0;
-    c.store(verb, name, offset, [&](char* buf, std::size_t n) {
-        n = std::min(n, bytes.size() - at);
-        std::copy_n(bytes.data() + at, n, buf);
-        at += n;
-        return n;
-    });
-}
-
-std::string get(Client& c, const std::string& name, std::uint64_t offset = 0) {
-    std::string out;
-    c.retrieve(name, offset, [&](std::string_view b) { out += b; });
-    return out;
-}
-
-std::string describe(const std::string& want, const std::string& got) {
-    std::size_t i = 0;
-    while (i < want.size() && i < got.size() && want[i] == got[i]) ++i;
-    return fmt::format("expected {} bytes, got {}; they differ from byte {}", want.size(), got.size(), i);
-}
-
-// The passive port the server announces, with EPSV or (refused) PASV.
-std::uint16_t passive(Client& c) {
-    Reply r = c.command("EPSV");
-    if (r.code == 500 || r.code == 502) r = c.command("PASV");
-    auto port = passive_port(r);
-    if (!port) throw FtpError("EPSV/PASV", r);
-    return *port;
-}
-
-// A TCP connection to `to`, from `from` when given (127.0.0.2: a stranger),
-// with a small receive buffer when `rcvbuf` > 0 (so a transfer not read
-// stalls in the server, not in our kernel).
-Fd dial(const Address& to, const Address* from, int rcvbuf, milliseconds timeout) {
-    Fd fd(::socket(to.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) throw_sys("socket");
-    if (rcvbuf > 0) ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    if (from && ::bind(fd.get(), from->sa(), from->len) < 0) throw_sys("bind {}", from->to_string());
-    timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (::connect(fd.get(), to.sa(), to.len) < 0) throw_sys("connect {}", to.to_string());
-    return fd;
-}
-
-// Read `fd` to its end (or `limit` bytes); nullopt if it stays silent for
-// the timeout.
-std::optional<std::string> read_all(int fd, milliseconds timeout, std::size_t limit = SIZE_MAX) {
-    std::string out;
-    char buf[65536];
-    while (out.size() < limit) {
-        pollfd p{fd, POLLIN, 0};
-        int rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
-        if (rc == 0) return std::nullopt;
-        if (rc < 0 && errno == EINTR) continue;
-        ssize_t n = ::recv(fd, buf, std::min(sizeof buf, limit - out.size()), 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;  // EOF, or reset: the end either way
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-    return out;
-}
-
 // Has a connection arrived on `listener` (waiting in its accept queue)?
 bool connection_waiting(int listener, milliseconds wait) {
     pollfd p{listener, POLLIN, 0};
@@ -146,42 +44,6 @@ std::string port_argument(const std::string& ip, std::uint16_t port) {
     std::replace(h.begin(), h.end(), '.', ',');
     return fmt::format("{},{},{}", h, port >> 8, port & 0xff);
 }
-
-// A reply to a transfer command, then its end: "150 ... / 226 ..." read,
-// with the data connection drained in between.
-Reply transfer(Client& c, int data, const std::string& command, std::string* bytes, milliseconds timeout) {
-    Reply r = c.command(command);
-    if (r.kind() != 1) return r;
-    auto got = read_all(data, timeout);
-    if (!got) throw std::runtime_error(command + ": the data connection stayed silent");
-    if (bytes) *bytes = *got;
-    return c.read_reply();
-}
-
-// Every byte on a blocking data connection; false on an error (errno set).
-bool send_data(int fd, std::string_view bytes) {
-    while (!bytes.empty()) {
-        ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return false;
-        bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-}
-
-// NOOP, and the codes of every reply before its 200: what was still due.
-std::vector<int> replies_until_noop(Client& c) {
-    std::vector<int> codes;
-    c.send_raw("NOOP\r\n");
-    for (Reply r = c.read_reply(); r.code != 200; r = c.read_reply()) {
-        codes.push_back(r.code);
-        if (codes.size() > 4) throw std::runtime_error(fmt::format("replies {} and no end", fmt::join(codes, " ")));
-    }
-    return codes;
-}
-
-// A test file of `n` bytes, the same every run for one tag.
-std::string content(std::size_t n, std::uint64_t seed) { return random_bytes(n, seed); }
 
 constexpr std::size_t kBig = 16 << 20;  // more than a loopback connection's buffers, both ends
 
@@ -203,12 +65,12 @@ CaseResult curl_sequence(const CheckOptions& o) {
     Reply epsv = c.command("EPSV");
     auto port = passive_port(epsv);
     if (!port) return fail("EPSV (curl sends it first, then PASV): " + epsv.last_line());
-    Fd data = dial(with_port(c.peer(), *port), nullptr, 0, o.timeout);
+    Stream data(dial(with_port(c.peer(), *port), nullptr, 0, o.timeout));
     c.expect("TYPE I", 2);
     if (Reply r = c.command("SIZE " + name); r.code != 213 || r.text.substr(4) != std::to_string(bytes.size()))
         return fail(fmt::format("SIZE {}: {} (want 213 {})", name, r.last_line(), bytes.size()));
     std::string got;
-    Reply done = transfer(c, data.get(), "RETR " + name, &got, o.timeout);
+    Reply done = transfer(c, data, "RETR " + name, &got, o.timeout);
     if (done.kind() != 2) return fail("RETR: " + done.last_line());
     if (got != bytes) return fail(describe(bytes, got));
     c.quit();
@@ -252,17 +114,17 @@ CaseResult ftplib_sequence(const CheckOptions& o) {
     Reply pasv = c.command("PASV");
     auto port = passive_port(pasv);
     if (!port) return fail("PASV (ftplib's default): " + pasv.last_line());
-    Fd data = dial(with_port(c.peer(), *port), nullptr, 0, o.timeout);
+    Stream data(dial(with_port(c.peer(), *port), nullptr, 0, o.timeout));
     std::string listing;
-    if (Reply r = transfer(c, data.get(), "LIST", &listing, o.timeout); r.kind() != 2) return fail("LIST: " + r.last_line());
+    if (Reply r = transfer(c, data, "LIST", &listing, o.timeout); r.kind() != 2) return fail("LIST: " + r.last_line());
     if (listing.find(name) == std::string::npos) return fail("LIST does not show " + name);
     if (listing.find("\r\n") == std::string::npos) return fail("LIST in TYPE A without CRLF line ends");
     c.expect("TYPE I", 2);
     port = passive_port(c.command("PASV"));
     if (!port) return fail("second PASV refused");
-    data = dial(with_port(c.peer(), *port), nullptr, 0, o.timeout);
+    data = Stream(dial(with_port(c.peer(), *port), nullptr, 0, o.timeout));
     std::string got;
-    if (Reply r = transfer(c, data.get(), "RETR " + name, &got, o.timeout); r.kind() != 2) return fail("RETR: " + r.last_line());
+    if (Reply r = transfer(c, data, "RETR " + name, &got, o.timeout); r.kind() != 2) return fail("RETR: " + r.last_line());
     if (got != bytes) return fail(describe(bytes, got));
     c.quit();
     return pass();
@@ -331,8 +193,9 @@ CaseResult stalled_download(const CheckOptions& o) {
     Client stalled = session(o);
     put(stalled, name, bytes);
     // A download nobody reads: the server's send blocks (or would block).
-    Fd data = dial(with_port(stalled.peer(), passive(stalled)), nullptr, 4096, o.timeout);
+    Stream data(dial(with_port(stalled.peer(), passive(stalled)), nullptr, 4096, o.timeout));
     if (Reply r = stalled.command("RETR " + name); r.kind() != 1) return fail("RETR: " + r.last_line());
+    stalled.secure_data(data);
     // Meanwhile three others download the whole file, each from its own thread.
     constexpr int n = 3;
     std::string errors[n];
@@ -352,7 +215,7 @@ CaseResult stalled_download(const CheckOptions& o) {
     for (const auto& e : errors)
         if (!e.empty()) return fail("beside a stalled download, another session: " + e);
     // Now the stalled one reads, and must get every byte too.
-    auto got = read_all(data.get(), o.timeout);
+    auto got = read_all(data, o.timeout);
     if (!got || *got != bytes) return fail("the stalled download, resumed: " + describe(bytes, got.value_or("")));
     if (Reply r = stalled.read_reply(); r.kind() != 2) return fail("stalled RETR: " + r.last_line());
     stalled.quit();
@@ -420,9 +283,9 @@ CaseResult passive_stranger(const CheckOptions& o) {
     Address where = with_port(c.peer(), passive(c));
     Address from = parse_address("127.0.0.2", 0);
     Fd stranger = dial(where, &from, 0, o.timeout);  // first in the queue
-    Fd data = dial(where, nullptr, 0, o.timeout);
+    Stream data(dial(where, nullptr, 0, o.timeout));
     std::string got;
-    Reply r = transfer(c, data.get(), "RETR " + name, &got, o.timeout);
+    Reply r = transfer(c, data, "RETR " + name, &got, o.timeout);
     // What reached the stranger: whatever is there now (the server is done).
     set_nonblocking(stranger.get());
     char buf[4096];
@@ -594,11 +457,13 @@ CaseResult abort_oob(const CheckOptions& o) {
     const std::string name = s.name("abor"), bytes = content(kBig, 7);
     Client c = session(o);
     put(c, name, bytes);
-    Fd data = dial(with_port(c.peer(), passive(c)), nullptr, 4096, o.timeout);
+    Stream data(dial(with_port(c.peer(), passive(c)), nullptr, 4096, o.timeout));
     if (Reply r = c.command("RETR " + name); r.kind() != 1) return fail("RETR: " + r.last_line());
-    if (!read_all(data.get(), o.timeout, 65536)) return fail("no data after 150");
-    // ftplib's abort(): "ABOR\r\n" sent as urgent data; the data connection unread.
-    c.send_raw("ABOR\r\n", MSG_OOB);
+    c.secure_data(data);
+    if (!read_all(data, o.timeout, 65536)) return fail("no data after 150");
+    // ftplib's abort(): "ABOR\r\n" sent as urgent data; the data connection
+    // unread. Inside TLS there is no urgent data: ABOR goes as a command.
+    c.send_raw("ABOR\r\n", c.tls() ? 0 : MSG_OOB);
     Reply first;
     try {
         first = c.read_reply();
@@ -622,10 +487,11 @@ CaseResult stor_atomic(const CheckOptions& o) {
     const std::string name = s.name("atomic"), old_bytes = content(1 << 20, 8), new_bytes = content(1 << 20, 9);
     Client writer = session(o);
     put(writer, name, old_bytes);
-    Fd data = dial(with_port(writer.peer(), passive(writer)), nullptr, 0, o.timeout);
+    Stream data(dial(with_port(writer.peer(), passive(writer)), nullptr, 0, o.timeout));
     if (Reply r = writer.command("STOR " + name); r.kind() != 1) return fail("STOR: " + r.last_line());
+    writer.secure_data(data);
     const std::size_t half = new_bytes.size() / 2;
-    if (!send_data(data.get(), std::string_view(new_bytes).substr(0, half))) throw_sys("send half of the STOR");
+    if (!send_data(data, std::string_view(new_bytes).substr(0, half), o.timeout)) throw_sys("send half of the STOR");
     // Half the new file sent: what does a reader see now? It may wait (a
     // server that locks the file): read in a thread, and go on sending once
     // it is done or after a while, whichever comes first.
@@ -642,7 +508,8 @@ CaseResult stor_atomic(const CheckOptions& o) {
     });
     bool waited = read_done.get_future().wait_for(std::min(o.timeout / 2, milliseconds(2000))) !=
                   std::future_status::ready;
-    bool sent = send_data(data.get(), std::string_view(new_bytes).substr(half));
+    bool sent = send_data(data, std::string_view(new_bytes).substr(half), o.timeout);
+    if (sent) end_upload(data, o.timeout);
     data.reset();
     reading.join();
     if (!sent) return fail(fmt::format("sending the rest of the STOR: {}", std::strerror(errno)));
@@ -663,9 +530,9 @@ CaseResult stor_atomic(const CheckOptions& o) {
 // ---- what a team needs: the upload rule, a refused PORT, honest counters ---
 
 // The data connection reset (SO_LINGER 0): a client that died, not the end of the file.
-void reset(Fd& data) {
+void reset(Stream& data) {
     linger l{.l_onoff = 1, .l_linger = 0};
-    ::setsockopt(data.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    ::setsockopt(data.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
     data.reset();
 }
 
@@ -673,9 +540,11 @@ void reset(Fd& data) {
 // what is left under `name`, as another session sees it.
 std::optional<std::string> cut_short_upload(const std::string& name, const std::string& bytes, const CheckOptions& o) {
     Client c = session(o);
-    Fd data = dial(with_port(c.peer(), passive(c)), nullptr, 0, o.timeout);
+    Stream data(dial(with_port(c.peer(), passive(c)), nullptr, 0, o.timeout));
     if (Reply r = c.command("STOR " + name); r.kind() != 1) throw FtpError("STOR " + name, r);
-    if (!send_data(data.get(), std::string_view(bytes).substr(0, bytes.size() / 2))) throw_sys("send half of the STOR");
+    c.secure_data(data);
+    if (!send_data(data, std::string_view(bytes).substr(0, bytes.size() / 2), o.timeout))
+        throw_sys("send half of the STOR");
     reset(data);
     // The transfer's end (426; 226 from a server that took the reset for the
     // end) comes before TYPE's 200: TYPE waits for the transfer (NOOP may be
@@ -813,10 +682,22 @@ const std::vector<FtpCase>& ftp_check_cases() {
     return cases;
 }
 
+namespace {
+
+// The clear cases, then the TLS ones.
+std::vector<FtpCase> every_case() {
+    std::vector<FtpCase> all = ftp_check_cases();
+    all.insert(all.end(), ftp_tls_check_cases().begin(), ftp_tls_check_cases().end());
+    return all;
+}
+
+}  // namespace
+
 void add_check_command(CLI::App& parent, CheckCommand& c) {
-    std::string footer = "Cases (each needs a user who may write in the URL's directory):\n";
+    std::string footer = "Cases (each needs a user who may write in the URL's directory; the tls-* cases run with "
+                         "--tls):\n";
     std::vector<std::string> names;
-    for (const auto& k : ftp_check_cases()) {
+    for (const auto& k : every_case()) {
         footer += fmt::format("  {:<18} {}{}\n", k.name, k.description,
                               k.server_args.empty() ? "" : fmt::format(" [needs {}]", fmt::join(k.server_args, ", ")));
         names.push_back(k.name);
@@ -835,6 +716,7 @@ void add_check_command(CLI::App& parent, CheckCommand& c) {
                       "a symlink (else SKIP)");
     c.cmd->add_option("--timeout", c.timeout, "Seconds to wait for any reply or data")
         ->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+    add_tls_options(c.cmd, c.tls);
     c.cmd->callback([&c] {
         if (!c.list && c.url.empty()) throw CLI::ValidationError("check", "give the server's URL (or --list)");
     });
@@ -842,14 +724,17 @@ void add_check_command(CLI::App& parent, CheckCommand& c) {
 
 int check_main(const CheckCommand& c, std::ostream& out) {
     if (c.list) {
-        for (const auto& k : ftp_check_cases()) out << fmt::format("{:<18} {}\n", k.name, k.description);
+        for (const auto& k : every_case()) out << fmt::format("{:<18} {}\n", k.name, k.description);
         return 0;
     }
     CheckOptions o;
     o.url = parse_url(c.url);
     o.local_root = c.local_root;
     o.timeout = milliseconds(static_cast<long>(c.timeout * 1000));
-    return run_cases("ftp check", ftp_check_cases(), o, out, c.cases) == 0 ? 0 : 1;
+    o.tls = make_tls(c.tls);
+    // Without --tls the TLS cases run only when named (and then say they need it).
+    const std::vector<FtpCase> cases = o.tls || !c.cases.empty() ? every_case() : ftp_check_cases();
+    return run_cases("ftp check", cases, o, out, c.cases) == 0 ? 0 : 1;
 }
 
 }  // namespace iom::client::ftp
