@@ -70,6 +70,43 @@ CaseResult tls_prot_p_transfer(const CheckOptions& o) {
     return pass(fmt::format("{} bytes up and back, both data connections TLS", bytes.size()));
 }
 
+// Under PROT P, `command` (STOR or LIST) on a data connection left clear:
+// for a STOR, clear bytes sent; for a LIST, what arrives read. The server's
+// answer in words, or what makes the case fail. A server may end the whole
+// session instead of replying (vsftpd writes "500 OOPS: ..." in clear inside
+// the TLS control connection, and exits): a refusal too.
+struct ClearAttempt {
+    std::string said;
+    std::optional<std::string> failure;
+};
+
+ClearAttempt clear_data_attempt(const CheckOptions& o, const std::string& command) {
+    Client c = session(o);
+    Stream data(dial(with_port(c.peer(), passive(c)), nullptr, 0, o.timeout));
+    try {
+        Reply r = c.command(command);
+        if (r.kind() == 1 && command.starts_with("STOR")) {
+            send_data(data, "clear bytes where a TLS ClientHello belongs\r\n", o.timeout);  // may fail: closed
+            data.reset();
+            r = c.read_reply();
+        } else if (r.kind() == 1) {
+            // A TLS server sends nothing before our ClientHello (a TLS
+            // alert, 0x15, is not a listing).
+            auto got = read_all(data, std::min(o.timeout, milliseconds(1000)));
+            if (got && !got->empty() && (*got)[0] != '\x15')
+                return {"", fmt::format("{} after PROT P sent {} bytes in clear", command, got->size())};
+            data.reset();
+            r = c.read_reply();
+        }
+        if (r.kind() == 2) return {"", fmt::format("{} with a clear data connection after PROT P: {}", command,
+                                                   r.last_line())};
+        c.quit();
+        return {r.last_line(), std::nullopt};
+    } catch (const std::exception& e) {
+        return {fmt::format("the session ended ({})", e.what()), std::nullopt};
+    }
+}
+
 // PROT P, then a data connection that stays clear: a STOR whose bytes are
 // clear, and a LIST read in clear. Neither may end in 2xx, and no file of
 // the STOR's name may be left.
@@ -77,35 +114,17 @@ CaseResult tls_clear_data_refused(const CheckOptions& o) {
     if (auto s = no_auth_tls(o)) return *s;
     Scratch s(o);
     const std::string name = s.name("clear-data");
-    Client c = session(o);
-    Stream data(dial(with_port(c.peer(), passive(c)), nullptr, 0, o.timeout));
-    Reply stor = c.command("STOR " + name);
-    if (stor.kind() == 1) {
-        send_data(data, "clear bytes where a TLS ClientHello belongs\r\n", o.timeout);  // may fail: the server closed
-        data.reset();
-        stor = c.read_reply();
-    }
-    if (stor.kind() == 2) return fail("STOR with clear data after PROT P: " + stor.last_line());
-
-    data = Stream(dial(with_port(c.peer(), passive(c)), nullptr, 0, o.timeout));
-    Reply list = c.command("LIST");
-    if (list.kind() == 1) {
-        // A TLS server sends nothing before our ClientHello (a TLS alert,
-        // 0x15, is not a listing).
-        auto got = read_all(data, std::min(o.timeout, milliseconds(1000)));
-        if (got && !got->empty() && (*got)[0] != '\x15')
-            return fail(fmt::format("LIST after PROT P sent {} bytes in clear", got->size()));
-        data.reset();
-        list = c.read_reply();
-    }
-    if (list.kind() == 2) return fail("LIST read in clear after PROT P: " + list.last_line());
-    c.quit();
-
+    ClearAttempt stor = clear_data_attempt(o, "STOR " + name);
+    if (stor.failure) return fail(*stor.failure);
+    ClearAttempt list = clear_data_attempt(o, "LIST");
+    if (list.failure) return fail(*list.failure);
     Client v = session(o);
     Reply size = v.command("SIZE " + name);
     v.quit();
-    if (size.code != 550) return fail("SIZE " + name + " after the refused STOR: " + size.last_line() + " (want 550)");
-    return pass(fmt::format("STOR: {}; LIST: {}; no file left", stor.last_line(), list.last_line()));
+    if (size.code != 550)
+        return fail(fmt::format("STOR: {}; LIST: {}; then SIZE {}: {} (a file was left; want 550)", stor.said,
+                                list.said, name, size.last_line()));
+    return pass(fmt::format("STOR: {}; LIST: {}; no file left", stor.said, list.said));
 }
 
 // A data connection with a TLS session of its own, not the control

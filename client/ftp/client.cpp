@@ -151,7 +151,7 @@ void Client::auth_tls() {
                                              r.last_line()));
     // A server that sent more after its 234 spoke in clear where TLS must start.
     if (parser_.buffered() != 0) throw std::runtime_error("bytes after the 234 reply to AUTH TLS, before the TLS handshake");
-    control_.start_tls(*opt_.tls, host_, nullptr, false);
+    control_.start_tls(*opt_.tls, host_, nullptr);
     control_.handshake(opt_.timeout, "the control connection");
 }
 
@@ -237,7 +237,7 @@ void Client::secure_data(Stream& data, bool resume) {
     // The control connection's session now: under TLS 1.3 its ticket came
     // after the handshake, and has been read with the replies since.
     tls::Session session = resume ? control_.session() : tls::Session();
-    data.start_tls(*opt_.tls, host_, session.get(), true);
+    data.start_tls(*opt_.tls, host_, session.get());
     data.handshake(opt_.timeout, "the data connection");
 }
 

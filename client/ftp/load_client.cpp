@@ -161,7 +161,7 @@ void LoadClient::on_reply(const Reply& r) {
         return;
     case State::auth:
         if (r.code != 234) refused(r);  // --tls: never on in clear
-        ctl_.start_tls(*plan_.client.tls, plan_.url.host, nullptr, false);
+        ctl_.start_tls(*plan_.client.tls, plan_.url.host, nullptr);
         state_ = State::handshake;
         return on_control(0);
     case State::handshake:
@@ -214,7 +214,7 @@ void LoadClient::on_reply(const Reply& r) {
         if (r.kind() == 1) {  // 150: the server is at the data connection; an upload may start
             if (data_ && ctl_.tls()) {
                 // PROT P: the TLS handshake, resuming the control connection's session.
-                data_.start_tls(*plan_.client.tls, plan_.url.host, ctl_.session().get(), true);
+                data_.start_tls(*plan_.client.tls, plan_.url.host, ctl_.session().get());
                 data_tls_ = DataTls::handshake;
                 watch(data_, true, EPOLLOUT, EPOLL_CTL_ADD);
                 return data_tls_step();

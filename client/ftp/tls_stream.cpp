@@ -22,6 +22,11 @@ TlsContext::TlsContext(const TlsOptions& o) : ctx_(SSL_CTX_new(TLS_client_method
     // The load client retries a write that waited with the same bytes made
     // again, not always from the same buffer.
     SSL_CTX_set_mode(ctx_.get(), SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // The end of a stream may be a plain EOF without close_notify: vsftpd
+    // closes the control connection so after QUIT, and a download's end is
+    // vouched for by the 226 on the protected control connection (replies
+    // are framed: a cut shows). OpenSSL 3 would call it an error.
+    SSL_CTX_set_options(ctx_.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
     if (verify_) {
         int ok = o.cacert.empty() ? SSL_CTX_set_default_verify_paths(ctx_.get())
                                   : SSL_CTX_load_verify_locations(ctx_.get(), o.cacert.c_str(), nullptr);
@@ -49,7 +54,7 @@ std::shared_ptr<const TlsContext> make_tls(const TlsOptions& o) {
 
 short Io::events() const { return status == want_write ? POLLOUT : POLLIN; }
 
-void Stream::start_tls(const TlsContext& ctx, const std::string& host, SSL_SESSION* resume, bool data) {
+void Stream::start_tls(const TlsContext& ctx, const std::string& host, SSL_SESSION* resume) {
     ssl_.reset(SSL_new(ctx.get()));
     if (!ssl_ || SSL_set_fd(ssl_.get(), fd_.get()) != 1) throw std::runtime_error("TLS: SSL_new: " + tls::errors());
     set_nonblocking(fd_.get());
@@ -64,7 +69,6 @@ void Stream::start_tls(const TlsContext& ctx, const std::string& host, SSL_SESSI
         if (ok != 1) throw std::runtime_error(fmt::format("TLS: cannot check the name {}: {}", host, tls::errors()));
     }
     if (resume) SSL_set_session(ssl_.get(), resume);
-    if (data) SSL_set_options(ssl_.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_set_connect_state(ssl_.get());
 }
 
@@ -115,7 +119,18 @@ Io Stream::read_step(char* buf, std::size_t n, const char* what) {
     ERR_clear_error();
     std::size_t got = 0;
     int rc = SSL_read_ex(ssl_.get(), buf, n, &got);
-    return rc == 1 ? Io{Io::done, got} : after_error(rc, "SSL_read", what);
+    if (rc == 1) return {Io::done, got};
+    Io io = after_error(rc, "SSL_read", what);
+    // The server's close_notify: answer with ours, once (not waited for).
+    // vsftpd waits for it before its 226: its data close is a two-way TLS
+    // shutdown.
+    if (io.status == Io::eof && !shutdown_sent_ && (SSL_get_shutdown(ssl_.get()) & SSL_RECEIVED_SHUTDOWN)) {
+        shutdown_sent_ = true;
+        ERR_clear_error();
+        SSL_shutdown(ssl_.get());
+        ERR_clear_error();
+    }
+    return io;
 }
 
 Io Stream::write_step(const char* buf, std::size_t n, const char* what, int flags) {

@@ -86,10 +86,8 @@ public:
     // non-blocking, and the handshake starts at the next step. `host` is
     // what the certificate must name (a DNS name or an IP address) when the
     // context verifies; `resume`, when not null, is the session to resume
-    // (a data connection's: the control connection's). `data`: a data
-    // connection, whose end may be a plain EOF without close_notify (the
-    // end of a download; the 226 on the control connection vouches for it).
-    void start_tls(const TlsContext& ctx, const std::string& host, SSL_SESSION* resume, bool data);
+    // (a data connection's: the control connection's).
+    void start_tls(const TlsContext& ctx, const std::string& host, SSL_SESSION* resume);
 
     // Non-blocking steps (the load client's; each one system call at most
     // in clear). Errors throw, naming `what` the connection is.
