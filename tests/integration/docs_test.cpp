@@ -152,7 +152,8 @@ const std::string& all_help() {
 // Options of other programs that the docs show in use: not ours to check.
 const std::set<std::string> other_programs_options = {
     "--preset", "--build", "--workflow", "--list-presets", "--test-dir", "--output-on-failure",  // cmake, ctest
-    "--gtest_filter", "--ppid", "--nofile", "--tool"};  // GoogleTest, ps, prlimit, valgrind
+    "--gtest_filter", "--ppid", "--nofile", "--tool",  // GoogleTest, ps, prlimit, valgrind
+    "--ssl-reqd"};                                      // curl: what ioclient ftp --tls does
 
 TEST(Docs, CiteOnlyTestsThatExist) {
     const auto tests = defined_tests();
