@@ -3,7 +3,9 @@
 #include "client/lib/connection.hpp"
 #include "common/error.hpp"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -139,5 +141,22 @@ std::vector<int> replies_until_noop(Client& c) {
 }
 
 std::string content(std::size_t n, std::uint64_t seed) { return random_bytes(n, seed); }
+
+bool connection_waiting(int listener, milliseconds wait) {
+    pollfd p{listener, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(wait.count())) > 0;
+}
+
+std::string ipv4_of(const Address& a) {
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_addr, text, sizeof text);
+    return text;
+}
+
+std::string port_argument(const std::string& ip, std::uint16_t port) {
+    std::string h = ip;
+    std::replace(h.begin(), h.end(), '.', ',');
+    return fmt::format("{},{},{}", h, port >> 8, port & 0xff);
+}
 
 }  // namespace iom::client::ftp

@@ -72,4 +72,21 @@ void end_upload(Stream& data, milliseconds timeout);
 // NOOP, and the codes of every reply before its 200: what was still due.
 std::vector<int> replies_until_noop(Client& c);
 
+// Has a connection arrived on `listener` (waiting in its accept queue)?
+bool connection_waiting(int listener, milliseconds wait);
+// "127.0.0.1" of an IPv4 address; "h1,h2,h3,h4,p1,p2" of PORT's argument.
+std::string ipv4_of(const Address& a);
+std::string port_argument(const std::string& ip, std::uint16_t port);
+
+// The security cases of check_security.cpp: the data connection (RFC 2577),
+// paths and names, an over-long line.
+CaseResult port_bounce(const CheckOptions& o);
+CaseResult port_privileged(const CheckOptions& o);
+CaseResult passive_stranger(const CheckOptions& o);
+CaseResult pasv_loop(const CheckOptions& o);
+CaseResult path_escape(const CheckOptions& o);
+CaseResult symlink_escape(const CheckOptions& o);
+CaseResult bad_names(const CheckOptions& o);
+CaseResult long_line(const CheckOptions& o);
+
 }  // namespace iom::client::ftp
