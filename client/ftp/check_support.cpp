@@ -114,7 +114,7 @@ Reply transfer(Client& c, Stream& data, const std::string& command, std::string*
 
 bool send_data(Stream& data, std::string_view bytes, milliseconds timeout) {
     try {
-        data.write_all(bytes, timeout, "the data connection");
+        data.write_all(bytes, timeout, "data connection", "the data connection");
         return true;
     } catch (const std::system_error& e) {
         errno = e.code().value();

@@ -54,7 +54,7 @@ std::uint64_t drain(Stream& data, std::chrono::milliseconds timeout, const std::
     std::vector<char> buf(kBlock);
     const std::string where = "the data connection of " + what;
     std::uint64_t got = 0;
-    while (std::size_t n = data.read_some(buf.data(), buf.size(), timeout, where.c_str())) {
+    while (std::size_t n = data.read_some(buf.data(), buf.size(), timeout, "data connection", where.c_str())) {
         got += n;
         sink(std::string_view(buf.data(), n));
     }
@@ -182,14 +182,15 @@ Client Client::login(const Url& url, ClientOptions opt) {
 void Client::send_line(const std::string& line) { send_raw(line + "\r\n"); }
 
 void Client::send_raw(std::string_view rest, int flags) {
-    control_.write_all(rest, opt_.timeout, "the control connection", flags);
+    control_.write_all(rest, opt_.timeout, "control connection", "the control connection", flags);
 }
 
 Reply Client::read_reply() {
     char buf[4096];
     for (;;) {
         if (auto r = parser_.next()) return *r;
-        std::size_t n = control_.read_some(buf, sizeof buf, opt_.timeout, "waiting for the server's reply");
+        std::size_t n = control_.read_some(buf, sizeof buf, opt_.timeout, "waiting for the server's reply",
+                                           "the control connection");
         if (n == 0) throw std::runtime_error("the server closed the control connection");
         parser_.feed(std::string_view(buf, n));
     }
@@ -289,7 +290,7 @@ std::uint64_t Client::store(const std::string& verb, const std::string& path, st
     std::uint64_t sent = 0;
     while (std::size_t n = source(buf.data(), buf.size())) {
         try {
-            data.write_all(std::string_view(buf.data(), n), opt_.timeout, where.c_str());
+            data.write_all(std::string_view(buf.data(), n), opt_.timeout, "data connection", where.c_str());
         } catch (...) {
             // The server closed the data connection early: its reply says why.
             data.reset();

@@ -178,9 +178,10 @@ void Stream::handshake(std::chrono::milliseconds timeout, const char* what) {
     }
 }
 
-std::size_t Stream::read_some(char* buf, std::size_t n, std::chrono::milliseconds timeout, const char* what) {
+std::size_t Stream::read_some(char* buf, std::size_t n, std::chrono::milliseconds timeout, const char* waiting,
+                              const char* what) {
     if (!ssl_) {  // the clear client's own two calls: poll, recv
-        wait_for(fd_.get(), POLLIN, timeout, what);
+        wait_for(fd_.get(), POLLIN, timeout, waiting);
         for (;;) {
             ssize_t got = ::recv(fd_.get(), buf, n, 0);
             if (got < 0 && errno == EINTR) continue;
@@ -192,17 +193,18 @@ std::size_t Stream::read_some(char* buf, std::size_t n, std::chrono::millisecond
         Io r = read_step(buf, n, what);
         if (r.status == Io::done) return r.n;
         if (r.status == Io::eof) return 0;
-        wait_for(fd_.get(), r.events(), timeout, what);
+        wait_for(fd_.get(), r.events(), timeout, waiting);
     }
 }
 
-void Stream::write_all(std::string_view rest, std::chrono::milliseconds timeout, const char* what, int flags) {
+void Stream::write_all(std::string_view rest, std::chrono::milliseconds timeout, const char* waiting, const char* what,
+                       int flags) {
     while (!rest.empty()) {
-        if (!ssl_) wait_for(fd_.get(), POLLOUT, timeout, what);  // the socket is blocking in clear
+        if (!ssl_) wait_for(fd_.get(), POLLOUT, timeout, waiting);  // the socket is blocking in clear
         Io r = write_step(rest.data(), rest.size(), what, flags);
         if (r.status == Io::done) rest.remove_prefix(r.n);
         else if (r.status == Io::eof) throw std::runtime_error(fmt::format("{}: closed by the server", what));
-        else wait_for(fd_.get(), r.events(), timeout, what);
+        else wait_for(fd_.get(), r.events(), timeout, waiting);
     }
 }
 

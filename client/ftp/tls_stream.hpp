@@ -101,10 +101,13 @@ public:
     // Bytes OpenSSL holds already: read them before waiting for the socket.
     bool pending() const;
 
-    // Blocking, each wait bounded by `timeout` (poll for what the step wants).
+    // Blocking, each wait bounded by `timeout` (poll for what the step
+    // wants; `waiting` names the wait in the timeout's message).
     void handshake(std::chrono::milliseconds timeout, const char* what);
-    std::size_t read_some(char* buf, std::size_t n, std::chrono::milliseconds timeout, const char* what);  // 0: end
-    void write_all(std::string_view bytes, std::chrono::milliseconds timeout, const char* what, int flags = 0);
+    std::size_t read_some(char* buf, std::size_t n, std::chrono::milliseconds timeout, const char* waiting,
+                          const char* what);  // 0: the end
+    void write_all(std::string_view bytes, std::chrono::milliseconds timeout, const char* waiting, const char* what,
+                   int flags = 0);
     void close_notify(std::chrono::milliseconds timeout, const char* what);
 
     // The TLS session now (after a TLS 1.3 handshake, the ticket the server
