@@ -3,6 +3,7 @@
 # tests and the benchmarks.
 #
 #   scripts/vsftpd_server.sh --root DIR --user NAME:PASS [--port P] [--stats-file F]
+#                            [--tls-cert F --tls-key F [--require-tls] [--tls-session-reuse required|optional]]
 #
 # It keeps the suite's contract (client/lib/server_process.hpp): --port 0
 # picks a free port, the ready line "listening on 127.0.0.1:PORT" goes to
@@ -21,15 +22,31 @@
 # as NAME, so DIR is given to NAME (chown -R). The password is set at each
 # start: two runs at once need two user names. Needs root: vsftpd chroots,
 # and switches to the user after login.
+#
+# --tls-cert/--tls-key (PEM; scripts/ftps-cert.sh makes a pair, an EC P-256
+# key, which vsftpd takes) serve explicit FTPS (RFC 4217): ssl_enable,
+# ssl_ciphers=HIGH, no anonymous TLS, no SSLv2/v3. This vsftpd has no
+# ssl_tlsv1_2 switch, and its FEAT lists AUTH TLS only with ssl_tlsv1=YES
+# (kept: OpenSSL 3 refuses TLS 1.0 and 1.1 at its default security level
+# anyway, so TLS 1.2 and 1.3 are what it speaks). Clear sessions stay allowed unless
+# --require-tls (force_local_logins_ssl: USER before AUTH TLS gets 530;
+# force_local_data_ssl: a transfer without PROT P gets 522).
+# --tls-session-reuse required (require_ssl_reuse) refuses a data connection
+# that does not resume the control connection's TLS session (522); optional
+# (the default) takes either.
 set -euo pipefail
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "vsftpd_server.sh: $*" >&2; exit 2; }
 
-root="" user="" port=0 stats=""
+root="" user="" port=0 stats="" cert="" key="" require_tls=NO reuse=optional
 while [ $# -gt 0 ]; do
   case "$1" in
     --root) root="${2:?}"; shift 2 ;;
+    --tls-cert) cert="${2:?}"; shift 2 ;;
+    --tls-key) key="${2:?}"; shift 2 ;;
+    --require-tls) require_tls=YES; shift ;;
+    --tls-session-reuse) reuse="${2:?}"; shift 2 ;;
     --user) user="${2:?}"; shift 2 ;;
     --port) port="${2:?}"; shift 2 ;;
     --stats-file) stats="${2:?}"; shift 2 ;;
@@ -40,6 +57,16 @@ done
 [ -n "$root" ] || die "--root DIR is required"
 [[ "$user" == ?*:?* ]] || die "--user NAME:PASS is required"
 [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -le 65535 ] || die "bad --port $port"
+case "$reuse" in required|optional) ;; *) die "--tls-session-reuse: required or optional, not $reuse" ;; esac
+if [ -n "$cert$key" ]; then
+  [ -n "$cert" ] && [ -n "$key" ] || die "--tls-cert and --tls-key go together"
+  [ -r "$cert" ] || die "--tls-cert $cert: not a readable file"
+  [ -r "$key" ] || die "--tls-key $key: not a readable file"
+  cert="$(cd "$(dirname "$cert")" && pwd)/$(basename "$cert")"
+  key="$(cd "$(dirname "$key")" && pwd)/$(basename "$key")"
+elif [ "$require_tls" = YES ] || [ "$reuse" = required ]; then
+  die "--require-tls and --tls-session-reuse need --tls-cert and --tls-key"
+fi
 [ "$(id -u)" -eq 0 ] || die "must run as root: vsftpd chroots each session and switches to the FTP user"
 command -v vsftpd >/dev/null || die "vsftpd is not installed (scripts/install-deps.sh installs it)"
 name="${user%%:*}" password="${user#*:}"
@@ -122,6 +149,22 @@ xferlog_enable=NO
 dirmessage_enable=NO
 use_localtime=NO
 EOF
+  if [ -n "$cert" ]; then
+    reuse_yes=NO; [ "$reuse" = required ] && reuse_yes=YES
+    cat >> "$dir/vsftpd.conf" <<EOF
+ssl_enable=YES
+rsa_cert_file=$cert
+rsa_private_key_file=$key
+allow_anon_ssl=NO
+force_local_logins_ssl=$require_tls
+force_local_data_ssl=$require_tls
+require_ssl_reuse=$reuse_yes
+ssl_sslv2=NO
+ssl_sslv3=NO
+ssl_tlsv1=YES
+ssl_ciphers=HIGH
+EOF
+  fi
   # --pdeathsig: if this script is killed outright (SIGKILL: no trap runs;
   # the tests' ServerProcess uses it as its parent-death signal), vsftpd is
   # killed with it instead of listening on, orphaned.

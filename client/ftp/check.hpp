@@ -11,8 +11,12 @@
 //
 // The check writes files named iomcheck-* in the URL's directory (it needs
 // a user who may write there), and deletes them after each case.
+//
+// --tls (FTPS, RFC 4217) makes every session of every case log in over TLS
+// with PROT P, and adds the TLS cases (check_tls.cpp).
 #pragma once
 
+#include "client/ftp/tls_stream.hpp"
 #include "client/ftp/url.hpp"
 #include "client/lib/cases.hpp"
 
@@ -20,6 +24,7 @@
 
 #include <chrono>
 #include <iosfwd>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,17 +34,21 @@ struct CheckOptions {
     Url url;                 // the directory to work in, and the login
     std::string local_root;  // that directory on this machine ("": unknown; the symlink case then skips)
     std::chrono::milliseconds timeout{10000};  // the longest wait; also how long "no connection arrives" is watched
+    std::shared_ptr<const TlsContext> tls;     // --tls: every session logs in over TLS, PROT P; and the TLS cases
 };
 
 using FtpCase = Case<CheckOptions>;
 
-// Every case, in the order they run.
+// Every case, in the order they run (with --tls each logs in over TLS).
 const std::vector<FtpCase>& ftp_check_cases();
+// The TLS cases (check_tls.cpp), run after those with --tls.
+const std::vector<FtpCase>& ftp_tls_check_cases();
 
 struct CheckCommand {
     CLI::App* cmd = nullptr;
     std::string url, local_root;
     double timeout = 10;
+    TlsOptions tls;
     std::vector<std::string> cases;  // --case: only these
     bool list = false;
 };

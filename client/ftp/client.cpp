@@ -47,20 +47,18 @@ Fd connect_host(const std::string& host, std::uint16_t port, std::chrono::millis
 }
 
 // Read a data connection to its end (the server closes it when the file or
-// listing is over), each block to `sink`. Returns the bytes read.
-std::uint64_t drain(int fd, std::chrono::milliseconds timeout, const std::string& what,
+// listing is over; under TLS, its close_notify or that EOF), each block to
+// `sink`. Returns the bytes read.
+std::uint64_t drain(Stream& data, std::chrono::milliseconds timeout, const std::string& what,
                     const std::function<void(std::string_view)>& sink) {
     std::vector<char> buf(kBlock);
+    const std::string where = "the data connection of " + what;
     std::uint64_t got = 0;
-    for (;;) {
-        wait_for(fd, POLLIN, timeout, "data connection");
-        ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw_sys("recv on the data connection of {}", what);
-        if (n == 0) return got;
-        got += static_cast<std::uint64_t>(n);
-        sink(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+    while (std::size_t n = data.read_some(buf.data(), buf.size(), timeout, "data connection", where.c_str())) {
+        got += n;
+        sink(std::string_view(buf.data(), n));
     }
+    return got;
 }
 
 }  // namespace
@@ -132,15 +130,35 @@ std::optional<std::uint16_t> passive_port(const Reply& r) {
     return std::nullopt;
 }
 
-Client::Client(Fd control, ClientOptions opt)
-    : control_(std::move(control)), opt_(opt), peer_(peer_address(control_.get())), epsv_(opt.epsv) {}
+Client::Client(Fd control, const Url& url, ClientOptions opt)
+    : control_(std::move(control)), opt_(std::move(opt)), peer_(peer_address(control_.fd())), host_(url.host),
+      epsv_(opt_.epsv) {}
 
 Client Client::connect(const Url& url, ClientOptions opt) {
-    Client c(connect_host(url.host, url.port, opt.timeout), opt);
+    Client c(connect_host(url.host, url.port, opt.timeout), url, opt);
     Reply greeting = c.read_reply();
     while (greeting.code == 120) greeting = c.read_reply();  // "ready in a few minutes"
     if (greeting.kind() != 2) throw FtpError("connect", greeting);
+    if (c.opt_.tls) c.auth_tls();
     return c;
+}
+
+void Client::auth_tls() {
+    Reply r = command("AUTH TLS");
+    // --tls is curl's --ssl-reqd: no TLS, no session (never the password in clear).
+    if (r.code != 234)
+        throw std::runtime_error(fmt::format("the server refused AUTH TLS ({}): --tls never goes on in clear",
+                                             r.last_line()));
+    // A server that sent more after its 234 spoke in clear where TLS must start.
+    if (parser_.buffered() != 0) throw std::runtime_error("bytes after the 234 reply to AUTH TLS, before the TLS handshake");
+    control_.start_tls(*opt_.tls, host_, nullptr);
+    control_.handshake(opt_.timeout, "the control connection");
+}
+
+void Client::protect_data() {
+    expect("PBSZ 0", 2);
+    expect("PROT P", 2);
+    prot_p_ = true;
 }
 
 void Client::log_in(const Url& url) {
@@ -151,6 +169,7 @@ void Client::log_in(const Url& url) {
     } else if (user.kind() != 2) {
         throw FtpError("USER " + url.user, user);
     }
+    if (tls()) protect_data();
 }
 
 Client Client::login(const Url& url, ClientOptions opt) {
@@ -163,25 +182,17 @@ Client Client::login(const Url& url, ClientOptions opt) {
 void Client::send_line(const std::string& line) { send_raw(line + "\r\n"); }
 
 void Client::send_raw(std::string_view rest, int flags) {
-    while (!rest.empty()) {
-        wait_for(control_.get(), POLLOUT, opt_.timeout, "control connection");
-        ssize_t n = ::send(control_.get(), rest.data(), rest.size(), MSG_NOSIGNAL | flags);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw_sys("send on the control connection");
-        rest.remove_prefix(static_cast<std::size_t>(n));
-    }
+    control_.write_all(rest, opt_.timeout, "control connection", "the control connection", flags);
 }
 
 Reply Client::read_reply() {
     char buf[4096];
     for (;;) {
         if (auto r = parser_.next()) return *r;
-        wait_for(control_.get(), POLLIN, opt_.timeout, "waiting for the server's reply");
-        ssize_t n = ::recv(control_.get(), buf, sizeof buf, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw_sys("recv on the control connection");
+        std::size_t n = control_.read_some(buf, sizeof buf, opt_.timeout, "waiting for the server's reply",
+                                           "the control connection");
         if (n == 0) throw std::runtime_error("the server closed the control connection");
-        parser_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+        parser_.feed(std::string_view(buf, n));
     }
 }
 
@@ -206,7 +217,7 @@ std::optional<std::uint64_t> Client::size(const std::string& path) {
     return n;
 }
 
-Fd Client::open_data() {
+Stream Client::open_data() {
     Reply r;
     if (epsv_) {
         r = command("EPSV");
@@ -219,7 +230,36 @@ Fd Client::open_data() {
     }
     auto port = passive_port(r);
     if (!port) throw FtpError(epsv_ ? "EPSV" : "PASV", r);
-    return connect_within(with_port(peer_, *port), opt_.timeout);
+    return Stream(connect_within(with_port(peer_, *port), opt_.timeout));
+}
+
+void Client::secure_data(Stream& data, bool resume) {
+    if (!prot_p_) return;
+    // The control connection's session now: under TLS 1.3 its ticket came
+    // after the handshake, and has been read with the replies since.
+    tls::Session session = resume ? control_.session() : tls::Session();
+    data.start_tls(*opt_.tls, host_, session.get());
+    data.handshake(opt_.timeout, "the data connection");
+}
+
+// The data connection is the server's once it has said 1xx: under PROT P
+// the TLS handshake starts then (the server may wait for the command
+// before it accepts, and curl waits for the 150 too). A handshake the
+// server refuses is explained by its reply on the control connection.
+void Client::start_transfer(Stream& data, const std::string& what) {
+    if (Reply r = command(what); r.kind() != 1) throw FtpError(what, r);
+    try {
+        secure_data(data);
+    } catch (const std::exception& e) {
+        data.reset();
+        Reply r;
+        try {
+            r = read_reply();
+        } catch (const std::exception&) {
+            throw std::runtime_error(fmt::format("{}: {}", what, e.what()));
+        }
+        throw std::runtime_error(fmt::format("{}: {}; the server: {}", what, e.what(), r.last_line()));
+    }
 }
 
 void Client::finish_transfer(const std::string& what) {
@@ -229,11 +269,11 @@ void Client::finish_transfer(const std::string& what) {
 
 std::uint64_t Client::retrieve(const std::string& path, std::uint64_t offset,
                                const std::function<void(std::string_view)>& sink) {
-    Fd data = open_data();
+    Stream data = open_data();
     if (offset) expect(fmt::format("REST {}", offset), 3);
     const std::string what = "RETR " + path;
-    if (Reply r = command(what); r.kind() != 1) throw FtpError(what, r);
-    std::uint64_t got = drain(data.get(), opt_.timeout, what, sink);
+    start_transfer(data, what);
+    std::uint64_t got = drain(data, opt_.timeout, what, sink);
     data.reset();
     finish_transfer(what);
     return got;
@@ -241,40 +281,38 @@ std::uint64_t Client::retrieve(const std::string& path, std::uint64_t offset,
 
 std::uint64_t Client::store(const std::string& verb, const std::string& path, std::uint64_t offset,
                             const std::function<std::size_t(char*, std::size_t)>& source) {
-    Fd data = open_data();
+    Stream data = open_data();
     if (offset) expect(fmt::format("REST {}", offset), 3);
     const std::string what = verb + " " + path;
-    if (Reply r = command(what); r.kind() != 1) throw FtpError(what, r);
+    const std::string where = "the data connection of " + what;
+    start_transfer(data, what);
     std::vector<char> buf(kBlock);
     std::uint64_t sent = 0;
     while (std::size_t n = source(buf.data(), buf.size())) {
-        std::string_view rest(buf.data(), n);
-        while (!rest.empty()) {
-            wait_for(data.get(), POLLOUT, opt_.timeout, "data connection");
-            ssize_t w = ::send(data.get(), rest.data(), rest.size(), MSG_NOSIGNAL);
-            if (w < 0 && errno == EINTR) continue;
-            if (w < 0) {
-                // The server closed the data connection early: its reply says why.
-                int err = errno;
-                data.reset();
-                finish_transfer(what);
-                throw_errno(err, "send on the data connection of " + what);
-            }
-            rest.remove_prefix(static_cast<std::size_t>(w));
-            sent += static_cast<std::uint64_t>(w);
+        try {
+            data.write_all(std::string_view(buf.data(), n), opt_.timeout, "data connection", where.c_str());
+        } catch (...) {
+            // The server closed the data connection early: its reply says why.
+            data.reset();
+            finish_transfer(what);
+            throw;
         }
+        sent += n;
     }
-    data.reset();  // the end of the file is the end of the data connection
+    // The end of the file is the end of the data connection; under TLS,
+    // close_notify first, so the server can tell the end from a cut.
+    data.close_notify(opt_.timeout, where.c_str());
+    data.reset();
     finish_transfer(what);
     return sent;
 }
 
 std::string Client::list(const std::string& verb, const std::string& path) {
-    Fd data = open_data();
+    Stream data = open_data();
     const std::string what = path.empty() ? verb : verb + " " + path;
-    if (Reply r = command(what); r.kind() != 1) throw FtpError(what, r);
+    start_transfer(data, what);
     std::string out;
-    drain(data.get(), opt_.timeout, what, [&](std::string_view bytes) { out += bytes; });
+    drain(data, opt_.timeout, what, [&](std::string_view bytes) { out += bytes; });
     data.reset();
     finish_transfer(what);
     return out;

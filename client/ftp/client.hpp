@@ -8,9 +8,16 @@
 // peer, whatever a PASV reply names, so a server (or a NAT in front of it)
 // cannot send the client somewhere else. Every wait is bounded by the
 // timeout: a server that stops answering is an error, not a hang.
+//
+// With a TLS context in its options it speaks explicit FTPS (RFC 4217, as
+// curl's --ssl-reqd does): AUTH TLS right after the greeting, and an error,
+// never a clear session, when the server refuses it; the login inside TLS;
+// then PBSZ 0 and PROT P, and every data connection TLS as well, resuming
+// the control connection's session (tls_stream.hpp says what each step is).
 #pragma once
 
 #include "client/ftp/reply.hpp"
+#include "client/ftp/tls_stream.hpp"
 #include "client/ftp/url.hpp"
 #include "common/fd.hpp"
 #include "common/net.hpp"
@@ -18,6 +25,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -54,6 +62,7 @@ Fd connect_within(const Address& to, std::chrono::milliseconds timeout);
 struct ClientOptions {
     std::chrono::milliseconds timeout{30000};  // the longest wait for a reply, a connect or data bytes
     bool epsv = true;                          // false: PASV only
+    std::shared_ptr<const TlsContext> tls;     // FTPS; nullptr: clear
 };
 
 class Client {
@@ -61,10 +70,20 @@ public:
     // Resolve the host, connect, read the greeting, log in (USER, PASS) and
     // switch to binary (TYPE I). Throws on any failure, naming it.
     static Client login(const Url& url, ClientOptions opt = {});
-    // Only connect and read the greeting: nothing sent yet (what lftp does
-    // first: FEAT before USER). log_in() then sends USER and PASS.
+    // Only connect and read the greeting (and, with TLS, AUTH TLS and the
+    // handshake): nothing else sent yet (what lftp does first: FEAT before
+    // USER). log_in() then sends USER and PASS (with TLS, then PBSZ 0 and
+    // PROT P).
     static Client connect(const Url& url, ClientOptions opt = {});
     void log_in(const Url& url);
+
+    // AUTH TLS, 234, the handshake on the control connection. Throws, in
+    // one line, when the server refuses it or the handshake fails.
+    void auth_tls();
+    // PBSZ 0 and PROT P: every data connection from now on is TLS.
+    void protect_data();
+    bool tls() const { return control_.tls(); }
+    bool protected_data() const { return prot_p_; }
 
     // Send one command line and read its reply (the first one: a 1xx reply
     // says more will follow). Throws std::runtime_error on a broken or
@@ -96,27 +115,38 @@ public:
     void quit() noexcept;
 
     // For ioclient ftp check, which plays clients good and bad: bytes sent
-    // as they are (no CRLF added; `flags` MSG_OOB for urgent data), the next
-    // reply, and a data connection made with EPSV or PASV (none sent yet).
+    // as they are (no CRLF added; `flags` MSG_OOB for urgent data, clear
+    // only), the next reply, and a data connection made with EPSV or PASV
+    // (none sent yet; clear until secure_data).
     void send_raw(std::string_view bytes, int flags = 0);
     Reply read_reply();
-    Fd open_data();
-    int control_fd() const { return control_.get(); }
+    Stream open_data();
+    // After the transfer command's 1xx, under PROT P: the TLS handshake on
+    // `data`, resuming the control connection's session (`resume` false:
+    // a fresh session, which a server that requires reuse refuses). Clear
+    // data (no PROT P): nothing.
+    void secure_data(Stream& data, bool resume = true);
+    int control_fd() const { return control_.fd(); }
+    const Stream& control() const { return control_; }
 
     // The server's address, as connected: where data connections go.
     const Address& peer() const { return peer_; }
 
 private:
-    Client(Fd control, ClientOptions opt);
+    Client(Fd control, const Url& url, ClientOptions opt);
     void send_line(const std::string& line);
+    // After the transfer command: its 1xx, and the data connection secured.
+    void start_transfer(Stream& data, const std::string& what);
     // After a transfer's data connection is done: its final reply (2xx).
     void finish_transfer(const std::string& what);
 
-    Fd control_;
+    Stream control_;
     ClientOptions opt_;
     ReplyParser parser_;
     Address peer_;
+    std::string host_;  // the URL's: what the server's certificate must name
     bool epsv_;
+    bool prot_p_ = false;
 };
 
 }  // namespace iom::client::ftp

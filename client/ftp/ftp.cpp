@@ -59,8 +59,8 @@ private:
     bool done_ = false;
 };
 
-ClientOptions client_options(double timeout, bool pasv) {
-    return {std::chrono::milliseconds(static_cast<long>(timeout * 1000)), !pasv};
+ClientOptions client_options(const TransferOptions& o) {
+    return {std::chrono::milliseconds(static_cast<long>(o.timeout * 1000)), !o.pasv, make_tls(o.tls)};
 }
 
 // The file's size, or nullopt if it does not exist. Throws if it is not a
@@ -92,7 +92,7 @@ int get(const TransferOptions& o) {
     std::string local = o.local.empty() ? url.basename() : o.local;
     if (is_directory(local)) local += "/" + url.basename();
 
-    Client c = Client::login(url, client_options(o.timeout, o.pasv));
+    Client c = Client::login(url, client_options(o));
     const auto remote = [&]() -> std::optional<std::uint64_t> {
         try {
             return c.size(url.path);
@@ -156,7 +156,7 @@ int put(const TransferOptions& o) {
     Fd fd(::open(o.local.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) throw_sys("open {}", o.local);
 
-    Client c = Client::login(url, client_options(o.timeout, o.pasv));
+    Client c = Client::login(url, client_options(o));
     std::uint64_t offset = 0;
     if (o.resume) {
         // SIZE says how much of the file the server has; a 550 means none.
@@ -205,7 +205,7 @@ int put(const TransferOptions& o) {
 
 int ls(const TransferOptions& o) {
     Url url = parse_url(o.url);
-    Client c = Client::login(url, client_options(o.timeout, o.pasv));
+    Client c = Client::login(url, client_options(o));
     std::string verb = o.format == "mlsd" ? "MLSD" : o.format == "nlst" ? "NLST" : "LIST";
     std::cout << c.list(verb, url.path) << std::flush;
     c.quit();
@@ -216,11 +216,31 @@ const char* const kUrlHelp =
     "ftp://USER:PASS@HOST:PORT/PATH; USER, PASS and PATH percent-decoded (%40 for '@'); no USER: anonymous; "
     "PORT: 21 when left out; PATH from the root the user sees";
 
+}  // namespace
+
+void add_tls_options(CLI::App* cmd, TlsOptions& tls) {
+    auto* on = cmd->add_flag("--tls", tls.on,
+                             "Explicit FTPS (RFC 4217): AUTH TLS after the greeting, the login inside TLS, then "
+                             "PBSZ 0 and PROT P: every data connection TLS too, resuming the control connection's "
+                             "session. A server that refuses AUTH TLS is an error: never a fallback to clear");
+    cmd->add_option("--cacert", tls.cacert,
+                    "With --tls: verify the server's certificate against this CA file (PEM; a self-signed "
+                    "certificate is its own CA: scripts/ftps-cert.sh) and the URL's host name or IP address "
+                    "(default: the system's CAs)")
+        ->needs(on)->check(CLI::ExistingFile);
+    cmd->add_flag("--insecure", tls.insecure,
+                  "With --tls: do not verify the server's certificate at all (said once on stderr)")
+        ->needs(on);
+}
+
+namespace {
+
 // The options every subcommand has; `progress` null: no --progress (ls).
-void add_common(CLI::App* cmd, double& timeout, bool& pasv, ProgressMode* progress) {
+void add_common(CLI::App* cmd, double& timeout, bool& pasv, TlsOptions& tls, ProgressMode* progress) {
     cmd->add_option("--timeout", timeout, "Seconds to wait for a connect, a reply or data bytes before giving up")
         ->capture_default_str()->check(CLI::Range(0.01, 86400.0));
     cmd->add_flag("--pasv", pasv, "Open data connections with PASV only (default: EPSV, then PASV if refused)");
+    add_tls_options(cmd, tls);
     if (!progress) return;
     std::map<std::string, ProgressMode> modes{{"auto", ProgressMode::automatic},
                                               {"bar", ProgressMode::bar},
@@ -264,9 +284,9 @@ void add_ftp_command(CLI::App& app, FtpCommand& cmd) {
     cmd.ls->add_option("--format", t.format,
                        "list (LIST: ls -l lines), mlsd (MLSD: machine-readable facts) or nlst (NLST: names only)")
         ->check(CLI::IsMember({"list", "mlsd", "nlst"}))->capture_default_str();
-    add_common(cmd.get, t.timeout, t.pasv, &t.progress);
-    add_common(cmd.put, t.timeout, t.pasv, &t.progress);
-    add_common(cmd.ls, t.timeout, t.pasv, nullptr);
+    add_common(cmd.get, t.timeout, t.pasv, t.tls, &t.progress);
+    add_common(cmd.put, t.timeout, t.pasv, t.tls, &t.progress);
+    add_common(cmd.ls, t.timeout, t.pasv, t.tls, nullptr);
 
     auto& l = cmd.load_opt;
     cmd.load = cmd.ftp->add_subcommand("load", "N sessions at once, each downloading --get and uploading --put "
@@ -294,7 +314,7 @@ void add_ftp_command(CLI::App& app, FtpCommand& cmd) {
                          "The server's root on this machine: check downloads against FILE there "
                          "(default: against a first download); each by its XXH3-128")
         ->needs(get_opt);
-    add_common(cmd.load, l.timeout, l.pasv, &l.progress);
+    add_common(cmd.load, l.timeout, l.pasv, l.tls, &l.progress);
     cmd.load->add_flag("--json", cmd.json, "Print the result as one JSON object on stdout");
     add_check_command(*cmd.ftp, cmd.check);
     cmd.load->callback([get_opt, put_opt] {

@@ -4,12 +4,14 @@
 //   ioclient ftp ls  ftp://USER:PASS@HOST:PORT/DIR            a listing (LIST, MLSD or NLST)
 //   ioclient ftp load ftp://USER:PASS@HOST:PORT/DIR --sessions N --get FILE --put SIZE
 //   ioclient ftp check ftp://USER:PASS@HOST:PORT/DIR          the conformance and hostile suite (check.hpp)
-// -C resumes a get or a put. The exit status is 0 only when every byte
+// -C resumes a get or a put; --tls makes any of them explicit FTPS
+// (tls_stream.hpp). The exit status is 0 only when every byte
 // arrived whole; 1 when a transfer failed; 2 for a bad URL or option.
 #pragma once
 
 #include "client/ftp/check.hpp"
 #include "client/ftp/load.hpp"
+#include "client/ftp/tls_stream.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -25,6 +27,7 @@ struct TransferOptions {
     ProgressMode progress = ProgressMode::automatic;
     double timeout = 30;             // seconds
     bool pasv = false;               // PASV only, never EPSV
+    TlsOptions tls;                  // --tls, --cacert, --insecure
 };
 
 struct FtpCommand {

@@ -33,7 +33,7 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 LoadPlan make_plan(const LoadOptions& opt, LoadResult& r) {
     LoadPlan p;
     p.url = parse_url(opt.url);
-    p.client = {std::chrono::milliseconds(static_cast<long>(opt.timeout * 1000)), !opt.pasv};
+    p.client = {std::chrono::milliseconds(static_cast<long>(opt.timeout * 1000)), !opt.pasv, make_tls(opt.tls)};
     p.put = opt.put;
     p.upload_dir = p.url.path.ends_with('/') ? p.url.path : p.url.path + "/";
     std::string expected = opt.expect_sha256;

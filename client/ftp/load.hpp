@@ -35,6 +35,7 @@
 #pragma once
 
 #include "client/ftp/progress.hpp"
+#include "client/ftp/tls_stream.hpp"
 
 #include <cstdint>
 #include <string>
@@ -53,6 +54,7 @@ struct LoadOptions {
     double timeout = 30;            // seconds, for any one wait
     bool pasv = false;
     ProgressMode progress = ProgressMode::automatic;
+    TlsOptions tls;                 // every session explicit FTPS, every byte still verified
 };
 
 struct SessionResult {

@@ -53,7 +53,7 @@ void LoadClient::start() {
     started_ = Clock::now();
     last_progress_ = started_;
     try {
-        ctl_ = start_connect(plan_.server);
+        ctl_ = Stream(start_connect(plan_.server));
         watch(ctl_, false, EPOLLOUT, EPOLL_CTL_ADD);
     } catch (const std::exception& e) {
         fail(e.what());
@@ -76,35 +76,48 @@ void LoadClient::check_stall(LoadClock::time_point now) {
                          kStateNames[static_cast<int>(state_)]));
 }
 
-void LoadClient::watch(const Fd& fd, bool data, std::uint32_t events, int how) {
+void LoadClient::watch(const Stream& s, bool data, std::uint32_t events, int how) {
     epoll_event ev{};
     ev.events = events;
     ev.data.u64 = std::uint64_t{index_} << 1 | (data ? 1 : 0);
-    check_sys(epoll_ctl(ep_, how, fd.get(), &ev), "epoll_ctl");
+    check_sys(epoll_ctl(ep_, how, s.fd(), &ev), "epoll_ctl");
+    if (data) data_watch_ = events;
+}
+
+void LoadClient::watch_for(const Stream& s, bool data, const Io& io) {
+    watch(s, data, io.status == Io::want_write ? EPOLLOUT : EPOLLIN, EPOLL_CTL_MOD);
 }
 
 // --- the control connection -------------------------------------------
 
 void LoadClient::on_control(std::uint32_t events) {
     if (state_ == State::connecting) {
-        if (int err = connect_result(ctl_.get())) throw_errno(err, "connect " + plan_.server.to_string());
+        if (int err = connect_result(ctl_.fd())) throw_errno(err, "connect " + plan_.server.to_string());
         state_ = State::greeting;
         watch(ctl_, false, EPOLLIN, EPOLL_CTL_MOD);
         return;
     }
-    if (events & EPOLLOUT) flush();
-    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+    if (state_ == State::handshake) {
+        Io io = ctl_.handshake_step("the control connection");
+        if (io.status != Io::done) return watch_for(ctl_, false, io);
+        last_progress_ = Clock::now();
+        send("USER " + plan_.url.user);  // the login, inside TLS
+        state_ = State::user;
+        return;
+    }
+    // A TLS write may have waited for the socket to turn readable.
+    if ((events & EPOLLOUT) || (ctl_.tls() && !out_.empty())) flush();
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !ctl_.pending()) return;
     char buf[4096];
     for (;;) {
-        ssize_t n = ::recv(ctl_.get(), buf, sizeof buf, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) break;
-        if (n < 0) throw_sys("recv on the control connection");
-        if (n == 0) {
+        Io io = ctl_.read_step(buf, sizeof buf, "the control connection");
+        if (io.status == Io::want_write) watch(ctl_, false, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+        if (io.status == Io::want_read || io.status == Io::want_write) break;
+        if (io.status == Io::eof) {
             if (state_ == State::quit) return finish();
             throw std::runtime_error("the server closed the control connection");
         }
-        parser_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+        parser_.feed(std::string_view(buf, io.n));
     }
     while (!over_) {
         auto reply = parser_.next();
@@ -124,11 +137,9 @@ void LoadClient::send(const std::string& line) {
 // waits for EPOLLOUT.
 void LoadClient::flush() {
     while (!out_.empty()) {
-        ssize_t n = ::send(ctl_.get(), out_.data(), out_.size(), MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) break;
-        if (n < 0) throw_sys("send on the control connection");
-        out_.erase(0, static_cast<std::size_t>(n));
+        Io io = ctl_.write_step(out_.data(), out_.size(), "the control connection");
+        if (io.status != Io::done) break;
+        out_.erase(0, io.n);
     }
     watch(ctl_, false, out_.empty() ? EPOLLIN : EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
 }
@@ -140,9 +151,21 @@ void LoadClient::on_reply(const Reply& r) {
     case State::greeting:
         if (r.code == 120) return;  // "ready in a few minutes": another reply follows
         if (r.kind() != 2) refused(r);
+        if (plan_.client.tls) {
+            send("AUTH TLS");
+            state_ = State::auth;
+            return;
+        }
         send("USER " + plan_.url.user);
         state_ = State::user;
         return;
+    case State::auth:
+        if (r.code != 234) refused(r);  // --tls: never on in clear
+        ctl_.start_tls(*plan_.client.tls, plan_.url.host, nullptr);
+        state_ = State::handshake;
+        return on_control(0);
+    case State::handshake:
+        refused(r);  // no reply comes during the handshake
     case State::user:
         if (r.kind() == 3) {
             send("PASS " + plan_.url.password);
@@ -151,6 +174,21 @@ void LoadClient::on_reply(const Reply& r) {
         }
         [[fallthrough]];  // 230: no password needed
     case State::pass:
+        if (r.kind() != 2) refused(r);
+        if (ctl_.tls()) {
+            send("PBSZ 0");
+            state_ = State::pbsz;
+            return;
+        }
+        send("TYPE I");
+        state_ = State::type;
+        return;
+    case State::pbsz:
+        if (r.kind() != 2) refused(r);
+        send("PROT P");
+        state_ = State::prot;
+        return;
+    case State::prot:
         if (r.kind() != 2) refused(r);
         send("TYPE I");
         state_ = State::type;
@@ -165,7 +203,8 @@ void LoadClient::on_reply(const Reply& r) {
             return;
         }
         if (auto port = passive_port(r)) {
-            data_ = start_connect(with_port(plan_.server, *port));
+            data_ = Stream(start_connect(with_port(plan_.server, *port)));
+            data_tls_ = DataTls::none;
             watch(data_, true, EPOLLOUT, EPOLL_CTL_ADD);
             state_ = State::data_connecting;
             return;
@@ -173,6 +212,13 @@ void LoadClient::on_reply(const Reply& r) {
         refused(r);
     case State::transfer:
         if (r.kind() == 1) {  // 150: the server is at the data connection; an upload may start
+            if (data_ && ctl_.tls()) {
+                // PROT P: the TLS handshake, resuming the control connection's session.
+                data_.start_tls(*plan_.client.tls, plan_.url.host, ctl_.session().get());
+                data_tls_ = DataTls::handshake;
+                watch(data_, true, EPOLLOUT, EPOLL_CTL_ADD);
+                return data_tls_step();
+            }
             if (task_ == Task::put && data_) watch(data_, true, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
             return;
         }
@@ -227,28 +273,58 @@ void LoadClient::on_data(std::uint32_t events) {
     if (!data_) return;
     last_progress_ = Clock::now();
     if (state_ == State::data_connecting) {
-        if (int err = connect_result(data_.get())) throw_errno(err, "connect the data connection");
+        if (int err = connect_result(data_.fd())) throw_errno(err, "connect the data connection");
         state_ = State::transfer;
         send((task_ == Task::put ? "STOR " : "RETR ") + (task_ == Task::get ? plan_.file : upload_path_));
         // A download reads at once; an upload waits for the 150 (on_reply).
-        watch(data_, true, EPOLLIN, EPOLL_CTL_MOD);
+        // Under TLS nothing is read before the 150 and the handshake: out
+        // of the set until then.
+        if (ctl_.tls()) check_sys(epoll_ctl(ep_, EPOLL_CTL_DEL, data_.fd(), nullptr), "epoll_ctl");
+        else watch(data_, true, EPOLLIN, EPOLL_CTL_MOD);
         return;
     }
+    if (data_tls_ != DataTls::none) return data_tls_step();
     if (task_ == Task::put && (events & EPOLLOUT)) return send_upload();
     // A download's bytes, or, during an upload, the server ending the
-    // data connection early (its reply will say why).
+    // data connection early (its reply will say why). Under TLS, up to
+    // OpenSSL's WANT_READ: what it holds raises no event.
     for (;;) {
-        ssize_t n = ::recv(data_.get(), buffers_.in.data(), buffers_.in.size(), 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) return;
-        if (n < 0) throw_sys("recv on the data connection");
-        if (n == 0) {
-            data_.reset();  // closing it also takes it out of the epoll set
-            data_over_ = true;
-            return transfer_over();
+        Io io = data_.read_step(buffers_.in.data(), buffers_.in.size(), "the data connection");
+        if (io.status == Io::want_read) {
+            // Under TLS a read or a write may have waited the other way: back to the transfer's own wait.
+            std::uint32_t own = task_ == Task::put ? EPOLLIN | EPOLLOUT : EPOLLIN;
+            if (data_.tls() && data_watch_ != own) watch(data_, true, own, EPOLL_CTL_MOD);
+            return;
         }
-        received(std::string_view(buffers_.in.data(), static_cast<std::size_t>(n)));
+        if (io.status == Io::want_write) return watch_for(data_, true, io);
+        if (io.status == Io::eof) return end_of_data();
+        received(std::string_view(buffers_.in.data(), io.n));
     }
+}
+
+// A TLS data connection's handshake, or its close_notify at an upload's end.
+void LoadClient::data_tls_step() {
+    if (data_tls_ == DataTls::closing) {
+        Io io = data_.shutdown_step("the data connection");
+        if (io.status == Io::eof) return end_of_data();
+        return watch_for(data_, true, io);
+    }
+    Io io = data_.handshake_step("the data connection");
+    if (io.status != Io::done) return watch_for(data_, true, io);
+    data_tls_ = DataTls::none;
+    if (task_ == Task::put) {
+        watch(data_, true, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+        return send_upload();
+    }
+    watch(data_, true, EPOLLIN, EPOLL_CTL_MOD);
+    on_data(EPOLLIN);  // bytes may have come with the handshake's last flight
+}
+
+void LoadClient::end_of_data() {
+    data_.reset();  // closing it also takes it out of the epoll set
+    data_tls_ = DataTls::none;
+    data_over_ = true;
+    transfer_over();
 }
 
 void LoadClient::received(std::string_view bytes) {
@@ -275,17 +351,20 @@ void LoadClient::count(std::size_t n) {
 void LoadClient::send_upload() {
     for (;;) {
         if (moved_ == plan_.put) {
-            data_.reset();  // the end of the file is the end of the data connection
-            data_over_ = true;
-            return transfer_over();
+            // The end of the file is the end of the data connection; under
+            // TLS, after close_notify and the server's answer to it.
+            if (!data_.tls()) return end_of_data();
+            data_tls_ = DataTls::closing;
+            return data_tls_step();
         }
         auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buffers_.in.size(), plan_.put - moved_));
+        // Under TLS a write that waited must be retried with the same bytes: they are made again alike.
         fill_upload_bytes(buffers_.in.data(), n, seed_, moved_);
-        ssize_t sent = ::send(data_.get(), buffers_.in.data(), n, MSG_NOSIGNAL);
-        if (sent < 0 && errno == EINTR) continue;
-        if (sent < 0 && errno == EAGAIN) return;
-        if (sent < 0) throw_sys("send on the data connection of {}", upload_path_);
-        count(static_cast<std::size_t>(sent));
+        Io io = data_.write_step(buffers_.in.data(), n, upload_path_.c_str());
+        if (io.status == Io::want_write) return;
+        if (io.status == Io::want_read) return watch(data_, true, EPOLLIN, EPOLL_CTL_MOD);
+        if (io.status == Io::eof) throw std::runtime_error("the server closed the data connection of " + upload_path_);
+        count(io.n);
     }
 }
 

@@ -3,7 +3,8 @@
 // data connection, both in the load's one epoll loop (load.cpp). Every reply
 // and every readiness event moves it one step on, as the blocking Client's
 // calls (client.hpp) would, in this order:
-//   connect, greeting, USER, PASS, TYPE I, then each round, its tasks
+//   connect, greeting, [AUTH TLS, handshake,] USER, PASS, [PBSZ 0, PROT P,]
+//   TYPE I, then each round, its tasks
 //   (round_of: the odd clients start at put, the even ones at get):
 //   get        [EPSV, connect data, RETR FILE]
 //   put        [EPSV, connect data, STOR up]
@@ -12,12 +13,21 @@
 // A transfer is over when the data connection has ended *and* its final
 // reply has come, in either order. Every byte is verified: a download's
 // XXH3-128 against the plan's, an upload's read-back against the bytes sent.
+//
+// With --tls (the bracketed steps) both connections are TLS Streams
+// (tls_stream.hpp), non-blocking: what the epoll set waits for is what
+// OpenSSL wants (WANT_READ: EPOLLIN, WANT_WRITE: EPOLLOUT), and a read goes
+// on until OpenSSL wants the socket, so no byte it holds already is left
+// waiting for readiness that will not come. A data connection's handshake
+// starts at the 150 and resumes the control connection's session; an
+// upload ends with close_notify, then waits for the server's end.
 #pragma once
 
 #include "client/ftp/client.hpp"
 #include "client/ftp/digest.hpp"
 #include "client/ftp/load.hpp"
 #include "client/ftp/reply.hpp"
+#include "client/ftp/tls_stream.hpp"
 #include "common/fd.hpp"
 #include "common/net.hpp"
 
@@ -84,11 +94,19 @@ public:
     SessionResult result;
 
 private:
-    enum class State { connecting, greeting, user, pass, type, passive, data_connecting, transfer, dele, quit };
-    static constexpr const char* kStateNames[] = {"connect", "greeting", "USER", "PASS", "TYPE", "EPSV/PASV",
-                                                  "data connect", "transfer", "DELE", "QUIT"};
+    enum class State {
+        connecting, greeting, auth, handshake, user, pass, pbsz, prot, type, passive, data_connecting, transfer,
+        dele, quit
+    };
+    static constexpr const char* kStateNames[] = {"connect", "greeting",  "AUTH TLS",     "TLS handshake",
+                                                  "USER",    "PASS",      "PBSZ",         "PROT",
+                                                  "TYPE",    "EPSV/PASV", "data connect", "transfer",
+                                                  "DELE",    "QUIT"};
+    // What a data connection under TLS is doing besides moving bytes.
+    enum class DataTls { none, handshake, closing };
 
-    void watch(const Fd& fd, bool data, std::uint32_t events, int how);
+    void watch(const Stream& s, bool data, std::uint32_t events, int how);
+    void watch_for(const Stream& s, bool data, const Io& io);  // what OpenSSL wants
     // the control connection
     void on_control(std::uint32_t events);
     void send(const std::string& line);
@@ -98,9 +116,11 @@ private:
     void next_task();  // the round's next task; another round; QUIT
     // the data connection
     void on_data(std::uint32_t events);
+    void data_tls_step();
     void received(std::string_view bytes);
     void count(std::size_t n);
     void send_upload();
+    void end_of_data();
     void transfer_over();
     // the end
     void note_failure(const std::string& why);
@@ -118,7 +138,9 @@ private:
     unsigned round_ = 0;
     std::string upload_path_;
 
-    Fd ctl_, data_;
+    Stream ctl_, data_;
+    DataTls data_tls_ = DataTls::none;
+    std::uint32_t data_watch_ = 0;  // what the data connection waits for now
     ReplyParser parser_;
     std::string out_, last_command_;
     State state_ = State::connecting;

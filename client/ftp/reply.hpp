@@ -35,6 +35,8 @@ public:
     // The next complete reply, or nullopt until more bytes arrive. Throws
     // std::runtime_error on a line that is not a reply, or a reply too long.
     std::optional<Reply> next();
+    // Bytes fed and not yet part of a reply.
+    std::size_t buffered() const { return buffer_.size(); }
 
 private:
     std::string buffer_;

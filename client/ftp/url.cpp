@@ -57,6 +57,10 @@ Url parse_url(std::string_view text) {
     auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
     bool is_ftp = text.size() >= scheme.size();
     for (std::size_t i = 0; is_ftp && i < scheme.size(); ++i) is_ftp = lower(text[i]) == scheme[i];
+    if (!is_ftp && text.size() >= 7 && lower(text[3]) == 's' && text.substr(4, 3) == "://" && lower(text[0]) == 'f' &&
+        lower(text[1]) == 't' && lower(text[2]) == 'p')
+        throw std::invalid_argument("ftps:// is implicit FTPS (TLS from the first byte, port 990), which ioclient "
+                                    "does not speak: give ftp://... with --tls (explicit FTPS: AUTH TLS)");
     if (!is_ftp) throw std::invalid_argument(fmt::format("'{}' is not an ftp:// URL", shown(text)));
     std::string_view rest = text.substr(scheme.size());
 

@@ -153,7 +153,7 @@ const std::string& all_help() {
 const std::set<std::string> other_programs_options = {
     "--preset", "--build", "--workflow", "--list-presets", "--test-dir", "--output-on-failure",  // cmake, ctest
     "--gtest_filter", "--ppid", "--nofile", "--tool",  // GoogleTest, ps, prlimit, valgrind
-    "--ssl-reqd", "--cacert"};                          // curl (FTPS)
+    "--ssl-reqd"};                                      // curl: what ioclient ftp --tls does
 
 TEST(Docs, CiteOnlyTestsThatExist) {
     const auto tests = defined_tests();

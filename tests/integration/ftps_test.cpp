@@ -269,6 +269,18 @@ print(answer('NOOP'))
 )PY"), "426\n426\n200\n");
 }
 
+// ioclient ftp check, every case over TLS, against the strictest policy:
+// no skip (the reuse and the clear-login cases need it), no failure.
+TEST_P(Ftps, IoclientFtpCheckOverTlsPassesEveryCase) {
+    start_tls({"--require-tls", "--tls-session-reuse", "required"});
+    auto r = ioclient({"check", "--tls", "--cacert", cert_, "--local-root", home_, url("")});
+    EXPECT_EQ(r.exit_code, 0) << describe(r);
+    EXPECT_NE(r.out.find(" passed, 0 failed, 0 skipped"), std::string::npos) << r.out;
+    for (const char* c : {"tls-login", "tls-prot-p-transfer", "tls-clear-data-refused", "tls-reuse-required",
+                          "tls-garbage-handshake", "tls-required-refuses-clear-login"})
+        EXPECT_NE(r.out.find(std::string("PASS ") + c), std::string::npos) << c << ": " << r.out;
+}
+
 TEST_P(Ftps, CertificateProblemsAreOneLineErrorsNamingTheFile) {
     auto run = [&](std::vector<std::string> args) {
         args.insert(args.begin(), spec_.path);
