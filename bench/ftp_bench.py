@@ -277,7 +277,8 @@ def curl_parallel(a, srv, n, size, upload_src=None, names=None, repeat=1):
     field = 0 if upload_src else 1
     bad = [f"rc {rc} sizes {sizes} {err}" for rc, sizes, err in outs
            if rc != 0 or len(sizes) != repeat or any(x.split()[field].split(".")[0] != str(size) for x in sizes)]
-    return {"bytes_per_second": n * repeat * size / wall, "seconds": wall, "verified": not bad,
+    # A failed transfer moved no bytes: no rate, rather than one made up of sizes never sent.
+    return {"bytes_per_second": None if bad else n * repeat * size / wall, "seconds": wall, "verified": not bad,
             "first_error": bad[0] if bad else ""}
 
 
@@ -494,7 +495,8 @@ def one_round(a, r, servers, roots, sha, rounds):
                 continue
             m[name][key] = got
             shown = f"{got['seconds']:.2f} s" if key == "logins" else \
-                f"NOOP p99 {got['p99_s'] * 1000:.1f} ms" if key == "noop_handshakes" else fmt_rate(got["bytes_per_second"])
+                f"NOOP p99 {got['p99_s'] * 1000:.1f} ms" if key == "noop_handshakes" else \
+                "FAILED" if got["bytes_per_second"] is None else fmt_rate(got["bytes_per_second"])
             log(f"  round {r + 1}/{a.runs} {what:28} {name:6} {shown}")
     for name in servers:
         rounds[name].append(m[name])
