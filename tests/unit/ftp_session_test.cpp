@@ -670,6 +670,15 @@ TEST(FtpSession, TimeoutsClose) {
 
 // ---- FTPS (RFC 4217): session_tls.cpp ----------------------------------------------
 
+// A session of a site with TLS, after AUTH TLS and its handshake, logged in.
+void tls_login(Driver& d) {
+    d.site.tls = true;
+    d.send("AUTH TLS\r\n");
+    d.s().complete(TlsResult{});
+    d.drain();
+    d.login();
+}
+
 TEST(FtpSessionTls, WithoutACertificateAuthIsNotImplemented) {
     Driver d;
     EXPECT_EQ(d.send("AUTH TLS\r\n").substr(0, 4), "502 ");
@@ -697,11 +706,7 @@ TEST(FtpSessionTls, AuthTlsAsksForTheHandshakeAndDiscardsWhatCameInClearBehindIt
 
 TEST(FtpSessionTls, ProtPMakesEveryTransferTls) {
     Driver d;
-    d.site.tls = true;
-    d.send("AUTH TLS\r\n");
-    d.s().complete(TlsResult{});
-    d.drain();
-    d.login();
+    tls_login(d);
     EXPECT_EQ(d.send("PROT P\r\n").substr(0, 4), "503 ");  // PBSZ first
     EXPECT_EQ(d.send("PBSZ 1024\r\n"), "200 PBSZ=0\r\n");   // any size asked: 0
     EXPECT_EQ(d.send("PROT S\r\n").substr(0, 4), "536 ");
@@ -722,11 +727,7 @@ TEST(FtpSessionTls, ProtPMakesEveryTransferTls) {
 
 TEST(FtpSessionTls, ADataConnectionThatDoesNotResumeTheSessionGets522) {
     Driver d;
-    d.site.tls = true;
-    d.send("AUTH TLS\r\n");
-    d.s().complete(TlsResult{});
-    d.drain();
-    d.login();
+    tls_login(d);
     d.send("PBSZ 0\r\nPROT P\r\nEPSV\r\nLIST\r\n");
     ASSERT_TRUE(d.transfer);
     std::string out = d.finish({.status = TransferStatus::tls_not_resumed});
