@@ -31,6 +31,10 @@
 // being read. --rate-limit takes a throttled data socket out of the interest
 // set until its next window (ftp/clock.hpp).
 //
+// FTPS. After AUTH TLS, OpenSSL reads and writes the sockets itself, and
+// what it waits for (WANT_READ, WANT_WRITE) joins the interest set; records
+// it has read ahead are drained, as no readiness announces them (ftp/tls.hpp).
+//
 // LENGTH. Three kinds of handler, the timers and the loop are one story,
 // that everything waits in one place; what is not the lesson (protocol,
 // paths, users, the bytes' path through the pump) is in the rooms of ftp/.

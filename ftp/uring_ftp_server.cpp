@@ -31,6 +31,9 @@
 // data connection closed and 426 + 226 sent. A session ends the same way:
 // all its operations cancelled, its memory freed at its last completion.
 //
+// FTPS. OpenSSL never touches a socket here: it works on memory buffers,
+// the ring moves the ciphertext, and its wants become submissions (ftp/tls.hpp).
+//
 // LENGTH. The reactor's story plus ownership: every operation has a
 // submission, a completion handler and a cancellation. Kernel: Linux 5.15
 // (MKDIRAT); a missing operation is one line and exit 1.
