@@ -321,7 +321,8 @@ TEST_P(OutOfDescriptors, NeitherSpinsNorDropsClients) {
             ++served;
         } else {
             ASSERT_TRUE((got && got->empty()) || c->expect_eof(Millis(0)))
-                << "a client left hanging after " << served + closed;
+                << "a client left hanging after " << served + closed << " (" << served << " served); the server's "
+                << "stderr, its sheds: " << server.stderr_text();
             ++closed;
         }
     }
