@@ -555,8 +555,9 @@ LiveServer live_counters(const ServerProcess& srv) {
 void loops_per_core(const LabContext& ctx, LabResult& r) {
     const double duration = ctx.pick(0.5, 2.0), warmup = ctx.pick(0.2, 0.5);
     // 32 connections, not 8: a loop whose few connections all wait on the client sleeps and is woken
-    // for each message; with more in flight it finds work at every wait, which is the load a loop per
-    // core is for. With 8 the client's own CPU (it shares the 2 cores) caps 2 loops at about 1.4x.
+    // for nearly every message, and those wake-ups, with the load client's own CPU on the same 2 cores,
+    // take what the second loop would gain (docs/labs.md: 1.41x with 8 on one VM, 1.81x with 32).
+    // With more in flight a loop finds work at every wait: the load a loop per core is for.
     const unsigned connections = 32;
     r.ran = {fmt::format("each server on --port 0; ioclient bench's 64-byte ping-pong on {} connections, {:.1f} s "
                          "after {:.1f} s of warm-up; CPU per message from the server's CPU clock, the rest from its "
