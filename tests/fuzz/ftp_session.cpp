@@ -8,6 +8,7 @@
 //     0x01 anonymous logins allowed       0x06 registry: 0 none, 1 roomy, 2 full (421 at start),
 //     0x18 addresses: 0 client 127.0.0.1       3 no room for any user (421 at PASS)
 //          1 [::1], 2 ::ffff:127.0.0.1 (v4-mapped), 3 client 10.0.0.5 with the server on 127.0.0.1
+//          (a roomy registry with address 3: 10.0.0.5 has failed too many logins lately, a guesser: 421)
 //     0x20 max_upload 4096 (else 1 TiB)   0x40 max_line 64 (else 4096)   0x80 max_login_failures 1
 //   then steps, each chosen by its first byte:
 //     0x09-0x0D, 0x20-0x7E  a text line: that byte and those after it up to and including the next
@@ -20,9 +21,9 @@
 //     0x06 E                a filesystem result: E % 5 = the real one (fs.hpp execute()), ENOENT,
 //                           EACCES, ENOSPC, EEXIST (injected: nothing is executed)
 //     0x07 P N16            a passive result: P odd = error (EADDRINUSE), else listening on port N16
-//     0x08 S N16            a transfer result: status S % 8 (requests.hpp order: done, aborted,
+//     0x08 S N16            a transfer result: status S % 10 (requests.hpp order: done, aborted,
 //                           connect_failed, connection_lost, stalled, no_space, too_large,
-//                           file_error) after N16 bytes
+//                           file_error, tls_failed, tls_not_resumed) after N16 bytes
 //     0x0E                  Delayed
 //     0x0F                  the server stops (or starts again) taking the session's output: the
 //                           client does not read its replies, so they pile up in the session
@@ -56,15 +57,20 @@
 //   - a TransferRequest (or PassiveRequest) goes only to the control connection's own host, an
 //     active one only to a port >= 1024: a PORT/EPRT the rules refuse never gets that far;
 //   - transferring() is true exactly while a transfer is outstanding;
-//   - after CloseRequest: no request, no output, closed() for good.
+//   - after CloseRequest: no request, no output, closed() for good;
+//   - the access log (always on, in memory) is one JSON object per line, each naming its event.
 // Every descriptor the session hands out (requests.hpp: Fd, owned) is closed by the harness.
 #include "fuzz_input.hpp"
 
+#include "common/json.hpp"
+#include "ftp/access_log.hpp"
 #include "ftp/fs.hpp"
 #include "ftp/session.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -206,6 +212,31 @@ private:
 
 enum class Kind { fs, passive, delay, transfer, none };
 
+// The access log, in memory: a memfd that every input empties, opened by path as --log opens a file.
+struct MemoryLog {
+    int fd = ::memfd_create("access-log", 0);
+    AccessLog log{fmt::format("/proc/self/fd/{}", fd)};
+    void clear() { IOM_FUZZ_CHECK(::ftruncate(fd, 0) == 0, "ftruncate of the log: {}", std::strerror(errno)); }
+    void check() {
+        struct stat st {};
+        ::fstat(fd, &st);
+        std::string text(static_cast<std::size_t>(st.st_size), '\0');
+        IOM_FUZZ_CHECK(::pread(fd, text.data(), text.size(), 0) == st.st_size, "reading the log back");
+        IOM_FUZZ_CHECK(text.empty() || text.back() == '\n', "the log ends inside a line");
+        for (std::size_t start = 0, nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+            std::string_view line(text.data() + start, nl - start);
+            Json j = Json::parse(line, nullptr, false);
+            IOM_FUZZ_CHECK(j.is_object() && j.contains("event") && j.contains("time"),
+                           "a log line that is not one JSON event: '{}'", line);
+        }
+    }
+};
+MemoryLog& memory_log() {
+    static MemoryLog log;  // one for the whole run: each input empties it
+    return log;
+}
+
+
 class Harness {
 public:
     Harness(TestRoot& root, std::uint8_t site_byte) : root_(root), registry_(site_.limits) {
@@ -230,6 +261,10 @@ public:
         if (site_byte & 0x20) site_.limits.max_upload = 4096;
         if (site_byte & 0x40) site_.limits.max_line = 64;
         if (site_byte & 0x80) site_.limits.max_login_failures = 1;
+        if (((site_byte >> 1) & 3) == 1 && ((site_byte >> 3) & 3) == 3)  // a guesser from another host
+            for (unsigned i = 0; i <= site_.limits.guesser_refused_after; ++i) registry_.login_failed(peer_);
+        site_.log = &log_.log;
+        log_.clear();
         site_.tls = true;                                  // AUTH TLS, PBSZ, PROT: the handshake always succeeds here
         site_.require_tls = (site_byte & 0x60) == 0x60;    // and, on a quarter of those sites, no login in clear
         session_ = std::make_unique<Session>(site_, peer_, local_);
@@ -237,7 +272,8 @@ public:
         settle();
     }
     ~Harness() {
-        session_.reset();  // before the registry it reports to
+        session_.reset();  // before the registry it reports to (and its last log line: disconnect)
+        log_.check();
     }
 
     void step(Input& in) {
@@ -269,7 +305,7 @@ public:
             return passive_result(p % 2 ? PassiveResult{EADDRINUSE, 0} : PassiveResult{0, port});
         }
         case 0x08: {
-            auto status = static_cast<TransferStatus>(in.byte() % 8);
+            auto status = static_cast<TransferStatus>(in.byte() % 10);
             std::uint16_t bytes = in.u16();
             int err = status == TransferStatus::file_error ? EIO : status == TransferStatus::connection_lost ? ECONNRESET : 0;
             return transfer_result({status, bytes, err});
@@ -550,6 +586,8 @@ private:
         held_transfer_.file.reset();
         held_fs_ = {};
     }
+
+    MemoryLog& log_ = memory_log();
 
     TestRoot& root_;
     Site site_;

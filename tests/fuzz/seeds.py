@@ -20,7 +20,7 @@ URGENT, LOGIN_TIMEOUT, IDLE_TIMEOUT, CLIENT_CLOSES = b"\x01", b"\x02", b"\x03", 
 FS, PASSIVE, DELAY, TRANSFER = 0, 1, 2, 3
 DELAYED, READING = b"\x0e", b"\x0f"
 REAL, ENOENT, EACCES, ENOSPC, EEXIST = range(5)
-DONE, ABORTED, CONNECT_FAILED, LOST, STALLED, NO_SPACE, TOO_LARGE, FILE_ERROR = range(8)
+DONE, ABORTED, CONNECT_FAILED, LOST, STALLED, NO_SPACE, TOO_LARGE, FILE_ERROR, TLS_FAILED, TLS_NOT_RESUMED = range(10)
 
 
 def hold(kind):
@@ -71,6 +71,12 @@ SESSION = {
                      b"PASV\r\n" + transfer(STALLED, 5) + b"STOR u4\r\n" +
                      b"PASV\r\n" + hold(TRANSFER) + b"STOR u5\r\n" + fs(ENOSPC) + transfer(DONE, 9) +
                      b"PASV\r\n" + transfer(CONNECT_FAILED) + b"RETR a.txt\r\n",
+    # an upload cut short over a file that exists: the old file stays, the temporary goes
+    "cut-short-over-a-file": SITE + LOGIN + b"TYPE I\r\nPASV\r\n" + transfer(LOST, 5) + b"STOR a.txt\r\n" +
+                             b"PASV\r\n" + transfer(STALLED, 2) + b"APPE docs/b.bin\r\n",
+    # PROT P: the data connection's TLS fails, or is not a resumed session (--tls-session-reuse)
+    "tls-data-failures": SITE + b"AUTH TLS\r\nPBSZ 0\r\nPROT P\r\n" + LOGIN + b"PASV\r\n" + transfer(TLS_FAILED) +
+                         b"RETR a.txt\r\nPASV\r\n" + transfer(TLS_NOT_RESUMED) + b"LIST\r\n",
     # every injected filesystem error, on every kind of command
     "fs-errors": SITE + LOGIN + fs(ENOENT) + b"CWD docs\r\n" + fs(EACCES) + b"MKD m\r\n" + fs(EEXIST) +
                  b"MKD m\r\n" + fs(ENOSPC) + b"DELE a.txt\r\n" + fs(ENOENT) + b"RNFR a.txt\r\n" +
@@ -88,6 +94,8 @@ SESSION = {
     "registry-full": b"\x04" + LOGIN,
     "registry-user-full": b"\x06" + LOGIN,
     "registry-roomy": b"\x02" + LOGIN + b"QUIT\r\n",
+    # a guesser: 10.0.0.5 failed more logins lately than guesser_refused_after, so 421 at once
+    "guesser": b"\x1a" + LOGIN,
     # PORT and EPRT the rules refuse: another host, a privileged port, EPRT protocol 3; EPSV ALL
     "port-refused": SITE + LOGIN + b"PORT 10,0,0,5,200,1\r\nPORT 127,0,0,1,3,255\r\nPORT 127,0,0,1\r\n"
                     b"EPRT |1|10.0.0.5|4000|\r\nEPRT |1|127.0.0.1|80|\r\nEPRT |3|x|1|\r\nEPRT bad\r\n"
